@@ -1,1 +1,262 @@
-fn main() {}
+//! `cargo bench -p checker`: check times over the porcupine corpus and on
+//! generated unique-value histories.
+//!
+//! Protocol: parsing is excluded, each number is the median of 3 runs.
+//! Prints a Markdown table (copied into docs/checker-bench.md).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use checker::history::{self, Dialect, EventType, FailedCas, Process, RawEvent};
+use checker::{check_history, parse, CheckOptions, Format, History, ModelKind, Validity};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+fn corpus() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/porcupine");
+    assert!(
+        dir.join("MANIFEST.tsv").is_file(),
+        "porcupine corpus not found at {}",
+        dir.display()
+    );
+    dir
+}
+
+fn load(path: &Path, opts: &CheckOptions) -> History {
+    let bytes = std::fs::read(path).expect("read");
+    parse::parse_bytes(&path.display().to_string(), &bytes, opts).expect("parse")
+}
+
+/// Median of 3 check times (ms) and the verdict.
+fn time3(h: &History, opts: &CheckOptions) -> (f64, Validity) {
+    let mut times = Vec::new();
+    let mut verdict = Validity::Unknown;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let r = check_history(h, opts);
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        verdict = r.valid;
+    }
+    times.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+    (times[1], verdict)
+}
+
+fn vm_hwm_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn word(v: Validity) -> &'static str {
+    match v {
+        Validity::Valid => "valid",
+        Validity::Invalid => "invalid",
+        Validity::Unknown => "unknown",
+    }
+}
+
+/// A linearizable-by-construction register history: `procs` clients over
+/// `keys` keys, unique written values, reads and writes, `info_p` of the ops
+/// ending `info` (half of those took effect).
+pub fn generate(n_ops: usize, procs: u64, keys: usize, info_p: f64, seed: u64) -> Vec<RawEvent> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut state: Vec<Option<u64>> = vec![None; keys];
+    struct Open {
+        process: u64,
+        key: usize,
+        write: Option<u64>,
+        applied: bool,
+        read: Option<Option<u64>>,
+        will_info: bool,
+    }
+    let mut open: Vec<Option<Open>> = (0..procs).map(|_| None).collect();
+    let mut next_process: Vec<u64> = (0..procs).collect();
+    let mut fresh = procs;
+    let mut next_value = 1u64;
+    let mut events = Vec::with_capacity(n_ops * 2 + 64);
+    let mut invoked = 0usize;
+    let mut time = 0i64;
+    let mut push = |events: &mut Vec<RawEvent>, p: u64, kind: EventType, f: &str, key: usize, value| {
+        time += 1000;
+        let index = events.len() as u64;
+        events.push(RawEvent {
+            line: events.len() + 1,
+            index,
+            time: Some(time),
+            process: Process::Client(p),
+            kind,
+            f: f.to_string(),
+            key: Some(format!("k{key}")),
+            value,
+            error: None,
+        });
+    };
+    loop {
+        let w = rng.gen_range(0..procs as usize);
+        match open[w].take() {
+            None => {
+                if invoked >= n_ops {
+                    if open.iter().all(Option::is_none) {
+                        break;
+                    }
+                    continue;
+                }
+                invoked += 1;
+                let key = rng.gen_range(0..keys);
+                let p = next_process[w];
+                let write = rng.gen_bool(0.5).then(|| {
+                    next_value += 1;
+                    next_value
+                });
+                match write {
+                    Some(v) => push(&mut events, p, EventType::Invoke, "write", key, json!(v)),
+                    None => push(&mut events, p, EventType::Invoke, "read", key, json!(null)),
+                }
+                open[w] = Some(Open {
+                    process: p,
+                    key,
+                    write,
+                    applied: false,
+                    read: None,
+                    will_info: rng.gen_bool(info_p),
+                });
+            }
+            Some(mut o) => {
+                if !o.applied && !(o.will_info && rng.gen_bool(0.5)) {
+                    // The linearization point.
+                    match o.write {
+                        Some(v) => state[o.key] = Some(v),
+                        None => o.read = Some(state[o.key]),
+                    }
+                    o.applied = true;
+                    open[w] = Some(o);
+                    continue;
+                }
+                if o.will_info {
+                    let f = if o.write.is_some() { "write" } else { "read" };
+                    let v = o.write.map_or(json!(null), |v| json!(v));
+                    push(&mut events, o.process, EventType::Info, f, o.key, v);
+                    next_process[w] = fresh;
+                    fresh += 1;
+                } else {
+                    match o.write {
+                        Some(v) => push(&mut events, o.process, EventType::Ok, "write", o.key, json!(v)),
+                        None => {
+                            let v = o.read.flatten().map_or(json!(null), |v| json!(v));
+                            push(&mut events, o.process, EventType::Ok, "read", o.key, v)
+                        }
+                    }
+                }
+            }
+        }
+    }
+    events
+}
+
+fn main() {
+    let dir = corpus();
+    let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("manifest");
+    let mut rows = Vec::new();
+    println!("| measurement | time (median of 3) | verdict | notes |");
+    println!("|---|---:|---|---|");
+
+    // etcd logs.
+    let mut etcd: Vec<(String, f64, Validity)> = Vec::new();
+    let opts = CheckOptions::default();
+    for l in manifest.lines().skip(1) {
+        let file = l.split('\t').next().unwrap_or_default();
+        if !file.starts_with("jepsen/") {
+            continue;
+        }
+        let h = load(&dir.join(file), &CheckOptions { format: Some(Format::EtcdLog), ..opts.clone() });
+        let (ms, v) = time3(&h, &opts);
+        etcd.push((file.to_string(), ms, v));
+    }
+    let total: f64 = etcd.iter().map(|e| e.1).sum();
+    let invalid = etcd.iter().filter(|e| e.2 == Validity::Invalid).count();
+    rows.push(format!(
+        "| porcupine etcd total ({} files) | {total:.2} ms | {} valid, {invalid} invalid | target ≤ 28 ms |",
+        etcd.len(),
+        etcd.len() - invalid
+    ));
+    etcd.sort_by(|a, b| b.1.partial_cmp(&a.1).expect("finite"));
+    for (f, ms, v) in etcd.iter().take(5) {
+        rows.push(format!("| slowest: {f} | {ms:.3} ms | {} | target ≤ 10 ms |", word(*v)));
+    }
+
+    // kv files.
+    for (file, split, limit) in [
+        ("kv/c50-ok.txt", true, 60),
+        ("kv/c50-bad.txt", true, 60),
+        ("kv/c10-ok.txt", false, 60),
+        ("kv/c10-bad.txt", false, 60),
+        ("kv/c50-ok.txt", false, 60),
+        ("kv/c50-bad.txt", false, 60),
+    ] {
+        let o = CheckOptions {
+            format: Some(Format::PorcupineKv),
+            model: Some(ModelKind::AppendKv),
+            split_keys: split,
+            time_limit: Duration::from_secs(limit),
+            ..CheckOptions::default()
+        };
+        let h = load(&dir.join(file), &o);
+        let (ms, v) = time3(&h, &o);
+        rows.push(format!(
+            "| {file} {} | {ms:.2} ms | {} | {} ops{} |",
+            if split { "split by key" } else { "unsplit (whole map)" },
+            word(v),
+            h.ops.len(),
+            if file == "kv/c50-ok.txt" && split { ", target ≤ 9 ms" } else { "" }
+        ));
+    }
+    for r in &rows {
+        println!("{r}");
+    }
+    rows.clear();
+
+    // Generated unique-value histories.
+    for n in [100_000usize, 1_000_000] {
+        let events = generate(n, 20, 8, 0.01, 42);
+        let h = history::build(
+            "generated",
+            Dialect {
+                format: Format::Jsonl,
+                nil_read_unknown: false,
+                failed_cas: FailedCas::OnPrecondition,
+            },
+            events,
+            Some(ModelKind::Kv),
+            None,
+        )
+        .expect("build");
+        let o = CheckOptions::default();
+        let (ms, v) = time3(&h, &o);
+        let hwm = vm_hwm_kib().unwrap_or(0);
+        println!(
+            "| generated {n} ops (20 procs, 8 keys, 1% info) | {ms:.1} ms | {} | peak RSS (VmHWM) {:.0} MiB; target 1M ≤ 5 s, ≤ 1 GiB |",
+            word(v),
+            hwm as f64 / 1024.0
+        );
+        // The search alone on the same history (graph disabled), for comparison.
+        let o = CheckOptions {
+            use_graph: false,
+            time_limit: Duration::from_secs(30),
+            ..CheckOptions::default()
+        };
+        let t = Instant::now();
+        let r = check_history(&h, &o);
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        let hwm = vm_hwm_kib().unwrap_or(0);
+        println!(
+            "| generated {n} ops, search only (graph off, 1 run) | {ms:.1} ms | {} | VmHWM {:.0} MiB |",
+            word(r.valid),
+            hwm as f64 / 1024.0
+        );
+    }
+}

@@ -32,8 +32,13 @@
 //! raft.status() -> Status                              // id, term, role, leader, commit, applied, membership
 //! ```
 
+mod core;
+mod log;
+mod progress;
+mod read_only;
 pub mod types;
 
+pub use self::core::Raft;
 pub use types::*;
 
 use thiserror::Error;

@@ -1,0 +1,383 @@
+//! Orchestration of the linearizability check: split, choose a decision
+//! procedure per part, run parts in parallel under a shared budget.
+//!
+//! Splitting by key is sound for per-key models (P-compositionality: a
+//! history is linearizable iff each key's sub-history is). Within a part,
+//! quiescent points (every required op invoked so far has returned) cut the
+//! part into windows: every op before the cut precedes every op after it, so
+//! the only things that cross a cut are the model state and the `info` ops
+//! still able to take effect. Windows are chained depth-first, resuming an
+//! earlier window for another end state when a later one fails.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashSet;
+
+use crate::graph;
+use crate::history::{History, OpF, Val, INF};
+use crate::model::{Space, State};
+use crate::search::{Config, Step, WindowSearch};
+use crate::{CheckOptions, ModelKind};
+
+/// Why a search stopped without a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Abort {
+    Time,
+    Memory,
+    /// Another part already found a violation.
+    Stopped,
+}
+
+/// Budget shared by all parts of one check.
+#[derive(Debug)]
+pub struct Budget {
+    pub deadline: Instant,
+    pub memory_limit: u64,
+    pub used: AtomicU64,
+    pub stop: AtomicBool,
+}
+
+/// A violation found in one part, with what a person needs to follow it.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub key: Option<u32>,
+    /// History op indices of the smallest window that cannot be linearized.
+    pub window: Vec<u32>,
+    /// History op indices linearized before getting stuck (the longest linearizable prefix).
+    pub prefix: Vec<u32>,
+    /// The op that could not be placed.
+    pub stuck: Option<u32>,
+    /// The states it could have seen (rendered).
+    pub states: Vec<serde_json::Value>,
+    pub explanation: String,
+    /// Which procedure found it: "graph" or "search".
+    pub found_by: &'static str,
+}
+
+/// Result of one part.
+#[derive(Debug, Clone)]
+pub enum PartOutcome {
+    Valid,
+    Invalid(Box<Failure>),
+    Unknown { reason: String },
+}
+
+/// Result of the whole linearizability check.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub verdict: PartOutcome,
+    pub parts: usize,
+    pub windows: usize,
+    pub graph_parts: usize,
+    pub search_parts: usize,
+}
+
+/// Checks a history for linearizability under the given options.
+pub fn check(history: &History, opts: &CheckOptions) -> Outcome {
+    let budget = Budget {
+        deadline: Instant::now() + opts.time_limit,
+        memory_limit: opts.memory_limit_bytes,
+        used: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+    };
+    let per_key = matches!(
+        history.model,
+        ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv | ModelKind::AppendKv
+    );
+    let mut parts: Vec<(Option<u32>, Vec<u32>)> = Vec::new();
+    let tuple;
+    if per_key && opts.split_keys {
+        let mut by_key: Vec<Vec<u32>> = vec![Vec::new(); history.keys.len() + 1];
+        for (i, op) in history.ops.iter().enumerate() {
+            let slot = op.key.map_or(history.keys.len(), |k| k as usize);
+            by_key[slot].push(i as u32);
+        }
+        for (k, ops) in by_key.into_iter().enumerate() {
+            if !ops.is_empty() {
+                let key = (k < history.keys.len()).then_some(k as u32);
+                parts.push((key, ops));
+            }
+        }
+        tuple = false;
+    } else {
+        parts.push((None, (0..history.ops.len() as u32).collect()));
+        tuple = history.model == ModelKind::MultiRegister
+            || (per_key && {
+                let mut keys = history.ops.iter().map(|o| o.key);
+                let first = keys.next().flatten();
+                keys.any(|k| k != first)
+            });
+    }
+    let n_parts = parts.len();
+    let run = |(key, ops): &(Option<u32>, Vec<u32>)| -> (PartOutcome, usize, bool) {
+        let r = check_part(history, *key, ops, tuple, opts, &budget);
+        if matches!(r.0, PartOutcome::Invalid(_)) {
+            budget.stop.store(true, Ordering::Relaxed);
+        }
+        r
+    };
+    let results: Vec<(PartOutcome, usize, bool)> = if opts.parallel && parts.len() > 1 {
+        // Largest parts first so the pool stays busy.
+        let mut order: Vec<usize> = (0..parts.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(parts[i].1.len()));
+        order.par_iter().map(|&i| run(&parts[i])).collect()
+    } else {
+        parts.iter().map(run).collect()
+    };
+    let mut windows = 0;
+    let mut graph_parts = 0;
+    let mut invalid = None;
+    let mut unknown = None;
+    for (r, w, by_graph) in results {
+        windows += w;
+        graph_parts += usize::from(by_graph);
+        match r {
+            PartOutcome::Invalid(f) => {
+                let better = match &invalid {
+                    None => true,
+                    Some(PartOutcome::Invalid(g)) => f.window.len() < g.window.len(),
+                    Some(_) => false,
+                };
+                if better {
+                    invalid = Some(PartOutcome::Invalid(f));
+                }
+            }
+            PartOutcome::Unknown { reason } => {
+                if !reason.is_empty() && unknown.is_none() {
+                    unknown = Some(PartOutcome::Unknown { reason });
+                }
+            }
+            PartOutcome::Valid => {}
+        }
+    }
+    let verdict = invalid.or(unknown).unwrap_or(PartOutcome::Valid);
+    Outcome {
+        verdict,
+        parts: n_parts,
+        windows,
+        graph_parts,
+        search_parts: n_parts - graph_parts,
+    }
+}
+
+fn key_label(history: &History, key: Option<u32>) -> String {
+    match key {
+        Some(k) => format!("key {}", history.keys[k as usize]),
+        None => "the whole history".to_string(),
+    }
+}
+
+/// Cuts a part's ops (sorted by call) at quiescent points.
+pub fn windows(history: &History, ops: &[u32]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut max_ret: Option<u64> = None;
+    for (j, &i) in ops.iter().enumerate() {
+        let op = &history.ops[i as usize];
+        if let Some(m) = max_ret {
+            if m < op.call && j > start {
+                out.push(start..j);
+                start = j;
+                max_ret = None;
+            }
+        }
+        if op.ret != INF {
+            max_ret = Some(max_ret.map_or(op.ret, |m| m.max(op.ret)));
+        }
+    }
+    if start < ops.len() || out.is_empty() {
+        out.push(start..ops.len());
+    }
+    out
+}
+
+/// For register-like models: the value an info op leaves behind.
+fn out_value(f: &OpF) -> Option<Val> {
+    match *f {
+        OpF::Write(v) | OpF::Cas(_, v) => Some(v),
+        _ => None,
+    }
+}
+
+/// Keeps the pending info ops that can matter in a window (see module docs of
+/// [`crate::search`]): a placed info op must change the outcome of the op that
+/// follows it, which for registers means some op observes the value it writes.
+fn relevant_pending(
+    history: &History,
+    pending: &[u32],
+    window: &[u32],
+    registerish: bool,
+) -> Vec<u32> {
+    if !registerish || pending.is_empty() {
+        return pending.to_vec();
+    }
+    let mut observed: FxHashSet<Val> = FxHashSet::default();
+    for &i in window.iter().chain(pending) {
+        match history.ops[i as usize].f {
+            OpF::Read(v) => {
+                observed.insert(v);
+            }
+            OpF::Cas(a, _) => {
+                observed.insert(a);
+            }
+            OpF::CasFailed(_) => return pending.to_vec(),
+            _ => {}
+        }
+    }
+    pending
+        .iter()
+        .copied()
+        .filter(|&i| out_value(&history.ops[i as usize].f).is_some_and(|v| observed.contains(&v)))
+        .collect()
+}
+
+/// Checks one part; returns the outcome, the number of windows and whether the graph decided it.
+fn check_part(
+    history: &History,
+    key: Option<u32>,
+    ops: &[u32],
+    tuple: bool,
+    opts: &CheckOptions,
+    budget: &Budget,
+) -> (PartOutcome, usize, bool) {
+    if opts.use_graph && !tuple {
+        if let Some(r) = graph::check(history, key, ops) {
+            return (r, 1, true);
+        }
+    }
+    let (r, w) = search_part(history, key, ops, tuple, opts, budget);
+    (r, w, false)
+}
+
+/// The search path over one part, chaining its quiescent windows.
+pub fn search_part(
+    history: &History,
+    key: Option<u32>,
+    ops: &[u32],
+    tuple: bool,
+    opts: &CheckOptions,
+    budget: &Budget,
+) -> (PartOutcome, usize) {
+    let ranges = if opts.split_windows {
+        windows(history, ops)
+    } else {
+        vec![0..ops.len()]
+    };
+    let n = ranges.len();
+    let registerish = !tuple
+        && matches!(
+            history.model,
+            ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv
+        );
+    let mut space = if tuple {
+        Space::tuple(history)
+    } else {
+        Space::scalar(history)
+    };
+    // Info ops in window order; window i sees the first `infos_before[i]` of them.
+    let mut all_infos: Vec<u32> = Vec::new();
+    let mut infos_before: Vec<usize> = Vec::with_capacity(n);
+    for r in &ranges {
+        infos_before.push(all_infos.len());
+        all_infos.extend(
+            ops[r.clone()]
+                .iter()
+                .copied()
+                .filter(|&i| history.ops[i as usize].ret == INF),
+        );
+    }
+    let make = |i: usize| {
+        let window = &ops[ranges[i].clone()];
+        let pending = relevant_pending(history, &all_infos[..infos_before[i]], window, registerish);
+        WindowSearch::new(history, &pending, window)
+    };
+    let mut searches: Vec<WindowSearch> = Vec::with_capacity(n);
+    searches.push(make(0));
+    searches[0].start(&Config {
+        state: space.initial(),
+        consumed: Vec::new(),
+    });
+    let mut i = 0usize;
+    let mut deepest_fail: Option<usize> = None;
+    let outcome = loop {
+        match searches[i].next_end(history, &mut space, budget) {
+            Step::End(cfg) => {
+                if i + 1 == n {
+                    break PartOutcome::Valid;
+                }
+                i += 1;
+                if searches.len() <= i {
+                    searches.push(make(i));
+                }
+                searches[i].start(&cfg);
+            }
+            Step::Exhausted => {
+                if deepest_fail.is_none_or(|d| i > d) {
+                    deepest_fail = Some(i);
+                }
+                if i == 0 {
+                    let w = deepest_fail.unwrap_or(0);
+                    let f = failure_from_search(history, key, ops, &ranges[w], &searches[w], &space);
+                    break PartOutcome::Invalid(Box::new(f));
+                }
+                i -= 1;
+            }
+            Step::Abort(a) => {
+                let r = &ranges[i];
+                let first = &history.ops[ops[r.start] as usize];
+                let last = &history.ops[ops[r.end - 1] as usize];
+                let why = match a {
+                    Abort::Time => format!("time limit of {:?} reached", opts.time_limit),
+                    Abort::Memory => format!(
+                        "memory limit of {} MiB reached",
+                        opts.memory_limit_bytes >> 20
+                    ),
+                    Abort::Stopped => {
+                        break PartOutcome::Unknown {
+                            reason: String::new(),
+                        }
+                    }
+                };
+                break PartOutcome::Unknown {
+                    reason: format!(
+                        "{why} while checking {}, window {} of {} ({} ops, lines {}..{})",
+                        key_label(history, key),
+                        i + 1,
+                        n,
+                        r.len(),
+                        first.line,
+                        last.line
+                    ),
+                };
+            }
+        }
+    };
+    for s in &mut searches {
+        s.release(budget);
+    }
+    (outcome, n)
+}
+
+fn failure_from_search(
+    history: &History,
+    key: Option<u32>,
+    ops: &[u32],
+    range: &std::ops::Range<usize>,
+    search: &WindowSearch,
+    space: &Space<'_>,
+) -> Failure {
+    let p = &search.progress;
+    let states: Vec<State> = p.states.clone();
+    let explanation = crate::report::explain_stuck(history, ops, p.stuck, &states, space);
+    Failure {
+        key,
+        window: ops[range.clone()].to_vec(),
+        prefix: p.prefix.clone(),
+        stuck: p.stuck,
+        states: states.iter().map(|&s| space.describe(s)).collect(),
+        explanation,
+        found_by: "search",
+    }
+}

@@ -1,0 +1,441 @@
+//! The Wing & Gong / Lowe linearization search over one window of one part.
+//!
+//! Operations sit in a doubly linked list of call and return entries sorted by
+//! position (real time). The candidates to linearize next are the calls before
+//! the first remaining return: they were invoked before any pending operation
+//! returned. Choosing one lifts its entries out of the list (dancing links, so
+//! undo is O(1) and nothing is allocated per step); a dead end pops it back.
+//!
+//! Lowe's memoization: a configuration (set of linearized operations, model
+//! state) is explored once. The set is hashed incrementally, Zobrist style:
+//! every operation has a random 128-bit key and the set's hash is the XOR of
+//! its members', so adding or removing an operation is one XOR. Collisions
+//! are negligible at 128 bits (a false hit needs ~2^64 configurations).
+//!
+//! `info` operations (outcome unknown) may be linearized at any point after
+//! their call, or never: they have no return entry and are not required for
+//! success. Two sound pruning rules keep them from exploding the search:
+//! an `info` op is only placed if it changes the state, and it must be
+//! followed by an operation whose outcome it changes (otherwise removing it
+//! gives an equivalent linearization that consumes fewer unknown ops, which is
+//! never worse). The pre-state of the last `info` op is therefore part of the
+//! configuration key.
+//!
+//! The search is resumable: [`WindowSearch::next_end`] returns each reachable
+//! end configuration in turn, so the caller can chain quiescent windows
+//! depth-first and come back for another end state when a later window fails.
+
+use std::sync::atomic::Ordering;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::history::{History, INF};
+use crate::linear::{Abort, Budget};
+use crate::model::{Space, State};
+
+const NIL: u32 = u32::MAX;
+const NO_OBL: u32 = u32::MAX;
+
+/// A starting or ending configuration of a window: a model state plus the
+/// `info` operations (history op indices) already linearized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub state: State,
+    pub consumed: Vec<u32>,
+}
+
+/// What a window search reports next.
+#[derive(Debug)]
+pub enum Step {
+    End(Config),
+    Exhausted,
+    Abort(Abort),
+}
+
+/// How far the search got in a window: for counterexamples.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// Most required ops ever linearized at once.
+    pub depth: u32,
+    /// History op indices linearized at that point, in order.
+    pub prefix: Vec<u32>,
+    /// The required op with the earliest return that was still unplaced.
+    pub stuck: Option<u32>,
+    /// Model states seen at that depth.
+    pub states: Vec<State>,
+}
+
+#[inline]
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// The Zobrist key of history operation `i`.
+#[inline]
+pub fn zobrist(i: u32) -> u128 {
+    let a = splitmix64(u64::from(i).wrapping_mul(2).wrapping_add(0x1234_5678));
+    let b = splitmix64(a ^ 0xDEAD_BEEF_CAFE_F00D);
+    (u128::from(a) << 64) | u128::from(b)
+}
+
+#[inline]
+fn config_key(hash: u128, state: State, obl: u32) -> u128 {
+    let s = (u64::from(state) << 32) | u64::from(obl);
+    let a = splitmix64(s ^ 0x5151_5151);
+    let b = splitmix64(a.rotate_left(17) ^ s);
+    hash ^ ((u128::from(a) << 64) | u128::from(b))
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    op: u32,
+    state: State,
+    obl: u32,
+}
+
+/// A resumable search over one window.
+pub struct WindowSearch {
+    hops: Vec<u32>,
+    info: Vec<bool>,
+    z: Vec<u128>,
+    call_entry: Vec<u32>,
+    ret_entry: Vec<u32>,
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    entry_op: Vec<u32>,
+    entry_call: Vec<bool>,
+    local_of: FxHashMap<u32, u32>,
+    required: u32,
+    // dynamic
+    stack: Vec<Frame>,
+    base_lifted: Vec<u32>,
+    start_consumed: Vec<u32>,
+    state: State,
+    obl: u32,
+    hash: u128,
+    remaining: u32,
+    cursor: u32,
+    need_backtrack: bool,
+    trivial_pending: bool,
+    memo: FxHashSet<u128>,
+    counted_bytes: u64,
+    steps: u64,
+    /// Deepest progress, for counterexamples.
+    pub progress: Progress,
+    /// Number of times a start configuration was exhausted without an end.
+    pub exhausted: u32,
+}
+
+const HEAD: u32 = 0;
+
+impl WindowSearch {
+    /// Builds the list for `pending` info ops (from earlier windows) and the
+    /// window's own ops (history indices, sorted by call).
+    pub fn new(history: &History, pending: &[u32], window: &[u32]) -> WindowSearch {
+        let mut hops = Vec::with_capacity(pending.len() + window.len());
+        hops.extend_from_slice(pending);
+        hops.extend_from_slice(window);
+        let n = hops.len();
+        let mut info = Vec::with_capacity(n);
+        let mut z = Vec::with_capacity(n);
+        // (position, local op, is_call)
+        let mut evs: Vec<(u64, u32, bool)> = Vec::with_capacity(2 * n);
+        let mut required = 0;
+        let mut local_of = FxHashMap::default();
+        for (l, &h) in hops.iter().enumerate() {
+            let op = &history.ops[h as usize];
+            let is_info = op.ret == INF;
+            info.push(is_info);
+            z.push(zobrist(h));
+            local_of.insert(h, l as u32);
+            evs.push((op.call, l as u32, true));
+            if !is_info {
+                required += 1;
+                evs.push((op.ret, l as u32, false));
+            }
+        }
+        evs.sort_unstable_by_key(|e| (e.0, !e.2));
+        let m = evs.len() + 1;
+        let mut next = vec![NIL; m];
+        let mut prev = vec![NIL; m];
+        let mut entry_op = vec![NIL; m];
+        let mut entry_call = vec![false; m];
+        let mut call_entry = vec![NIL; n];
+        let mut ret_entry = vec![NIL; n];
+        for (i, &(_, l, is_call)) in evs.iter().enumerate() {
+            let e = (i + 1) as u32;
+            entry_op[e as usize] = l;
+            entry_call[e as usize] = is_call;
+            if is_call {
+                call_entry[l as usize] = e;
+            } else {
+                ret_entry[l as usize] = e;
+            }
+            prev[e as usize] = e - 1;
+            next[(e - 1) as usize] = e;
+        }
+        WindowSearch {
+            hops,
+            info,
+            z,
+            call_entry,
+            ret_entry,
+            next,
+            prev,
+            entry_op,
+            entry_call,
+            local_of,
+            required,
+            stack: Vec::new(),
+            base_lifted: Vec::new(),
+            start_consumed: Vec::new(),
+            state: 0,
+            obl: NO_OBL,
+            hash: 0,
+            remaining: required,
+            cursor: NIL,
+            need_backtrack: false,
+            trivial_pending: false,
+            memo: FxHashSet::default(),
+            counted_bytes: 0,
+            steps: 0,
+            progress: Progress::default(),
+            exhausted: 0,
+        }
+    }
+
+    /// Required (non-info) operations of this window, as history indices.
+    pub fn required_ops(&self) -> Vec<u32> {
+        self.hops
+            .iter()
+            .zip(&self.info)
+            .filter(|(_, &i)| !i)
+            .map(|(&h, _)| h)
+            .collect()
+    }
+
+    #[inline]
+    fn unlink(&mut self, e: u32) {
+        let (p, n) = (self.prev[e as usize], self.next[e as usize]);
+        self.next[p as usize] = n;
+        if n != NIL {
+            self.prev[n as usize] = p;
+        }
+    }
+
+    #[inline]
+    fn relink(&mut self, e: u32) {
+        let (p, n) = (self.prev[e as usize], self.next[e as usize]);
+        self.next[p as usize] = e;
+        if n != NIL {
+            self.prev[n as usize] = e;
+        }
+    }
+
+    #[inline]
+    fn lift(&mut self, l: u32) {
+        self.unlink(self.call_entry[l as usize]);
+        let r = self.ret_entry[l as usize];
+        if r != NIL {
+            self.unlink(r);
+        }
+    }
+
+    #[inline]
+    fn unlift(&mut self, l: u32) {
+        let r = self.ret_entry[l as usize];
+        if r != NIL {
+            self.relink(r);
+        }
+        self.relink(self.call_entry[l as usize]);
+    }
+
+    /// Starts (or restarts, after exhaustion) from a configuration.
+    pub fn start(&mut self, cfg: &Config) {
+        debug_assert!(self.stack.is_empty());
+        while let Some(l) = self.base_lifted.pop() {
+            self.unlift(l);
+        }
+        let mut hash = 0u128;
+        for &h in &cfg.consumed {
+            hash ^= zobrist(h);
+            if let Some(&l) = self.local_of.get(&h) {
+                self.lift(l);
+                self.base_lifted.push(l);
+            }
+        }
+        self.start_consumed.clone_from(&cfg.consumed);
+        self.state = cfg.state;
+        self.obl = NO_OBL;
+        self.hash = hash;
+        self.remaining = self.required;
+        self.cursor = self.next[HEAD as usize];
+        self.need_backtrack = false;
+        self.trivial_pending = self.required == 0;
+        if self.progress.prefix.is_empty() && self.progress.states.len() < 8 {
+            if !self.progress.states.contains(&cfg.state) {
+                self.progress.states.push(cfg.state);
+            }
+            if self.progress.stuck.is_none() {
+                self.progress.stuck = self.first_pending_return();
+            }
+        }
+    }
+
+    fn first_pending_return(&self) -> Option<u32> {
+        let mut e = self.next[HEAD as usize];
+        while e != NIL {
+            if !self.entry_call[e as usize] {
+                return Some(self.hops[self.entry_op[e as usize] as usize]);
+            }
+            e = self.next[e as usize];
+        }
+        None
+    }
+
+    fn end_config(&self) -> Config {
+        let mut consumed = self.start_consumed.clone();
+        for f in &self.stack {
+            if self.info[f.op as usize] {
+                consumed.push(self.hops[f.op as usize]);
+            }
+        }
+        consumed.sort_unstable();
+        Config {
+            state: self.state,
+            consumed,
+        }
+    }
+
+    fn note_progress(&mut self) {
+        let depth = self.required - self.remaining;
+        if depth > self.progress.depth {
+            self.progress.depth = depth;
+            self.progress.prefix = self
+                .stack
+                .iter()
+                .map(|f| self.hops[f.op as usize])
+                .collect();
+            self.progress.states.clear();
+            self.progress.states.push(self.state);
+            self.progress.stuck = self.first_pending_return();
+        } else if depth == self.progress.depth
+            && self.progress.states.len() < 8
+            && !self.progress.states.contains(&self.state)
+        {
+            self.progress.states.push(self.state);
+        }
+    }
+
+    /// Memory this search holds (memo table and lists), in bytes.
+    pub fn bytes(&self) -> u64 {
+        (self.memo.capacity() * 17
+            + self.stack.capacity() * 12
+            + self.next.len() * 14
+            + self.hops.len() * 24) as u64
+    }
+
+    fn check_budget(&mut self, space: &Space<'_>, budget: &Budget) -> Result<(), Abort> {
+        if budget.stop.load(Ordering::Relaxed) {
+            return Err(Abort::Stopped);
+        }
+        if std::time::Instant::now() >= budget.deadline {
+            return Err(Abort::Time);
+        }
+        let now = self.bytes() + space.bytes();
+        if now > self.counted_bytes {
+            budget.used.fetch_add(now - self.counted_bytes, Ordering::Relaxed);
+        } else {
+            budget.used.fetch_sub(self.counted_bytes - now, Ordering::Relaxed);
+        }
+        self.counted_bytes = now;
+        if budget.used.load(Ordering::Relaxed) > budget.memory_limit {
+            return Err(Abort::Memory);
+        }
+        Ok(())
+    }
+
+    /// Gives back the bytes this search counted against the budget.
+    pub fn release(&mut self, budget: &Budget) {
+        budget
+            .used
+            .fetch_sub(self.counted_bytes, Ordering::Relaxed);
+        self.counted_bytes = 0;
+        self.memo = FxHashSet::default();
+    }
+
+    /// Continues the search to the next reachable end configuration.
+    pub fn next_end(&mut self, history: &History, space: &mut Space<'_>, budget: &Budget) -> Step {
+        if self.trivial_pending {
+            self.trivial_pending = false;
+            self.need_backtrack = true;
+            return Step::End(self.end_config());
+        }
+        loop {
+            self.steps += 1;
+            if self.steps & 0xFFF == 0 {
+                if let Err(a) = self.check_budget(space, budget) {
+                    return Step::Abort(a);
+                }
+            }
+            let e = self.cursor;
+            if self.need_backtrack || e == NIL || !self.entry_call[e as usize] {
+                self.need_backtrack = false;
+                let Some(fr) = self.stack.pop() else {
+                    self.exhausted += 1;
+                    self.cursor = NIL;
+                    return Step::Exhausted;
+                };
+                self.unlift(fr.op);
+                self.hash ^= self.z[fr.op as usize];
+                self.state = fr.state;
+                self.obl = fr.obl;
+                if !self.info[fr.op as usize] {
+                    self.remaining += 1;
+                }
+                self.cursor = self.next[self.call_entry[fr.op as usize] as usize];
+                continue;
+            }
+            let l = self.entry_op[e as usize];
+            let h = self.hops[l as usize];
+            let op = &history.ops[h as usize];
+            let is_info = self.info[l as usize];
+            if let Some(ns) = space.step(self.state, h, &op.f, op.key) {
+                let useful = !is_info || ns != self.state;
+                let obliged = self.obl == NO_OBL
+                    || space.step(self.obl, h, &op.f, op.key) != Some(ns);
+                if useful && obliged {
+                    let nobl = if is_info { self.state } else { NO_OBL };
+                    let nh = self.hash ^ self.z[l as usize];
+                    if self.memo.insert(config_key(nh, ns, nobl)) {
+                        self.stack.push(Frame {
+                            op: l,
+                            state: self.state,
+                            obl: self.obl,
+                        });
+                        self.lift(l);
+                        self.state = ns;
+                        self.obl = nobl;
+                        self.hash = nh;
+                        self.cursor = self.next[HEAD as usize];
+                        if !is_info {
+                            self.remaining -= 1;
+                            if self.remaining + self.progress.depth <= self.required {
+                                self.note_progress();
+                            }
+                            if self.remaining == 0 {
+                                self.need_backtrack = true;
+                                return Step::End(self.end_config());
+                            }
+                        }
+                        continue;
+                    }
+                }
+            }
+            self.cursor = self.next[e as usize];
+        }
+    }
+}

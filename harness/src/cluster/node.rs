@@ -1,0 +1,405 @@
+//! Our Raft node as a [`SystemUnderTest`]: N processes of the node binary,
+//! started with the CLI of DESIGN.md, every peer link through the proxy mesh.
+//!
+//! Layout under the run folder (DESIGN.md): `nodes/nN/node.log` (stdout and
+//! stderr, appended across restarts), `nodes/nN/data/` (`--data-dir`) and
+//! `nodes/nN/trace.jsonl` (`--trace`). Node ids are `1..=nodes`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::time::Instant;
+
+use super::supervisor::{ProcessSpec, ProcessState, Supervisor};
+use super::{free_port, probe_leader, ClusterError, NodeId, NodeStatus, SystemUnderTest};
+use crate::proxy::ProxyMesh;
+
+/// How to launch the cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// The node binary (or the harness binary itself, with `program_args = ["node"]`).
+    pub program: PathBuf,
+    /// Arguments placed before the node flags.
+    pub program_args: Vec<OsString>,
+    /// Number of nodes; ids are `1..=nodes`, all voters initially.
+    pub nodes: usize,
+    /// The run folder; node files go to `nodes/nN/` under it.
+    pub run_dir: PathBuf,
+    /// `--election-timeout-ms MIN-MAX`, if not the node's default.
+    pub election_timeout_ms: Option<(u64, u64)>,
+    /// `--heartbeat-ms`, if not the node's default.
+    pub heartbeat_ms: Option<u64>,
+    /// Flags appended for every node (`--no-pre-vote`, …).
+    pub extra_args: Vec<OsString>,
+    /// Route peer traffic through the proxy mesh (needed for partitions;
+    /// off only to measure what the proxies cost).
+    pub proxies: bool,
+    /// Seeds the proxies' delay jitter.
+    pub seed: u64,
+    /// SIGTERM → SIGKILL grace period of a graceful stop.
+    pub stop_grace: Duration,
+    /// Timeout of one HTTP call to a node (status, membership).
+    pub http_timeout: Duration,
+    /// How long a membership change may take, retries included.
+    pub membership_timeout: Duration,
+}
+
+impl ClusterConfig {
+    /// Defaults for `nodes` nodes of `program` writing under `run_dir`.
+    pub fn new(program: impl Into<PathBuf>, run_dir: impl Into<PathBuf>, nodes: usize) -> Self {
+        ClusterConfig {
+            program: program.into(),
+            program_args: Vec::new(),
+            nodes,
+            run_dir: run_dir.into(),
+            election_timeout_ms: None,
+            heartbeat_ms: None,
+            extra_args: Vec::new(),
+            proxies: true,
+            seed: 0,
+            stop_grace: Duration::from_secs(3),
+            http_timeout: Duration::from_secs(1),
+            membership_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Addrs {
+    client: SocketAddr,
+    peer: SocketAddr,
+}
+
+/// A cluster of our node processes. Dropping it kills every node (the
+/// supervisor) and closes the proxies.
+pub struct NodeCluster {
+    config: ClusterConfig,
+    supervisor: Arc<Supervisor>,
+    mesh: Option<Arc<ProxyMesh>>,
+    addrs: BTreeMap<NodeId, Addrs>,
+    /// Nodes that were reset to an empty data dir and must be started
+    /// without `--members` (they wait to be added).
+    joiners: Mutex<BTreeSet<NodeId>>,
+    http: reqwest::Client,
+}
+
+impl NodeCluster {
+    /// Reserves ports, binds the proxy mesh and starts every node. Does not
+    /// wait for a leader: see [`super::wait_for_leader`].
+    pub async fn launch(config: ClusterConfig) -> Result<Self, ClusterError> {
+        let cluster = Self::prepare(config).await?;
+        for id in cluster.node_ids() {
+            cluster.supervisor.start(id)?;
+        }
+        Ok(cluster)
+    }
+
+    /// Like [`NodeCluster::launch`] but starts nothing.
+    pub async fn prepare(config: ClusterConfig) -> Result<Self, ClusterError> {
+        let mut addrs = BTreeMap::new();
+        for id in 1..=config.nodes as NodeId {
+            addrs.insert(
+                id,
+                Addrs {
+                    client: free_port()?,
+                    peer: free_port()?,
+                },
+            );
+        }
+        let mesh = if config.proxies {
+            let targets = addrs.iter().map(|(&id, a)| (id, a.peer)).collect();
+            Some(Arc::new(ProxyMesh::bind(&targets, config.seed).await?))
+        } else {
+            None
+        };
+        let http = reqwest::Client::builder()
+            .timeout(config.http_timeout)
+            .pool_max_idle_per_host(2)
+            .build()
+            .map_err(|e| ClusterError::Http {
+                id: 0,
+                message: e.to_string(),
+            })?;
+        let cluster = NodeCluster {
+            config,
+            supervisor: Arc::new(Supervisor::new()),
+            mesh,
+            addrs,
+            joiners: Mutex::new(BTreeSet::new()),
+            http,
+        };
+        for id in cluster.node_ids() {
+            std::fs::create_dir_all(cluster.data_dir(id)).map_err(|e| ClusterError::Io {
+                path: cluster.data_dir(id).display().to_string(),
+                source: e,
+            })?;
+            cluster.supervisor.register(id, cluster.spec(id, false));
+        }
+        Ok(cluster)
+    }
+
+    /// The proxy mesh, when peers talk through proxies.
+    pub fn mesh(&self) -> Option<Arc<ProxyMesh>> {
+        self.mesh.clone()
+    }
+
+    /// The process supervisor (pids, start counts, exit statuses).
+    pub fn supervisor(&self) -> &Arc<Supervisor> {
+        &self.supervisor
+    }
+
+    /// Whether node `id` was reset to an empty node that joins by being added.
+    pub fn is_joiner(&self, id: NodeId) -> bool {
+        self.joiners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&id)
+    }
+
+    /// The launch configuration.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    /// `run_dir/nodes/nN`.
+    pub fn node_dir(&self, id: NodeId) -> PathBuf {
+        self.config.run_dir.join("nodes").join(format!("n{id}"))
+    }
+
+    /// `run_dir/nodes/nN/data`.
+    pub fn data_dir(&self, id: NodeId) -> PathBuf {
+        self.node_dir(id).join("data")
+    }
+
+    /// Where node `id` dials peer `to` (a proxy, or the peer itself without proxies).
+    pub fn dial_addr(&self, id: NodeId, to: NodeId) -> Option<SocketAddr> {
+        match &self.mesh {
+            Some(m) => m.listen_addr(id, to),
+            None => self.addrs.get(&to).map(|a| a.peer),
+        }
+    }
+
+    /// The full command line of node `id` (without the program).
+    pub fn node_args(&self, id: NodeId, joiner: bool) -> Vec<OsString> {
+        let a = self.addrs[&id];
+        let dir = self.node_dir(id);
+        let mut args: Vec<OsString> = self.config.program_args.clone();
+        let mut push = |k: &str, v: String| {
+            args.push(k.into());
+            args.push(v.into());
+        };
+        push("--id", id.to_string());
+        push("--data-dir", self.data_dir(id).display().to_string());
+        push("--client-listen", a.client.to_string());
+        push("--peer-listen", a.peer.to_string());
+        for &to in self.addrs.keys().filter(|&&to| to != id) {
+            let dial = self.dial_addr(id, to).expect("every peer has an address");
+            push("--peer", format!("{to}={dial}"));
+        }
+        if !joiner {
+            let members: Vec<String> = self.addrs.keys().map(|m| m.to_string()).collect();
+            push("--members", members.join(","));
+        }
+        push("--trace", dir.join("trace.jsonl").display().to_string());
+        if let Some((lo, hi)) = self.config.election_timeout_ms {
+            push("--election-timeout-ms", format!("{lo}-{hi}"));
+        }
+        if let Some(h) = self.config.heartbeat_ms {
+            push("--heartbeat-ms", h.to_string());
+        }
+        args.extend(self.config.extra_args.iter().cloned());
+        args
+    }
+
+    fn spec(&self, id: NodeId, joiner: bool) -> ProcessSpec {
+        ProcessSpec {
+            program: self.config.program.clone(),
+            args: self.node_args(id, joiner),
+            log_path: self.node_dir(id).join("node.log"),
+            env: Vec::new(),
+        }
+    }
+
+    fn url(&self, id: NodeId, path: &str) -> Result<String, ClusterError> {
+        let a = self.addrs.get(&id).ok_or(ClusterError::UnknownNode(id))?;
+        Ok(format!("http://{}{}", a.client, path))
+    }
+
+    async fn get_status(&self, id: NodeId) -> Result<NodeStatus, ClusterError> {
+        let url = self.url(id, "/status")?;
+        let http = |e: reqwest::Error| ClusterError::Http {
+            id,
+            message: e.to_string(),
+        };
+        let resp = self.http.get(url).send().await.map_err(http)?;
+        let resp = resp.error_for_status().map_err(http)?;
+        resp.json::<NodeStatus>().await.map_err(http)
+    }
+
+    /// Sends one membership change to whichever node looks like the leader
+    /// and waits for its effect: for a removal, the committed change; for an
+    /// addition, the node being a voter (it is a learner until the leader
+    /// promotes it). Retries (leader changes, 409 while another change is
+    /// pending) until the membership timeout. Idempotent: a retry after a
+    /// lost reply sees the change already made and stops.
+    async fn change_membership(&self, id: NodeId, add: bool) -> Result<(), ClusterError> {
+        let action = if add { "add" } else { "remove" };
+        if !self.addrs.contains_key(&id) {
+            return Err(ClusterError::UnknownNode(id));
+        }
+        let deadline = Instant::now() + self.config.membership_timeout;
+        let mut sent = false;
+        let fail = |message: String| ClusterError::Membership {
+            action,
+            id,
+            message,
+        };
+        loop {
+            let probe = probe_leader(self).await;
+            let last = match probe
+                .leader
+                .and_then(|l| match probe.statuses.get(&l.leader) {
+                    Some(Ok(s)) => Some(s.clone()),
+                    _ => None,
+                }) {
+                None => format!("no confirmed leader ({})", probe.describe()),
+                Some(leader) => {
+                    let voter = leader.members.contains(&id);
+                    let learner = leader.learners.contains(&id);
+                    match (add, voter, learner) {
+                        (true, true, _) => return Ok(()),
+                        (true, false, true) => format!("n{id} is still a learner"),
+                        (false, false, false) if sent => return Ok(()),
+                        (false, false, false) => return Err(fail("not a member".into())),
+                        _ => {
+                            let url = self.url(leader.id, &format!("/members/{id}"))?;
+                            let req = if add {
+                                self.http.post(url)
+                            } else {
+                                self.http.delete(url)
+                            };
+                            sent = true;
+                            match req.send().await {
+                                Ok(r) if r.status().is_success() && !add => return Ok(()),
+                                Ok(r) if r.status().is_success() => {
+                                    format!("n{id} added, not yet promoted")
+                                }
+                                // 409: another change pending; 421: leadership moved.
+                                Ok(r) => {
+                                    let code = r.status();
+                                    let body = r.text().await.unwrap_or_default();
+                                    format!("leader n{} answered {code}: {body}", leader.id)
+                                }
+                                Err(e) => format!("leader n{}: {e}", leader.id),
+                            }
+                        }
+                    }
+                }
+            };
+            if Instant::now() >= deadline {
+                return Err(fail(last));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl SystemUnderTest for NodeCluster {
+    fn name(&self) -> &str {
+        "raft-node"
+    }
+
+    fn node_ids(&self) -> Vec<NodeId> {
+        self.addrs.keys().copied().collect()
+    }
+
+    fn client_addr(&self, id: NodeId) -> Option<SocketAddr> {
+        self.addrs.get(&id).map(|a| a.client)
+    }
+
+    fn peer_addr(&self, id: NodeId) -> Option<SocketAddr> {
+        self.addrs.get(&id).map(|a| a.peer)
+    }
+
+    fn state(&self, id: NodeId) -> Option<ProcessState> {
+        self.supervisor.state(id)
+    }
+
+    fn start(&self, id: NodeId) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move { self.supervisor.start(id).map(|_| ()) })
+    }
+
+    fn stop(&self, id: NodeId) -> BoxFuture<'_, Result<(), ClusterError>> {
+        let sup = self.supervisor.clone();
+        let grace = self.config.stop_grace;
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || sup.terminate(id, grace))
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        })
+    }
+
+    fn kill(&self, id: NodeId) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move { self.supervisor.kill(id) })
+    }
+
+    fn pause(&self, id: NodeId) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move { self.supervisor.pause(id) })
+    }
+
+    fn resume(&self, id: NodeId) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move { self.supervisor.resume(id) })
+    }
+
+    fn reset_node(&self, id: NodeId) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            self.supervisor.kill(id)?;
+            let data = self.data_dir(id);
+            match std::fs::remove_dir_all(&data) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(ClusterError::Io {
+                        path: data.display().to_string(),
+                        source: e,
+                    })
+                }
+            }
+            std::fs::create_dir_all(&data).map_err(|e| ClusterError::Io {
+                path: data.display().to_string(),
+                source: e,
+            })?;
+            self.joiners
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id);
+            self.supervisor.register(id, self.spec(id, true));
+            self.supervisor.start(id).map(|_| ())
+        })
+    }
+
+    fn status(&self, id: NodeId) -> BoxFuture<'_, Result<NodeStatus, ClusterError>> {
+        Box::pin(self.get_status(id))
+    }
+
+    fn add_member(&self, id: NodeId) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(self.change_membership(id, true))
+    }
+
+    fn remove_member(&self, id: NodeId) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(self.change_membership(id, false))
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        let sup = self.supervisor.clone();
+        let grace = self.config.stop_grace;
+        Box::pin(async move {
+            let _ = tokio::task::spawn_blocking(move || sup.shutdown(grace)).await;
+        })
+    }
+}

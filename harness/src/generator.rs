@@ -1,0 +1,223 @@
+//! The traffic: one worker per concurrency slot, each a Jepsen "process".
+//!
+//! Worker `s` is bound to node `nodes[s % n]` (round-robin) and draws its ops
+//! from its own seeded [`workloads::Generator`], so the ops of a slot depend
+//! only on the seed. Each op is an `invoke` event, a call through the
+//! [`Client`], and an `ok` / `fail` / `info` event. After an `info` the
+//! process may still be in flight from the system's point of view, so it
+//! never invokes again: the worker takes a fresh process number and goes on.
+//!
+//! The total `rate` is shared evenly between the workers; each waits a
+//! seeded random delay (uniform in `[0, 2 × concurrency / rate]`, Jepsen's
+//! stagger) between ops, so that the ops are spread rather than in lockstep.
+
+use crate::client::{Client, Completion};
+use crate::history::{EventType, HistoryError, NewEvent, Process, Recorder};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use workloads::{Generator, Op, WorkloadConfig, WorkloadError};
+
+/// Errors of the traffic.
+#[derive(Debug, thiserror::Error)]
+pub enum TrafficError {
+    /// The workload configuration is invalid.
+    #[error(transparent)]
+    Workload(#[from] WorkloadError),
+    /// The history could not be written: the run cannot be trusted.
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    /// No node to talk to.
+    #[error("no nodes to send traffic to")]
+    NoNodes,
+}
+
+/// Hands out process numbers: `0..concurrency` first, then fresh ones for
+/// workers whose process ended `info` and for the final reads.
+#[derive(Debug, Clone)]
+pub struct ProcessIds {
+    next: Arc<AtomicU64>,
+}
+
+impl ProcessIds {
+    /// Numbers from `first` on (`first` = the concurrency).
+    pub fn starting_at(first: u64) -> Self {
+        ProcessIds {
+            next: Arc::new(AtomicU64::new(first)),
+        }
+    }
+
+    /// A number never used before in this run.
+    pub fn fresh(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// What the workers need to know.
+#[derive(Debug, Clone)]
+pub struct TrafficConfig {
+    /// The workload (with the run seed).
+    pub workload: WorkloadConfig,
+    /// Number of workers.
+    pub concurrency: usize,
+    /// Total ops per second; `None` = as fast as the workers go.
+    pub rate: Option<f64>,
+    /// The node ids, in the order workers are bound to them.
+    pub nodes: Vec<u64>,
+    /// When the workers stop starting new ops.
+    pub deadline: Instant,
+}
+
+/// Records `op` as invoked by `process`, runs it, records its completion.
+pub async fn perform(
+    client: &Client,
+    recorder: &Recorder,
+    process: u64,
+    op: &Op,
+    node: u64,
+) -> Result<Completion, HistoryError> {
+    recorder.record(NewEvent {
+        process: Process::Client(process),
+        kind: EventType::Invoke,
+        f: op.kind().name().to_string(),
+        key: Some(op.key().to_string()),
+        value: op.invoke_value(),
+        node: Some(node),
+        error: None,
+    })?;
+    let c = client.invoke(op, node).await;
+    recorder.record(NewEvent {
+        process: Process::Client(process),
+        kind: c.kind,
+        f: op.kind().name().to_string(),
+        key: Some(op.key().to_string()),
+        value: c.value.clone(),
+        node: Some(c.node),
+        error: c.error.clone(),
+    })?;
+    Ok(c)
+}
+
+/// Runs every worker until the deadline or until `stop` turns true, and
+/// returns when all have finished their current op. An op in flight when
+/// `stop` fires is abandoned: its invoke stays open, which the checker
+/// reads as `info`.
+pub async fn run_traffic(
+    cfg: TrafficConfig,
+    client: Client,
+    recorder: Recorder,
+    ids: ProcessIds,
+    stop: watch::Receiver<bool>,
+) -> Result<(), TrafficError> {
+    if cfg.nodes.is_empty() {
+        return Err(TrafficError::NoNodes);
+    }
+    cfg.workload.validate()?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for slot in 0..cfg.concurrency {
+        let generator = Generator::new(&cfg.workload, slot)?;
+        let worker = Worker {
+            slot,
+            process: slot as u64,
+            node: cfg.nodes[slot % cfg.nodes.len()],
+            generator,
+            stagger: ChaCha8Rng::seed_from_u64(
+                cfg.workload.seed ^ (0x5747_u64 << 32 | slot as u64),
+            ),
+            mean_gap: cfg
+                .rate
+                .filter(|r| *r > 0.0)
+                .map(|r| Duration::from_secs_f64(cfg.concurrency as f64 / r)),
+        };
+        let client = client.clone();
+        let recorder = recorder.clone();
+        let ids = ids.clone();
+        let stop = stop.clone();
+        let deadline = cfg.deadline;
+        tasks.spawn(async move { worker.run(client, recorder, ids, stop, deadline).await });
+    }
+    let mut first_error = None;
+    while let Some(res) = tasks.join_next().await {
+        match res {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            Err(_) => {}
+        }
+    }
+    match first_error {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+struct Worker {
+    slot: usize,
+    process: u64,
+    node: u64,
+    generator: Generator,
+    stagger: ChaCha8Rng,
+    mean_gap: Option<Duration>,
+}
+
+impl Worker {
+    async fn run(
+        mut self,
+        client: Client,
+        recorder: Recorder,
+        ids: ProcessIds,
+        mut stop: watch::Receiver<bool>,
+        deadline: Instant,
+    ) -> Result<(), HistoryError> {
+        tracing::debug!(slot = self.slot, node = self.node, "worker starts");
+        loop {
+            if *stop.borrow() || Instant::now() >= deadline {
+                return Ok(());
+            }
+            let op = self.generator.next_op();
+            let completion = tokio::select! {
+                c = perform(&client, &recorder, self.process, &op, self.node) => c?,
+                _ = stop.wait_for(|s| *s) => return Ok(()),
+            };
+            self.learn(&op, &completion);
+            if completion.kind == EventType::Info {
+                self.process = ids.fresh();
+            }
+            let mut pause = match self.mean_gap {
+                Some(gap) => gap.mul_f64(self.stagger.gen_range(0.0..2.0)),
+                None => Duration::ZERO,
+            };
+            if completion.backoff {
+                // Node down or no leader: do not spin through failures.
+                pause = pause.max(Duration::from_millis(50));
+            }
+            if !pause.is_zero() {
+                let until = (Instant::now() + pause).min(deadline);
+                tokio::select! {
+                    _ = tokio::time::sleep_until(until) => {}
+                    _ = stop.wait_for(|s| *s) => return Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Feeds what the op revealed about its key back to the generator, so
+    /// that the next cas names a plausible `from`.
+    fn learn(&mut self, op: &Op, c: &Completion) {
+        if c.kind != EventType::Ok {
+            return;
+        }
+        match op {
+            Op::Read { key } => self.generator.observe(key, c.value.as_str()),
+            Op::Write { key, value } => self.generator.observe(key, Some(value)),
+            Op::Cas { key, to, .. } => self.generator.observe(key, Some(to)),
+            Op::Append { .. } => {}
+        }
+    }
+}

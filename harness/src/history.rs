@@ -1,0 +1,445 @@
+//! The history recorder: every client op and every fault, one JSON line each,
+//! in the order the harness observed them (DESIGN.md "History").
+//!
+//! The index and the time of an event are taken under one lock together
+//! with the write, so indexes and times both increase down the file. Each
+//! line is handed to the kernel before `record` returns, so a harness that
+//! is interrupted (Ctrl-C) or crashes still leaves a readable, partial
+//! history behind; the checker treats the ops left open as `info`.
+//!
+//! The recorder also keeps live counters for the progress line (ok / fail /
+//! info, and the faults currently active as told by the nemesis events).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Errors writing the history.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// The history file could not be created.
+    #[error("cannot create history file {path}: {source}")]
+    Create {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A line could not be written.
+    #[error("cannot write history: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+/// Who performed an event: a client process number or the nemesis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Process {
+    /// A client process (a Jepsen "process"; a worker gets a new one after
+    /// an `info`).
+    Client(u64),
+    /// The fault injector.
+    Nemesis,
+}
+
+impl Serialize for Process {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Process::Client(p) => s.serialize_u64(*p),
+            Process::Nemesis => s.serialize_str("nemesis"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Process {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Number(n) => n
+                .as_u64()
+                .map(Process::Client)
+                .ok_or_else(|| serde::de::Error::custom("process must be a non-negative integer")),
+            Value::String(s) if s == "nemesis" => Ok(Process::Nemesis),
+            other => Err(serde::de::Error::custom(format!(
+                "process must be an integer or \"nemesis\", got {other}"
+            ))),
+        }
+    }
+}
+
+/// The `type` of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventType {
+    /// An op began.
+    Invoke,
+    /// It happened.
+    Ok,
+    /// It definitely did not happen.
+    Fail,
+    /// Unknown: it may happen at any later time (also every nemesis event).
+    Info,
+}
+
+/// One history line as it is written (field order is DESIGN.md's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the file, from 0.
+    pub index: u64,
+    /// Nanoseconds since the run started.
+    pub time: u64,
+    /// Client process number or `"nemesis"`.
+    pub process: Process,
+    /// invoke / ok / fail / info.
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    /// The operation (`read`, `write`, `cas`, `append`, or a fault name).
+    pub f: String,
+    /// The key, absent for faults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The op's value (see DESIGN.md) or the fault's description.
+    #[serde(default)]
+    pub value: Value,
+    /// The node the client talked to last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<u64>,
+    /// Why an op failed or is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// An event before the recorder gives it an index and a time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// Who.
+    pub process: Process,
+    /// invoke / ok / fail / info.
+    pub kind: EventType,
+    /// The operation.
+    pub f: String,
+    /// The key, if any.
+    pub key: Option<String>,
+    /// The value.
+    pub value: Value,
+    /// The node, if any.
+    pub node: Option<u64>,
+    /// The error, if any.
+    pub error: Option<String>,
+}
+
+impl NewEvent {
+    /// A nemesis event: `process: "nemesis"`, `type: "info"`.
+    pub fn nemesis(f: &str, value: Value) -> Self {
+        NewEvent {
+            process: Process::Nemesis,
+            kind: EventType::Info,
+            f: f.to_string(),
+            key: None,
+            value,
+            node: None,
+            error: None,
+        }
+    }
+}
+
+/// Live counts for the progress line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Client ops invoked.
+    pub invoked: u64,
+    /// Completed ok.
+    pub ok: u64,
+    /// Completed fail.
+    pub fail: u64,
+    /// Completed info.
+    pub info: u64,
+}
+
+struct Inner {
+    out: File,
+    next_index: u64,
+    /// Active fault descriptions by kind (`kill`, `pause`, `partition`),
+    /// derived from the nemesis events.
+    active: BTreeMap<&'static str, Value>,
+}
+
+struct Shared {
+    inner: Mutex<Inner>,
+    start: Instant,
+    start_unix_ns: u64,
+    invoked: AtomicU64,
+    ok: AtomicU64,
+    fail: AtomicU64,
+    info: AtomicU64,
+}
+
+/// The shared, cheaply cloned handle every worker and the nemesis write to.
+#[derive(Clone)]
+pub struct Recorder {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("start_unix_ns", &self.shared.start_unix_ns)
+            .finish()
+    }
+}
+
+/// The fault kind a nemesis `f` opens (`Some(true)`) or closes (`Some(false)`).
+fn fault_transition(f: &str) -> Option<(&'static str, bool)> {
+    match f {
+        "kill" => Some(("kill", true)),
+        "start" => Some(("kill", false)),
+        "pause" => Some(("pause", true)),
+        "resume" => Some(("pause", false)),
+        "start-partition" | "partition" => Some(("partition", true)),
+        "stop-partition" | "heal" => Some(("partition", false)),
+        _ => None,
+    }
+}
+
+impl Recorder {
+    /// Creates (truncates) `path` and starts the run clock now.
+    pub fn create(path: &Path) -> Result<Self, HistoryError> {
+        let out = File::create(path).map_err(|source| HistoryError::Create {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let start_unix_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        Ok(Recorder {
+            shared: Arc::new(Shared {
+                inner: Mutex::new(Inner {
+                    out,
+                    next_index: 0,
+                    active: BTreeMap::new(),
+                }),
+                start: Instant::now(),
+                start_unix_ns,
+                invoked: AtomicU64::new(0),
+                ok: AtomicU64::new(0),
+                fail: AtomicU64::new(0),
+                info: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The run start in Unix nanoseconds (written to `test.json`).
+    pub fn start_unix_ns(&self) -> u64 {
+        self.shared.start_unix_ns
+    }
+
+    /// Nanoseconds since the run started, on the history's clock.
+    pub fn elapsed_ns(&self) -> u64 {
+        self.shared.start.elapsed().as_nanos() as u64
+    }
+
+    /// Appends one event and returns it with its index and time.
+    pub fn record(&self, ev: NewEvent) -> Result<Event, HistoryError> {
+        let mut inner = self
+            .shared
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let event = Event {
+            index: inner.next_index,
+            time: self.elapsed_ns(),
+            process: ev.process,
+            kind: ev.kind,
+            f: ev.f,
+            key: ev.key,
+            value: ev.value,
+            node: ev.node,
+            error: ev.error,
+        };
+        let mut line = serde_json::to_vec(&event).expect("events always serialize");
+        line.push(b'\n');
+        // One write per line straight to the file: the kernel has it once
+        // this returns, whatever happens to the harness afterwards.
+        inner.out.write_all(&line)?;
+        inner.next_index += 1;
+        if event.process == Process::Nemesis {
+            if let Some((kind, opens)) = fault_transition(&event.f) {
+                if opens {
+                    inner.active.insert(kind, event.value.clone());
+                } else {
+                    inner.active.remove(kind);
+                }
+            }
+        } else {
+            let counter = match event.kind {
+                EventType::Invoke => &self.shared.invoked,
+                EventType::Ok => &self.shared.ok,
+                EventType::Fail => &self.shared.fail,
+                EventType::Info => &self.shared.info,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(event)
+    }
+
+    /// Records a nemesis event (`process: "nemesis"`, `type: "info"`).
+    pub fn nemesis(&self, f: &str, value: Value) -> Result<Event, HistoryError> {
+        self.record(NewEvent::nemesis(f, value))
+    }
+
+    /// Live op counts.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            invoked: self.shared.invoked.load(Ordering::Relaxed),
+            ok: self.shared.ok.load(Ordering::Relaxed),
+            fail: self.shared.fail.load(Ordering::Relaxed),
+            info: self.shared.info.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The faults active now, e.g. `["kill", "partition"]`.
+    pub fn active_faults(&self) -> Vec<String> {
+        let inner = self
+            .shared
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        inner.active.keys().map(|k| k.to_string()).collect()
+    }
+
+    /// Forces the history to stable storage (end of run).
+    pub fn sync(&self) -> Result<(), HistoryError> {
+        let inner = self
+            .shared
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        inner.out.sync_data()?;
+        Ok(())
+    }
+}
+
+/// Reads a history file written by [`Recorder`]; a torn last line (the
+/// harness died mid-write) is skipped, any other bad line is an error.
+pub fn read_history(path: &Path) -> Result<Vec<Event>, std::io::Error> {
+    let text = std::fs::read_to_string(path)?;
+    let mut events = Vec::new();
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Event>(line) {
+            Ok(ev) => events.push(ev),
+            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => break,
+            Err(e) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}:{}: {e}", path.display(), i + 1),
+                ))
+            }
+        }
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn op(process: u64, kind: EventType, f: &str, value: Value) -> NewEvent {
+        NewEvent {
+            process: Process::Client(process),
+            kind,
+            f: f.into(),
+            key: Some("k1".into()),
+            value,
+            node: Some(2),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn events_are_written_in_design_format_with_increasing_index_and_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let rec = Recorder::create(&path).unwrap();
+        rec.record(op(3, EventType::Invoke, "cas", json!(["5", "9"])))
+            .unwrap();
+        rec.record(op(3, EventType::Ok, "cas", json!(["5", "9"])))
+            .unwrap();
+        rec.nemesis("start-partition", json!({"groups": [[1, 2], [3]]}))
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["index"], 0);
+        assert_eq!(lines[0]["process"], 3);
+        assert_eq!(lines[0]["type"], "invoke");
+        assert_eq!(lines[0]["key"], "k1");
+        assert_eq!(lines[0]["node"], 2);
+        assert!(lines[0].get("error").is_none());
+        assert_eq!(lines[2]["process"], "nemesis");
+        assert_eq!(lines[2]["type"], "info");
+        assert!(lines[2].get("key").is_none());
+        let first = text.lines().next().unwrap();
+        assert!(
+            first.starts_with(r#"{"index":0,"time":"#),
+            "field order: {first}"
+        );
+        let events = read_history(&path).unwrap();
+        assert!(events.windows(2).all(|w| w[0].time <= w[1].time));
+        assert_eq!(rec.counts().ok, 1);
+        assert_eq!(rec.active_faults(), vec!["partition".to_string()]);
+        rec.nemesis("stop-partition", Value::Null).unwrap();
+        assert!(rec.active_faults().is_empty());
+    }
+
+    #[test]
+    fn a_torn_last_line_is_skipped_but_a_bad_middle_line_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.jsonl");
+        let rec = Recorder::create(&path).unwrap();
+        rec.record(op(1, EventType::Invoke, "read", Value::Null))
+            .unwrap();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(r#"{"index":1,"ti"#);
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(read_history(&path).unwrap().len(), 1);
+        text.push_str("\n{}\n");
+        std::fs::write(&path, &text).unwrap();
+        assert!(read_history(&path).is_err());
+    }
+
+    #[test]
+    fn concurrent_writers_produce_one_line_per_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.jsonl");
+        let rec = Recorder::create(&path).unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|p| {
+                let rec = rec.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..250 {
+                        rec.record(op(p, EventType::Invoke, "read", Value::Null))
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let events = read_history(&path).unwrap();
+        assert_eq!(events.len(), 1000);
+        assert!(events.iter().enumerate().all(|(i, e)| e.index == i as u64));
+    }
+}

@@ -1,0 +1,361 @@
+//! The nemesis: faults on a seeded schedule, each one recorded in the history.
+//!
+//! [`schedule::Schedule`] plans (seeded, weighted, gated: see its docs);
+//! [`Nemesis`] carries the plan out against a [`SystemUnderTest`] and the
+//! [`ProxyMesh`], and reports every step to a [`NemesisSink`] as a
+//! [`NemesisEvent`]. The history recorder turns each event into one history
+//! line `{"process": "nemesis", "type": "info", "f": event.f, "value":
+//! event.value}` timed at `event.at`.
+//!
+//! Events (`f`, then `value`):
+//! - `kill` / `start`: `{"node": 3}` — SIGKILL of the node's process group /
+//!   start again on the same data dir;
+//! - `pause` / `resume`: `{"node": 3}` — SIGSTOP / SIGCONT;
+//! - `start-partition`: `{"shape": "majority", "groups": [[2, 5], [1, 3, 4]],
+//!   "links": [[1, 2, "pass"], [1, 3, "stall"], …]}` — the exact matrix of
+//!   every directed link (see [`partition`]); `stop-partition`: the same keys
+//!   for the partition that was healed, with `"links"` now all `pass`;
+//! - `remove-member`: `{"node": 3, "members": [1, 2, 4, 5]}` — removed through
+//!   the leader (once committed), then the node's process is killed, its data
+//!   wiped and it is started empty, waiting to be added;
+//!   `add-member`: `{"node": 3, "members": [1, 2, 3, 4, 5]}` — added back
+//!   through the leader (`members` is the leader's view when known).
+//!
+//! A step that failed carries `"error": "…"` in its value (the fault did not
+//! happen, or not fully); its undo is then still reported, with `"error"` too
+//! when there was nothing to undo, so the history follows the seeded plan.
+//!
+//! Usage:
+//! ```ignore
+//! let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+//! let mut nemesis = Nemesis::new(schedule_config, seed, sut, mesh, Arc::new(tx))?;
+//! nemesis.run_until(stop_signal).await;   // returns between steps
+//! nemesis.heal_all().await;               // end of run or Ctrl-C
+//! ```
+
+pub mod partition;
+pub mod schedule;
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+
+use crate::cluster::{wait_for_leader, NodeId, ProcessState, SystemUnderTest};
+use crate::proxy::ProxyMesh;
+pub use partition::{Partition, Shape};
+pub use schedule::{Action, FaultKind, FaultState, Schedule, ScheduleConfig, Step};
+
+/// One nemesis step as it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NemesisEvent {
+    /// Jepsen name: `kill`, `start`, `pause`, `resume`, `start-partition`,
+    /// `stop-partition`, `remove-member`, `add-member`.
+    pub f: &'static str,
+    pub value: serde_json::Value,
+    /// When the step took effect (after it completed).
+    pub at: std::time::Instant,
+}
+
+/// Where nemesis events go (the history recorder). Must not block for long.
+pub trait NemesisSink: Send + Sync {
+    fn emit(&self, event: NemesisEvent);
+}
+
+impl NemesisSink for tokio::sync::mpsc::UnboundedSender<NemesisEvent> {
+    fn emit(&self, event: NemesisEvent) {
+        // The receiver is gone only when the run is over; nothing to record then.
+        let _ = self.send(event);
+    }
+}
+
+impl<F: Fn(NemesisEvent) + Send + Sync> NemesisSink for F {
+    fn emit(&self, event: NemesisEvent) {
+        self(event)
+    }
+}
+
+/// Errors setting up a nemesis.
+#[derive(Debug, thiserror::Error)]
+pub enum NemesisError {
+    #[error("the partition nemesis needs the proxy mesh (peers must talk through proxies)")]
+    NoMesh,
+    #[error("schedule node {0} is not a node of the system under test")]
+    UnknownNode(NodeId),
+}
+
+/// A snapshot of the faults in effect, for the progress line.
+#[derive(Debug, Clone, Default)]
+pub struct ActiveFaults(Arc<Mutex<Vec<String>>>);
+
+impl ActiveFaults {
+    /// Short descriptions such as `kill n3`, `partition majority`.
+    pub fn get(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, v: Vec<String>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = v;
+    }
+}
+
+/// Carries out a [`Schedule`] and can heal everything it did.
+pub struct Nemesis {
+    schedule: Schedule,
+    sut: Arc<dyn SystemUnderTest>,
+    mesh: Option<Arc<ProxyMesh>>,
+    sink: Arc<dyn NemesisSink>,
+    /// What really happened (the schedule's bookkeeping assumes success).
+    actual: FaultState,
+    active: ActiveFaults,
+}
+
+impl Nemesis {
+    /// Plans with `config` and `seed`; checks that the SUT has the nodes and,
+    /// for partitions, that there is a mesh.
+    pub fn new(
+        config: ScheduleConfig,
+        seed: u64,
+        sut: Arc<dyn SystemUnderTest>,
+        mesh: Option<Arc<ProxyMesh>>,
+        sink: Arc<dyn NemesisSink>,
+    ) -> Result<Self, NemesisError> {
+        let known: BTreeSet<NodeId> = sut.node_ids().into_iter().collect();
+        if let Some(&n) = config.nodes.iter().find(|n| !known.contains(n)) {
+            return Err(NemesisError::UnknownNode(n));
+        }
+        if mesh.is_none() && config.kinds.iter().any(|k| k.0 == FaultKind::Partition) {
+            return Err(NemesisError::NoMesh);
+        }
+        Ok(Nemesis {
+            schedule: Schedule::new(config, seed),
+            sut,
+            mesh,
+            sink,
+            actual: FaultState::default(),
+            active: ActiveFaults::default(),
+        })
+    }
+
+    /// A handle on the faults in effect, updated after every step.
+    pub fn active_faults(&self) -> ActiveFaults {
+        self.active.clone()
+    }
+
+    /// What is really in effect now.
+    pub fn state(&self) -> &FaultState {
+        &self.actual
+    }
+
+    /// Runs steps until `stop` completes. A step in progress is finished
+    /// first (never left half done), so the caller can then `heal_all`.
+    pub async fn run_until<F: Future<Output = ()>>(&mut self, stop: F) {
+        tokio::pin!(stop);
+        while let Some(step) = self.schedule.next_step() {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(step.delay) => {}
+            }
+            self.execute(step.action).await;
+        }
+        // No fault can ever happen (no kinds): just wait for the end.
+        stop.await;
+    }
+
+    /// Carries out one action, updates the state and emits its event.
+    pub async fn execute(&mut self, action: Action) -> NemesisEvent {
+        let f = action.f();
+        let value = match &action {
+            Action::Kill(n) => self.node_op(*n, self.sut.kill(*n).await, |s| {
+                s.killed.insert(*n);
+            }),
+            Action::Start(n) => {
+                if self.actual.killed.contains(n)
+                    || self.sut.state(*n) == Some(ProcessState::Stopped)
+                {
+                    let r = self.sut.start(*n).await;
+                    self.node_op(*n, r, |s| {
+                        s.killed.remove(n);
+                    })
+                } else {
+                    json!({"node": n, "error": "not killed"})
+                }
+            }
+            Action::Pause(n) => self.node_op(*n, self.sut.pause(*n).await, |s| {
+                s.paused.insert(*n);
+            }),
+            Action::Resume(n) => {
+                if self.actual.paused.contains(n)
+                    || self.sut.state(*n) == Some(ProcessState::Paused)
+                {
+                    let r = self.sut.resume(*n).await;
+                    self.node_op(*n, r, |s| {
+                        s.paused.remove(n);
+                    })
+                } else {
+                    json!({"node": n, "error": "not paused"})
+                }
+            }
+            Action::StartPartition(p) => self.start_partition(p),
+            Action::StopPartition => self.stop_partition(),
+            Action::RemoveMember(n) => self.remove_member(*n).await,
+            Action::AddMember(n) => self.add_member(*n).await,
+        };
+        self.publish_active();
+        let event = NemesisEvent {
+            f,
+            value,
+            at: std::time::Instant::now(),
+        };
+        match event.value.get("error") {
+            Some(e) => tracing::warn!(f, value = %event.value, error = %e, "nemesis step failed"),
+            None => tracing::info!(f, value = %event.value, "nemesis"),
+        }
+        self.sink.emit(event.clone());
+        event
+    }
+
+    /// Undoes every fault in effect, whatever the schedule says: heals the
+    /// network, resumes paused nodes, starts killed ones, adds removed ones
+    /// back; also catches nodes found paused or stopped that the nemesis did
+    /// not record. Emits an event per undo. Returns the events.
+    pub async fn heal_all(&mut self) -> Vec<NemesisEvent> {
+        let mut events = Vec::new();
+        let unhealed_links = self.mesh.as_ref().is_some_and(|m| {
+            m.matrix()
+                .iter()
+                .any(|l| l.2 != crate::proxy::LinkMode::Pass)
+        });
+        if self.actual.partition.is_some() || unhealed_links {
+            events.push(self.execute(Action::StopPartition).await);
+        }
+        let ids = self.sut.node_ids();
+        for &n in &ids {
+            if self.actual.paused.contains(&n) || self.sut.state(n) == Some(ProcessState::Paused) {
+                events.push(self.execute(Action::Resume(n)).await);
+            }
+        }
+        for &n in &ids {
+            if self.actual.killed.contains(&n) || self.sut.state(n) == Some(ProcessState::Stopped) {
+                events.push(self.execute(Action::Start(n)).await);
+            }
+        }
+        let removed: Vec<NodeId> = self.actual.removed.iter().copied().collect();
+        for n in removed {
+            events.push(self.execute(Action::AddMember(n)).await);
+        }
+        self.schedule.reset_state();
+        events
+    }
+
+    fn node_op(
+        &mut self,
+        n: NodeId,
+        r: Result<(), crate::cluster::ClusterError>,
+        update: impl FnOnce(&mut FaultState),
+    ) -> serde_json::Value {
+        match r {
+            Ok(()) => {
+                update(&mut self.actual);
+                json!({"node": n})
+            }
+            Err(e) => json!({"node": n, "error": e.to_string()}),
+        }
+    }
+
+    fn start_partition(&mut self, p: &Partition) -> serde_json::Value {
+        let mut value = p.to_value();
+        match &self.mesh {
+            Some(mesh) => match mesh.apply(&p.links) {
+                Ok(()) => self.actual.partition = Some(p.clone()),
+                Err(e) => value["error"] = json!(e.to_string()),
+            },
+            None => value["error"] = json!(NemesisError::NoMesh.to_string()),
+        }
+        value
+    }
+
+    fn stop_partition(&mut self) -> serde_json::Value {
+        let Some(mesh) = &self.mesh else {
+            return json!({"error": NemesisError::NoMesh.to_string()});
+        };
+        mesh.heal();
+        let links: Vec<serde_json::Value> = mesh
+            .matrix()
+            .iter()
+            .map(|(f, t, m)| json!([f, t, m.name()]))
+            .collect();
+        let mut value = match self.actual.partition.take() {
+            Some(p) => json!({"shape": p.shape.name(), "groups": p.groups}),
+            None => json!({}),
+        };
+        value["links"] = json!(links);
+        value
+    }
+
+    /// The voters in the leader's configuration, waiting a little for a
+    /// leader (a removed leader steps down, and an election follows).
+    async fn leader_members(&self) -> Option<Vec<NodeId>> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        let l = wait_for_leader(&*self.sut, deadline).await.ok()?;
+        self.sut.status(l.leader).await.ok().map(|s| s.members)
+    }
+
+    async fn remove_member(&mut self, n: NodeId) -> serde_json::Value {
+        let min = self.schedule.config().min_voters;
+        if let Some(members) = self.leader_members().await {
+            if members.len() <= min && members.contains(&n) {
+                return json!({"node": n, "members": members,
+                    "error": format!("would leave fewer than {min} voters")});
+            }
+        }
+        if let Err(e) = self.sut.remove_member(n).await {
+            return json!({"node": n, "error": e.to_string()});
+        }
+        self.actual.removed.insert(n);
+        // A removed node rejoins later as a brand-new, empty node.
+        let reset = self.sut.reset_node(n).await;
+        let mut value = json!({"node": n});
+        if let Some(m) = self.leader_members().await {
+            value["members"] = json!(m);
+        }
+        if let Err(e) = reset {
+            value["error"] = json!(format!("removed, but reset failed: {e}"));
+        }
+        value
+    }
+
+    async fn add_member(&mut self, n: NodeId) -> serde_json::Value {
+        if !self.actual.removed.contains(&n) {
+            return json!({"node": n, "error": "not removed"});
+        }
+        if self.sut.state(n) == Some(ProcessState::Stopped) {
+            if let Err(e) = self.sut.start(n).await {
+                return json!({"node": n, "error": e.to_string()});
+            }
+        }
+        match self.sut.add_member(n).await {
+            Ok(()) => {
+                self.actual.removed.remove(&n);
+                let mut value = json!({"node": n});
+                if let Some(m) = self.leader_members().await {
+                    value["members"] = json!(m);
+                }
+                value
+            }
+            Err(e) => json!({"node": n, "error": e.to_string()}),
+        }
+    }
+
+    fn publish_active(&self) {
+        let mut v = Vec::new();
+        if let Some(p) = &self.actual.partition {
+            v.push(format!("partition {}", p.shape.name()));
+        }
+        v.extend(self.actual.killed.iter().map(|n| format!("kill n{n}")));
+        v.extend(self.actual.paused.iter().map(|n| format!("pause n{n}")));
+        v.extend(self.actual.removed.iter().map(|n| format!("removed n{n}")));
+        self.active.set(v);
+    }
+}

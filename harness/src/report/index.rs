@@ -1,0 +1,259 @@
+//! `results/index.html`: every run, newest first, with its verdict and a
+//! link to its report. Built from the run folders alone, so it can be
+//! rebuilt at any time (`harness report RESULTS_DIR`).
+
+use std::fmt::Write;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::page::Verdict;
+use super::svg::{dur, esc};
+use super::ReportError;
+
+/// One run as listed in the index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunEntry {
+    /// `<test>/<YYYYMMDDTHHMMSS>` relative to the results folder.
+    pub rel: String,
+    pub test: String,
+    pub stamp: String,
+    pub workload: Option<String>,
+    pub nemesis: Vec<String>,
+    pub duration_ns: Option<i64>,
+    pub ops: Option<u64>,
+    pub verdict: Verdict,
+    pub has_report: bool,
+    /// What is missing from the folder, for the index's notes column.
+    pub missing: Vec<&'static str>,
+}
+
+/// Is `name` a run folder name (`YYYYMMDDTHHMMSS`)?
+pub fn is_run_stamp(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() == 15
+        && b[8] == b'T'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 8 || c.is_ascii_digit())
+}
+
+/// `20261125T203149` → `2026-11-25 20:31:49`.
+pub fn stamp_date(s: &str) -> String {
+    if !is_run_stamp(s) {
+        return s.to_string();
+    }
+    format!(
+        "{}-{}-{} {}:{}:{}",
+        &s[0..4],
+        &s[4..6],
+        &s[6..8],
+        &s[9..11],
+        &s[11..13],
+        &s[13..15]
+    )
+}
+
+fn read_json(path: &Path) -> Option<Value> {
+    serde_json::from_str(&fs::read_to_string(path).ok()?).ok()
+}
+
+/// Invokes and the last event time in a history, for runs without results.
+fn scan_history(path: &Path) -> Option<(u64, i64)> {
+    let f = fs::File::open(path).ok()?;
+    let mut invokes = 0u64;
+    let mut last = 0i64;
+    for line in BufReader::new(f).lines() {
+        let Ok(line) = line else { break };
+        let Ok(v) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if v.get("type").and_then(Value::as_str) == Some("invoke")
+            && v.get("process").and_then(Value::as_str) != Some("nemesis")
+        {
+            invokes += 1;
+        }
+        if let Some(t) = v.get("time").and_then(Value::as_i64) {
+            last = last.max(t);
+        }
+    }
+    Some((invokes, last))
+}
+
+/// Reads what the index shows about one run folder.
+pub fn run_entry(results_dir: &Path, dir: &Path) -> RunEntry {
+    let stamp = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let folder_test = dir
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let rel = dir
+        .strip_prefix(results_dir)
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .unwrap_or_else(|_| format!("{folder_test}/{stamp}"));
+    let test = read_json(&dir.join("test.json"));
+    let results = read_json(&dir.join("results.json"));
+    let mut missing = Vec::new();
+    if test.is_none() {
+        missing.push("test.json");
+    }
+    if results.is_none() {
+        missing.push("results.json");
+    }
+    let hist = dir.join("history.jsonl");
+    if !hist.exists() {
+        missing.push("history.jsonl");
+    }
+    let mut ops = results
+        .as_ref()
+        .and_then(|r| r.get("ops"))
+        .and_then(Value::as_u64);
+    let mut duration_ns = results
+        .as_ref()
+        .and_then(|r| r.pointer("/stats/duration_s"))
+        .and_then(Value::as_f64)
+        .map(|s| (s * 1e9) as i64);
+    if ops.is_none() || duration_ns.is_none() {
+        if let Some((n, last)) = scan_history(&hist) {
+            ops = ops.or(Some(n));
+            duration_ns = duration_ns.or(Some(last));
+        }
+    }
+    let t = |k: &str| test.as_ref().and_then(|t| t.get(k));
+    RunEntry {
+        rel,
+        test: t("name")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or(folder_test),
+        stamp,
+        workload: t("workload").and_then(Value::as_str).map(str::to_string),
+        nemesis: t("nemesis")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|x| {
+                        x.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| x.to_string())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        duration_ns,
+        ops,
+        verdict: Verdict::of_results(results.as_ref()),
+        has_report: dir.join("report.html").exists(),
+        missing,
+    }
+}
+
+/// Every run folder under `results_dir/<test>/<stamp>/`, newest first
+/// (ties by test name). The `latest` links are skipped.
+pub fn scan(results_dir: &Path) -> Result<Vec<RunEntry>, ReportError> {
+    let rd = fs::read_dir(results_dir).map_err(|source| ReportError::Io {
+        path: results_dir.to_path_buf(),
+        source,
+    })?;
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for test in rd.filter_map(|e| e.ok()) {
+        let tp = test.path();
+        if !tp.is_dir() {
+            continue;
+        }
+        let Ok(runs) = fs::read_dir(&tp) else {
+            continue;
+        };
+        for run in runs.filter_map(|e| e.ok()) {
+            let name = run.file_name().to_string_lossy().to_string();
+            let is_link = run.file_type().map(|t| t.is_symlink()).unwrap_or(false);
+            if is_run_stamp(&name) && !is_link && run.path().is_dir() {
+                dirs.push(run.path());
+            }
+        }
+    }
+    let mut entries: Vec<RunEntry> = dirs.iter().map(|d| run_entry(results_dir, d)).collect();
+    entries.sort_by(|a, b| b.stamp.cmp(&a.stamp).then_with(|| a.test.cmp(&b.test)));
+    Ok(entries)
+}
+
+/// Renders the index page for the given entries.
+pub fn render(entries: &[RunEntry]) -> String {
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Runs</title><style>{}</style></head><body>",
+        super::page::css()
+    );
+    let count = |v: Verdict| entries.iter().filter(|e| e.verdict == v).count();
+    let _ = write!(
+        o,
+        "<header><h1>Runs</h1><div class=\"sub\">{} runs · {} valid · {} invalid · {} unknown · {} error · {} without verdict</div></header>",
+        entries.len(),
+        count(Verdict::Valid),
+        count(Verdict::Invalid),
+        count(Verdict::Unknown),
+        count(Verdict::Error),
+        count(Verdict::Missing)
+    );
+    if entries.is_empty() {
+        o.push_str("<p class=\"muted\">No run folders (results/&lt;test&gt;/&lt;YYYYMMDDTHHMMSS&gt;/) yet.</p>");
+    } else {
+        o.push_str(
+            "<table class=\"runs\" id=\"runs\"><tr><th>date (UTC)</th><th>test</th><th>workload</th><th>nemesis</th>\
+             <th>duration</th><th>ops</th><th>verdict</th><th>report</th><th>notes</th></tr>",
+        );
+        for e in entries {
+            let report = if e.has_report {
+                format!("<a href=\"{}/report.html\">report</a>", esc(&e.rel))
+            } else {
+                "<span class=\"muted\">not rendered</span>".to_string()
+            };
+            let notes = if e.missing.is_empty() {
+                String::new()
+            } else {
+                format!("no {}", e.missing.join(", no "))
+            };
+            let _ = write!(
+                o,
+                "<tr class=\"r{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{report}</td><td class=\"muted\">{}</td></tr>",
+                e.verdict.class().trim_start_matches('v'),
+                esc(&stamp_date(&e.stamp)),
+                esc(&e.test),
+                esc(e.workload.as_deref().unwrap_or("?")),
+                esc(&if e.nemesis.is_empty() {
+                    "none".to_string()
+                } else {
+                    e.nemesis.join(", ")
+                }),
+                e.duration_ns.map(dur).unwrap_or_else(|| "?".into()),
+                e.ops.map(|n| n.to_string()).unwrap_or_else(|| "?".into()),
+                e.verdict.badge(),
+                esc(&notes)
+            );
+        }
+        o.push_str("</table>");
+    }
+    o.push_str("</body></html>\n");
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_stamps_are_recognized() {
+        assert!(is_run_stamp("20261125T203149"));
+        assert!(!is_run_stamp("latest"));
+        assert!(!is_run_stamp("20261125-203149"));
+        assert!(!is_run_stamp("20261125T20314"));
+        assert_eq!(stamp_date("20261125T203149"), "2026-11-25 20:31:49");
+    }
+}

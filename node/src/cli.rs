@@ -1,0 +1,165 @@
+//! Command-line flags of the node (DESIGN.md, "Node"). The same [`NodeArgs`]
+//! is flattened into the `node` binary and into `harness node …`, so both
+//! accept exactly the same flags.
+
+use crate::raft::NodeId;
+use clap::Args;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// Flags of one node process.
+#[derive(Args, Clone, Debug)]
+pub struct NodeArgs {
+    /// This node's ID (a positive integer, unique in the cluster).
+    #[arg(long)]
+    pub id: NodeId,
+
+    /// Directory holding the log segments, hard state and snapshot.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+
+    /// Address of the HTTP client API.
+    #[arg(long)]
+    pub client_listen: SocketAddr,
+
+    /// Address on which peers' connections are accepted.
+    #[arg(long)]
+    pub peer_listen: SocketAddr,
+
+    /// Where this node dials peer ID (`ID=HOST:PORT`, repeatable).
+    #[arg(long = "peer", value_name = "ID=ADDR")]
+    pub peers: Vec<PeerAddr>,
+
+    /// Initial voting configuration of a brand-new cluster (`1,2,3`). Without it
+    /// a node with an empty data dir waits to be added.
+    #[arg(long, value_delimiter = ',')]
+    pub members: Vec<NodeId>,
+
+    /// Election timeout range in milliseconds (`MIN-MAX`, or one value `MIN`
+    /// meaning `MIN-2*MIN`).
+    #[arg(long, default_value = "150-300")]
+    pub election_timeout_ms: MsRange,
+
+    /// Interval between leader heartbeats in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    pub heartbeat_ms: u64,
+
+    /// Trace file (JSON lines); defaults to `DATA_DIR/trace.jsonl`.
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+
+    /// Disable the pre-vote phase (Raft thesis §9.6).
+    #[arg(long)]
+    pub no_pre_vote: bool,
+
+    /// Disable CheckQuorum (a leader that hears from no majority steps down).
+    #[arg(long)]
+    pub no_check_quorum: bool,
+
+    /// Take a snapshot and compact the log after this many applied entries.
+    #[arg(long, default_value_t = 1000)]
+    pub snapshot_threshold: u64,
+
+    /// Start a new log segment once the current one exceeds this size.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    pub segment_max_bytes: u64,
+
+    /// How long a client request may wait for commit/apply before the node
+    /// answers 503 with `outcome: unknown` (writes) or `failed` (reads).
+    #[arg(long, default_value_t = 3000)]
+    pub request_timeout_ms: u64,
+
+    /// Length of one core tick in milliseconds; all timeouts are rounded to ticks.
+    #[arg(long, default_value_t = 10)]
+    pub tick_ms: u64,
+}
+
+impl NodeArgs {
+    /// The address book as a map (the last `--peer` for an ID wins).
+    pub fn peer_map(&self) -> BTreeMap<NodeId, SocketAddr> {
+        self.peers.iter().map(|p| (p.id, p.addr)).collect()
+    }
+
+    /// The trace path, defaulting to `DATA_DIR/trace.jsonl`.
+    pub fn trace_path(&self) -> PathBuf {
+        self.trace
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("trace.jsonl"))
+    }
+}
+
+/// One `--peer ID=ADDR` flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr {
+    pub id: NodeId,
+    pub addr: SocketAddr,
+}
+
+impl FromStr for PeerAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (id, addr) = s
+            .split_once('=')
+            .ok_or_else(|| format!("expected ID=HOST:PORT, got {s:?}"))?;
+        let id = id
+            .trim()
+            .parse()
+            .map_err(|e| format!("bad peer id {id:?}: {e}"))?;
+        let addr = addr
+            .trim()
+            .parse()
+            .map_err(|e| format!("bad peer address {addr:?}: {e}"))?;
+        Ok(PeerAddr { id, addr })
+    }
+}
+
+/// A millisecond range such as `150-300`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MsRange {
+    pub min_ms: u64,
+    pub max_ms: u64,
+}
+
+impl FromStr for MsRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parse = |x: &str| {
+            x.trim()
+                .parse::<u64>()
+                .map_err(|e| format!("bad milliseconds {x:?}: {e}"))
+        };
+        let (min_ms, max_ms) = match s.split_once('-') {
+            Some((a, b)) => (parse(a)?, parse(b)?),
+            None => {
+                let a = parse(s)?;
+                (a, a.saturating_mul(2))
+            }
+        };
+        if min_ms == 0 || max_ms < min_ms {
+            return Err(format!("need 0 < MIN <= MAX, got {s:?}"));
+        }
+        Ok(MsRange { min_ms, max_ms })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_and_range_flags_parse() {
+        let p: PeerAddr = "2=127.0.0.1:9012".parse().unwrap();
+        assert_eq!(p.id, 2);
+        assert_eq!(p.addr.port(), 9012);
+        assert!("2:127.0.0.1:9".parse::<PeerAddr>().is_err());
+        let r: MsRange = "150-300".parse().unwrap();
+        assert_eq!((r.min_ms, r.max_ms), (150, 300));
+        let r: MsRange = "100".parse().unwrap();
+        assert_eq!((r.min_ms, r.max_ms), (100, 200));
+        assert!("300-150".parse::<MsRange>().is_err());
+    }
+}
