@@ -354,6 +354,11 @@ pub fn search_part(
             }
         }
     };
+    if std::env::var_os("CHECKER_DEBUG").is_some() {
+        for (i, s) in searches.iter().enumerate() {
+            eprintln!("key {:?} window {i} ops {} steps {} memo {}", key, ranges[i].len(), s.steps_taken(), s.memo_len());
+        }
+    }
     for s in &mut searches {
         s.release(budget);
     }

@@ -24,15 +24,78 @@ enum Shape {
     Tuple,
 }
 
+const NO_PARENT: State = State::MAX;
+const P: u64 = (1 << 61) - 1;
+const B1: u64 = 1_000_003;
+const B2: u64 = 911_382_323;
+
+#[inline]
+fn mulmod(a: u64, b: u64) -> u64 {
+    let r = u128::from(a) * u128::from(b);
+    let lo = (r as u64) & P;
+    let hi = (r >> 61) as u64;
+    let s = lo + hi;
+    if s >= P {
+        s - P
+    } else {
+        s
+    }
+}
+
+#[inline]
+fn addmod(a: u64, b: u64) -> u64 {
+    let s = a + b;
+    if s >= P {
+        s - P
+    } else {
+        s
+    }
+}
+
+fn powmod(mut b: u64, mut e: u64) -> u64 {
+    let mut r = 1;
+    while e > 0 {
+        if e & 1 == 1 {
+            r = mulmod(r, b);
+        }
+        b = mulmod(b, b);
+        e >>= 1;
+    }
+    r
+}
+
+/// Two independent polynomial hashes mod 2^61-1 plus the length: equal
+/// strings always hash equal; distinct strings collide with probability
+/// about len/2^122, so append-kv states compare in O(1) without building strings.
+fn str_hash(s: &str) -> (u64, u64, u64) {
+    let (mut h1, mut h2) = (0u64, 0u64);
+    for &c in s.as_bytes() {
+        h1 = addmod(mulmod(h1, B1), u64::from(c) + 1);
+        h2 = addmod(mulmod(h2, B2), u64::from(c) + 1);
+    }
+    (h1, h2, s.len() as u64)
+}
+
+/// An append-kv state: a string known by its hash and how it was built.
+#[derive(Debug, Clone, Copy)]
+struct Seq {
+    h1: u64,
+    h2: u64,
+    len: u64,
+    parent: State,
+    val: Val,
+}
+
 /// The state space of one part of a history.
 pub struct Space<'a> {
     values: &'a Values,
     model: ModelKind,
     shape: Shape,
-    base: u32,
-    strings: Vec<String>,
-    str_index: FxHashMap<String, Val>,
-    append_cache: FxHashMap<(Val, Val), Val>,
+    seqs: Vec<Seq>,
+    seq_index: FxHashMap<(u64, u64, u64), State>,
+    append_cache: FxHashMap<(State, Val), State>,
+    val_hash: Vec<Option<(u64, u64, u64)>>,
+    prefixes: FxHashMap<Val, Box<[(u64, u64)]>>,
     tuples: Vec<Box<[Val]>>,
     tuple_index: FxHashMap<Box<[Val]>, State>,
     tuple_cache: FxHashMap<(State, u32), Option<State>>,
@@ -46,7 +109,7 @@ impl<'a> Space<'a> {
     /// A scalar space starting at `init` (the history's initial value).
     pub fn scalar(history: &'a History) -> Space<'a> {
         let mut s = Space::empty(history, Shape::Scalar);
-        s.init = history.init;
+        s.init = s.lift_val(history.init);
         s
     }
 
@@ -60,7 +123,8 @@ impl<'a> Space<'a> {
         } else {
             s.names = history.keys.clone();
             s.names.push("(no key)".into());
-            vec![history.init; history.keys.len() + 1]
+            let init = s.lift_val(history.init);
+            vec![init; history.keys.len() + 1]
         };
         s.init = s.intern_tuple(&init);
         s
@@ -71,10 +135,11 @@ impl<'a> Space<'a> {
             values: &history.values,
             model: history.model,
             shape,
-            base: history.values.len() as u32,
-            strings: Vec::new(),
-            str_index: FxHashMap::default(),
+            seqs: Vec::new(),
+            seq_index: FxHashMap::default(),
             append_cache: FxHashMap::default(),
+            val_hash: vec![None; history.values.len()],
+            prefixes: FxHashMap::default(),
             tuples: Vec::new(),
             tuple_index: FxHashMap::default(),
             tuple_cache: FxHashMap::default(),
@@ -91,9 +156,13 @@ impl<'a> Space<'a> {
 
     /// Approximate bytes held by interned states (counted against the memory budget).
     pub fn bytes(&self) -> u64 {
-        let strings: usize = self.strings.iter().map(|s| s.len() * 2 + 48).sum();
-        let tuples: usize = self.tuples.iter().map(|t| t.len() * 8 + 48).sum();
-        (strings + tuples + self.append_cache.len() * 16 + self.tuple_cache.len() * 24) as u64
+        let tuples: usize = self.tuples.iter().map(|t| t.len() * 8 + 64).sum();
+        (self.seqs.capacity() * 40
+            + self.seq_index.capacity() * 33
+            + tuples
+            + self.append_cache.capacity() * 17
+            + self.tuple_cache.capacity() * 21
+            + self.prefixes.values().map(|p| p.len() * 16 + 48).sum::<usize>()) as u64
     }
 
     fn intern_tuple(&mut self, t: &[Val]) -> State {
@@ -106,39 +175,121 @@ impl<'a> Space<'a> {
         id
     }
 
-    fn str_of(&self, v: Val) -> &str {
-        if v < self.base {
-            self.values.as_str(v).unwrap_or("")
-        } else {
-            &self.strings[(v - self.base) as usize]
+    /// Polynomial hash (two 61-bit moduli) and length of a string value.
+    fn hash_val(&mut self, v: Val) -> (u64, u64, u64) {
+        if let Some(Some(h)) = self.val_hash.get(v as usize) {
+            return *h;
         }
+        let st = self.values.as_str(v).unwrap_or("");
+        let h = str_hash(st);
+        if let Some(slot) = self.val_hash.get_mut(v as usize) {
+            *slot = Some(h);
+        }
+        h
     }
 
-    fn append(&mut self, s: Val, v: Val) -> Val {
+    /// The append-kv state of a whole value (a put, or the initial value).
+    fn lift_val(&mut self, v: Val) -> State {
+        if self.model != ModelKind::AppendKv {
+            return v;
+        }
+        let h = self.hash_val(v);
+        self.intern_seq(h, NO_PARENT, v)
+    }
+
+    fn intern_seq(&mut self, h: (u64, u64, u64), parent: State, val: Val) -> State {
+        if let Some(&id) = self.seq_index.get(&h) {
+            return id;
+        }
+        let id = self.seqs.len() as State;
+        self.seqs.push(Seq {
+            h1: h.0,
+            h2: h.1,
+            len: h.2,
+            parent,
+            val,
+        });
+        self.seq_index.insert(h, id);
+        id
+    }
+
+    fn append(&mut self, s: State, v: Val) -> State {
         if let Some(&r) = self.append_cache.get(&(s, v)) {
             return r;
         }
-        let mut joined = String::with_capacity(self.str_of(s).len() + self.str_of(v).len());
-        joined.push_str(self.str_of(s));
-        joined.push_str(self.str_of(v));
-        let id = if let Some(id) = self.values.lookup_str(&joined) {
-            id
-        } else if let Some(&id) = self.str_index.get(&joined) {
-            id
-        } else {
-            let id = self.base + self.strings.len() as Val;
-            self.strings.push(joined.clone());
-            self.str_index.insert(joined, id);
-            id
+        let (a1, a2, alen) = {
+            let q = &self.seqs[s as usize];
+            (q.h1, q.h2, q.len)
         };
+        let (b1, b2, blen) = self.hash_val(v);
+        let h = (
+            addmod(mulmod(a1, powmod(B1, blen)), b1),
+            addmod(mulmod(a2, powmod(B2, blen)), b2),
+            alen + blen,
+        );
+        let id = self.intern_seq(h, s, v);
         self.append_cache.insert((s, v), id);
         id
+    }
+
+    /// Append-kv: can a read of `v` still be satisfied from state `s` by
+    /// appends alone, i.e. is the state's string a prefix of `v`?
+    pub fn may_extend_to(&mut self, s: State, v: Val, key: Option<u32>) -> bool {
+        if self.model != ModelKind::AppendKv || v == UNKNOWN {
+            return true;
+        }
+        let s = match self.shape {
+            Shape::Scalar => s,
+            Shape::Tuple => {
+                let t = &self.tuples[s as usize];
+                t[key.map_or(t.len() - 1, |k| k as usize)]
+            }
+        };
+        let q = self.seqs[s as usize];
+        let values = self.values;
+        let pre = self.prefixes.entry(v).or_insert_with(|| {
+            let st = values.as_str(v).unwrap_or("").as_bytes();
+            let mut out = Vec::with_capacity(st.len() + 1);
+            let (mut h1, mut h2) = (0u64, 0u64);
+            out.push((0, 0));
+            for &c in st {
+                h1 = addmod(mulmod(h1, B1), u64::from(c) + 1);
+                h2 = addmod(mulmod(h2, B2), u64::from(c) + 1);
+                out.push((h1, h2));
+            }
+            out.into_boxed_slice()
+        });
+        pre.get(q.len as usize) == Some(&(q.h1, q.h2))
+    }
+
+    /// The string of an append-kv state (rebuilt from its chain of appends).
+    fn seq_string(&self, s: State) -> String {
+        let mut parts = Vec::new();
+        let mut cur = s;
+        loop {
+            let q = &self.seqs[cur as usize];
+            parts.push(self.values.as_str(q.val).unwrap_or(""));
+            if q.parent == NO_PARENT {
+                break;
+            }
+            cur = q.parent;
+        }
+        parts.iter().rev().copied().collect()
     }
 
     /// One step on a single value (register-like component).
     #[inline]
     fn scalar_step(&mut self, s: Val, f: &OpF) -> Option<Val> {
         match *f {
+            OpF::Read(v) if self.model == ModelKind::AppendKv => {
+                if v == UNKNOWN {
+                    return Some(s);
+                }
+                let h = self.hash_val(v);
+                let q = &self.seqs[s as usize];
+                ((q.h1, q.h2, q.len) == h).then_some(s)
+            }
+            OpF::Write(v) if self.model == ModelKind::AppendKv => Some(self.lift_val(v)),
             OpF::Read(v) => (v == UNKNOWN || v == s).then_some(s),
             OpF::Write(v) => Some(v),
             OpF::Cas(a, b) => (s == a).then_some(b),
@@ -227,8 +378,8 @@ impl<'a> Space<'a> {
         if self.model == ModelKind::Mutex {
             return Value::String(if v == 1 { "locked" } else { "unlocked" }.into());
         }
-        if v >= self.base {
-            Value::String(self.strings[(v - self.base) as usize].clone())
+        if self.model == ModelKind::AppendKv {
+            Value::String(self.seq_string(v))
         } else {
             self.values.get(v)
         }

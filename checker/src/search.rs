@@ -29,7 +29,7 @@ use std::sync::atomic::Ordering;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::history::{History, INF};
+use crate::history::{History, OpF, INF};
 use crate::linear::{Abort, Budget};
 use crate::model::{Space, State};
 
@@ -94,12 +94,19 @@ struct Frame {
     op: u32,
     state: State,
     obl: u32,
+    /// Placed as a forced move (a legal observer): no alternatives to try.
+    forced: bool,
 }
 
 /// A resumable search over one window.
 pub struct WindowSearch {
     hops: Vec<u32>,
     info: Vec<bool>,
+    observer: Vec<bool>,
+    put: Vec<bool>,
+    /// Append-kv without resets ahead: states only grow, so the earliest
+    /// pending read must see an extension of the current string.
+    prefix_prune: bool,
     z: Vec<u128>,
     call_entry: Vec<u32>,
     ret_entry: Vec<u32>,
@@ -140,6 +147,8 @@ impl WindowSearch {
         hops.extend_from_slice(window);
         let n = hops.len();
         let mut info = Vec::with_capacity(n);
+        let mut observer = Vec::with_capacity(n);
+        let mut put = Vec::with_capacity(n);
         let mut z = Vec::with_capacity(n);
         // (position, local op, is_call)
         let mut evs: Vec<(u64, u32, bool)> = Vec::with_capacity(2 * n);
@@ -149,6 +158,16 @@ impl WindowSearch {
             let op = &history.ops[h as usize];
             let is_info = op.ret == INF;
             info.push(is_info);
+            let is_put = matches!(op.f, OpF::Write(_));
+            put.push(is_put);
+            observer.push(
+                !is_info
+                    && match &op.f {
+                        OpF::Read(_) | OpF::CasFailed(_) => true,
+                        OpF::Txn(m) => m.iter().all(|m| !m.write),
+                        _ => false,
+                    },
+            );
             z.push(zobrist(h));
             local_of.insert(h, l as u32);
             evs.push((op.call, l as u32, true));
@@ -180,6 +199,9 @@ impl WindowSearch {
         WindowSearch {
             hops,
             info,
+            observer,
+            put,
+            prefix_prune: history.model == crate::ModelKind::AppendKv,
             z,
             call_entry,
             ret_entry,
@@ -296,6 +318,41 @@ impl WindowSearch {
         None
     }
 
+    /// The unplaced read of `l`'s key with the earliest return (other than
+    /// `l`), provided no unplaced put on that key (other than `l`) could come
+    /// before it.
+    fn first_return_without_put(&self, history: &History, l: u32) -> Option<u32> {
+        let mut e = self.next[HEAD as usize];
+        let mut r = None;
+        let lkey = history.ops[self.hops[l as usize] as usize].key;
+        while e != NIL {
+            let o = self.entry_op[e as usize];
+            if o != l
+                && !self.entry_call[e as usize]
+                && self.observer[o as usize]
+                && history.ops[self.hops[o as usize] as usize].key == lkey
+            {
+                r = Some((o, e));
+                break;
+            }
+            e = self.next[e as usize];
+        }
+        let (r, re) = r?;
+        let key = history.ops[self.hops[r as usize] as usize].key;
+        let mut e = self.next[HEAD as usize];
+        while e != re {
+            let o = self.entry_op[e as usize];
+            if o != l
+                && self.put[o as usize]
+                && history.ops[self.hops[o as usize] as usize].key == key
+            {
+                return None;
+            }
+            e = self.next[e as usize];
+        }
+        Some(r)
+    }
+
     fn end_config(&self) -> Config {
         let mut consumed = self.start_consumed.clone();
         for f in &self.stack {
@@ -328,6 +385,16 @@ impl WindowSearch {
         {
             self.progress.states.push(self.state);
         }
+    }
+
+    /// Steps taken so far (diagnostics).
+    pub fn steps_taken(&self) -> u64 {
+        self.steps
+    }
+
+    /// Configurations memoized so far (diagnostics).
+    pub fn memo_len(&self) -> usize {
+        self.memo.len()
     }
 
     /// Memory this search holds (memo table and lists), in bytes.
@@ -397,6 +464,10 @@ impl WindowSearch {
                     self.remaining += 1;
                 }
                 self.cursor = self.next[self.call_entry[fr.op as usize] as usize];
+                if fr.forced {
+                    // The observer was the only move worth trying here.
+                    self.need_backtrack = true;
+                }
                 continue;
             }
             let l = self.entry_op[e as usize];
@@ -407,14 +478,31 @@ impl WindowSearch {
                 let useful = !is_info || ns != self.state;
                 let obliged = self.obl == NO_OBL
                     || space.step(self.obl, h, &op.f, op.key) != Some(ns);
-                if useful && obliged {
+                let reachable = !self.prefix_prune
+                    || match self.first_return_without_put(history, l) {
+                        Some(r) => match history.ops[self.hops[r as usize] as usize] {
+                            crate::history::Op {
+                                f: OpF::Read(v),
+                                key,
+                                ..
+                            } => space.may_extend_to(ns, v, key),
+                            _ => true,
+                        },
+                        None => true,
+                    };
+                if useful && obliged && reachable {
                     let nobl = if is_info { self.state } else { NO_OBL };
                     let nh = self.hash ^ self.z[l as usize];
+                    // A legal observer (leaves the state as it is) can be placed
+                    // now in some valid order if any valid order exists: every op
+                    // that must precede it in real time is already placed.
+                    let forced = ns == self.state && self.obl == NO_OBL && self.observer[l as usize];
                     if self.memo.insert(config_key(nh, ns, nobl)) {
                         self.stack.push(Frame {
                             op: l,
                             state: self.state,
                             obl: self.obl,
+                            forced,
                         });
                         self.lift(l);
                         self.state = ns;
@@ -431,6 +519,10 @@ impl WindowSearch {
                                 return Step::End(self.end_config());
                             }
                         }
+                        continue;
+                    } else if forced {
+                        // Explored before from here: this node has nothing new.
+                        self.need_backtrack = true;
                         continue;
                     }
                 }

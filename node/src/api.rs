@@ -171,7 +171,11 @@ fn bad_request(msg: impl Into<String>) -> HttpResponse {
     )
 }
 
-async fn not_found() -> HttpResponse {
+async fn not_found(uri: axum::http::Uri) -> HttpResponse {
+    if uri.path().starts_with("/kv/") || uri.path() == "/kv" {
+        // `/kv/`, `/kv/a/b`: an empty key or one with an unescaped '/'.
+        return bad_input("bad key: must be non-empty, with '/' percent-encoded").into_response();
+    }
     error(
         StatusCode::NOT_FOUND,
         "not-found",
@@ -532,6 +536,10 @@ mod tests {
         assert_eq!((code, v["error"].as_str()), (409, Some("change-pending")));
         let (code, _) = body(c.get(format!("{base}/nope")).send().await.unwrap()).await;
         assert_eq!(code, 404);
+        let (code, _) = body(c.get(format!("{base}/kv/")).send().await.unwrap()).await;
+        assert_eq!(code, 400);
+        let (code, _) = body(c.get(format!("{base}/kv/a/b")).send().await.unwrap()).await;
+        assert_eq!(code, 400);
         let seen = seen.lock().unwrap();
         assert!(seen.contains(&Request::Read {
             key: "k".into(),

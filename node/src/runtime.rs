@@ -41,6 +41,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 /// Events queued for the Raft loop before new ones are dropped/rejected.
 const INBOX_EVENTS: usize = 16 * 1024;
@@ -83,6 +84,9 @@ pub fn raft_config(args: &NodeArgs) -> anyhow::Result<Config> {
 
 /// Runs a node until SIGTERM/SIGINT. Errors are fatal: unrecoverable storage
 /// (damaged data dir, failed fsync) or bad flags.
+///
+/// Call it from a plain thread (not from inside a tokio runtime): it builds
+/// its own runtime for the network side and runs the Raft loop on the caller.
 pub fn run(args: NodeArgs) -> anyhow::Result<()> {
     if args.id == 0 {
         bail!("--id must be a positive integer");
@@ -128,8 +132,10 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         seed,
     );
     let trace_path = args.trace_path();
-    let trace = Trace::open(&trace_path, args.id)
+    let mut trace = Trace::open(&trace_path, args.id)
         .with_context(|| format!("opening trace {}", trace_path.display()))?;
+    trace.start(raft.status().term, applied);
+    trace.flush();
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -161,7 +167,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
             // A full inbox drops the message: Raft retransmits.
             let _ = ptx.try_send(Event::Peer(m));
         });
-        rt.spawn(transport::serve(peer_listener, deliver));
+        rt.spawn(transport::serve(peer_listener, deliver).instrument(span.clone()));
         let ctx = tx.clone();
         let submit: api::Submit =
             Arc::new(
@@ -172,14 +178,17 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
                 },
             );
         let app = api::router(submit, Duration::from_millis(args.request_timeout_ms));
-        rt.spawn(async move {
-            if let Err(e) = axum::serve(client_listener, app).await {
-                tracing::error!(error = %e, "HTTP server failed");
+        rt.spawn(
+            async move {
+                if let Err(e) = axum::serve(client_listener, app).await {
+                    tracing::error!(error = %e, "HTTP server failed");
+                }
             }
-        });
+            .instrument(span.clone()),
+        );
         let stx = tx.clone();
         let flag = shutdown.clone();
-        rt.spawn(async move {
+        let signal_task = async move {
             use tokio::signal::unix::{signal, SignalKind};
             let (Ok(mut term), Ok(mut int)) = (
                 signal(SignalKind::terminate()),
@@ -195,7 +204,8 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
             tracing::info!(signal = name, "shutting down");
             flag.store(true, Ordering::SeqCst);
             let _ = stx.try_send(Event::Shutdown);
-        });
+        };
+        rt.spawn(signal_task.instrument(span.clone()));
     }
     drop(tx);
 

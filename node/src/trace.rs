@@ -43,6 +43,12 @@ impl Trace {
         }
     }
 
+    /// A new process lifetime begins: the commit index is relearned from
+    /// scratch and the log after the snapshot will be applied again.
+    pub fn start(&mut self, term: Term, snapshot_index: Index) {
+        self.line(json!({"event": "start", "term": term, "snapshot_index": snapshot_index}));
+    }
+
     pub fn role(&mut self, term: Term, role: &str, leader: Option<NodeId>) {
         self.line(json!({"event": "role", "term": term, "role": role, "leader": leader}));
     }

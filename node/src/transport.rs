@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 const HELLO_MAGIC: &[u8; 4] = b"RFT1";
 /// Largest frame accepted; anything larger is damage, not a message.
@@ -71,7 +72,7 @@ impl Transport {
                 continue;
             }
             let (tx, rx) = mpsc::channel(PEER_QUEUE_MSGS);
-            rt.spawn(peer_writer(self_id, id, addr, rx));
+            rt.spawn(peer_writer(self_id, id, addr, rx).instrument(tracing::Span::current()));
             queues.insert(id, tx);
         }
         Transport { queues }
@@ -207,11 +208,14 @@ pub async fn serve(listener: TcpListener, deliver: Deliver) {
             Ok((stream, remote)) => {
                 let _ = stream.set_nodelay(true);
                 let deliver = deliver.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = read_loop(stream, deliver).await {
-                        tracing::debug!(%remote, error = %e, "inbound peer connection closed");
+                tokio::spawn(
+                    async move {
+                        if let Err(e) = read_loop(stream, deliver).await {
+                            tracing::debug!(%remote, error = %e, "inbound peer connection closed");
+                        }
                     }
-                });
+                    .in_current_span(),
+                );
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accepting a peer connection failed");

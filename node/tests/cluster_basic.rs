@@ -93,6 +93,7 @@ async fn three_nodes_elect_serve_reads_writes_and_cas() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("trace line is JSON"))
         .collect();
+    assert_eq!(events[0]["event"], "start");
     assert!(events
         .iter()
         .any(|e| e["event"] == "role" && e["role"] == "leader"));

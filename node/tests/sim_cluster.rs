@@ -51,8 +51,10 @@ fn run_part(part: u64) {
                 reads += st.reads + st.lease_reads;
             }
             Err(_) => panic!(
-                "raft simulation failed at seed {seed}; replay it with:\n  \
-                 RAFT_SIM_SEED={seed} cargo test -p node --release --test sim_cluster replay_seed_from_env -- --nocapture"
+                "raft simulation failed at seed {seed} (after {} seeds, {:.2?}); replay it with:\n  \
+                 RAFT_SIM_SEED={seed} cargo test -p node --release --test sim_cluster replay_seed_from_env -- --nocapture",
+                seed - lo + 1,
+                t0.elapsed()
             ),
         }
     }
@@ -101,4 +103,21 @@ fn replay_seed_from_env() {
     eprintln!("replaying {:?}", sim::Scenario::from_seed(seed));
     let st = run_seed(seed, RuntimeFaults::default());
     eprintln!("seed {seed} passed: {st:?}");
+}
+
+/// The checks have teeth: a simulated runtime that does not persist its vote
+/// (it keeps only the term) lets a restarted node vote twice in one term, and
+/// the simulator must notice within a few hundred seeds.
+#[test]
+fn simulator_catches_a_runtime_that_does_not_persist_its_vote() {
+    if env_u64("RAFT_SIM_SEED").is_some() {
+        return;
+    }
+    let faults = RuntimeFaults { forget_vote: true };
+    let found = sim::find_failure(0..2_000, faults);
+    let (seed, msg) = found.expect("forgetting the vote must break a safety property");
+    eprintln!(
+        "forgotten vote caught at seed {seed}: {}",
+        msg.lines().next().unwrap_or("")
+    );
 }

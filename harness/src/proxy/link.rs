@@ -202,7 +202,11 @@ async fn pump(
     let mut write_mode = mode;
     let writer = async move {
         while let Some((due, chunk)) = rx.recv().await {
-            tokio::time::sleep_until(due).await;
+            // A timer rounds up to the next millisecond tick even when the
+            // deadline has passed: only sleep when there is a delay to wait.
+            if due > Instant::now() {
+                tokio::time::sleep_until(due).await;
+            }
             if write_mode
                 .wait_for(|m| *m != LinkMode::Stall)
                 .await

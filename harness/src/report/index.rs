@@ -30,22 +30,31 @@ pub struct RunEntry {
     pub missing: Vec<&'static str>,
 }
 
-/// Is `name` a run folder name (`YYYYMMDDTHHMMSS`)?
+/// Is `name` a run folder name: `YYYYMMDDTHHMMSS`, with a `-N` suffix
+/// when several runs started in the same second?
 pub fn is_run_stamp(name: &str) -> bool {
-    let b = name.as_bytes();
+    let (stamp, suffix) = match name.split_once('-') {
+        Some((s, n)) => (s, Some(n)),
+        None => (name, None),
+    };
+    let b = stamp.as_bytes();
     b.len() == 15
         && b[8] == b'T'
         && b.iter()
             .enumerate()
             .all(|(i, c)| i == 8 || c.is_ascii_digit())
+        && match suffix {
+            None => true,
+            Some(n) => !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()),
+        }
 }
 
-/// `20261125T203149` → `2026-11-25 20:31:49`.
+/// `20261125T203149` → `2026-11-25 20:31:49` (and `-2` → ` #2`).
 pub fn stamp_date(s: &str) -> String {
     if !is_run_stamp(s) {
         return s.to_string();
     }
-    format!(
+    let mut out = format!(
         "{}-{}-{} {}:{}:{}",
         &s[0..4],
         &s[4..6],
@@ -53,7 +62,11 @@ pub fn stamp_date(s: &str) -> String {
         &s[9..11],
         &s[11..13],
         &s[13..15]
-    )
+    );
+    if let Some((_, n)) = s.split_once('-') {
+        out.push_str(&format!(" #{n}"));
+    }
+    out
 }
 
 fn read_json(path: &Path) -> Option<Value> {
@@ -206,7 +219,7 @@ pub fn render(entries: &[RunEntry]) -> String {
         o.push_str("<p class=\"muted\">No run folders (results/&lt;test&gt;/&lt;YYYYMMDDTHHMMSS&gt;/) yet.</p>");
     } else {
         o.push_str(
-            "<table class=\"runs\" id=\"runs\"><tr><th>date (UTC)</th><th>test</th><th>workload</th><th>nemesis</th>\
+            "<table class=\"runs\" id=\"runs\"><tr><th>date</th><th>test</th><th>workload</th><th>nemesis</th>\
              <th>duration</th><th>ops</th><th>verdict</th><th>report</th><th>notes</th></tr>",
         );
         for e in entries {
@@ -254,6 +267,10 @@ mod tests {
         assert!(!is_run_stamp("latest"));
         assert!(!is_run_stamp("20261125-203149"));
         assert!(!is_run_stamp("20261125T20314"));
+        assert!(is_run_stamp("20261125T203149-2"));
+        assert!(!is_run_stamp("20261125T203149-"));
+        assert!(!is_run_stamp("20261125T203149-x"));
+        assert_eq!(stamp_date("20261125T203149-2"), "2026-11-25 20:31:49 #2");
         assert_eq!(stamp_date("20261125T203149"), "2026-11-25 20:31:49");
     }
 }

@@ -198,6 +198,8 @@ impl FaultKind {
 pub struct Band {
     pub kind: FaultKind,
     pub label: String,
+    /// More than the label holds (a partition's cut links), for tooltips.
+    pub detail: String,
     pub start_ns: i64,
     /// `None`: still in force when the history ends.
     pub end_ns: Option<i64>,
@@ -300,6 +302,18 @@ impl RunModel {
         model.dir = dir.to_path_buf();
         model.test = test;
         model.results = results;
+        if model
+            .results
+            .as_ref()
+            .and_then(|r| r.get("interrupted"))
+            .and_then(Value::as_bool)
+            == Some(true)
+        {
+            notes.push(
+                "The run was interrupted (Ctrl-C): the history ends early and ops left open count as info."
+                    .into(),
+            );
+        }
         if let Some(err) = model
             .results
             .as_ref()
@@ -606,17 +620,28 @@ pub fn nodes_of(v: &Value) -> Vec<String> {
     out
 }
 
-/// "partition [n1 n2] [n3 n4 n5]" plus the non-default link modes.
-fn partition_label(v: &Value) -> String {
-    let mut s = String::from("partition");
-    if let Some(groups) = v.get("groups").and_then(Value::as_array) {
-        for g in groups {
-            s.push_str(&format!(" [{}]", nodes_of(g).join(" ")));
+/// `("partition [n1 n2] [n3 n4 n5]", "stall: n1→n3 n1→n4 …")`: the groups
+/// for the label (or the shape when there are none), the links that do not
+/// pass for the tooltip.
+fn partition_label(v: &Value) -> (String, String) {
+    let mut label = String::from("partition");
+    let groups = v.get("groups").and_then(Value::as_array).or(v.as_array());
+    match groups {
+        Some(groups) if !groups.is_empty() => {
+            for g in groups {
+                label.push_str(&format!(" [{}]", nodes_of(g).join(" ")));
+            }
         }
-    } else if let Value::Array(groups) = v {
-        for g in groups {
-            s.push_str(&format!(" [{}]", nodes_of(g).join(" ")));
+        _ => {
+            if let Some(shape) = v.get("shape").and_then(Value::as_str) {
+                label.push(' ');
+                label.push_str(shape);
+            }
         }
+    }
+    let mut detail = Vec::new();
+    if let Some(shape) = v.get("shape").and_then(Value::as_str) {
+        detail.push(format!("shape {shape}"));
     }
     if let Some(links) = v.get("links").and_then(Value::as_array) {
         let mut modes: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -636,14 +661,10 @@ fn partition_label(v: &Value) -> String {
             ));
         }
         for (mode, ls) in modes {
-            if ls.len() <= 4 {
-                s.push_str(&format!(" {mode}: {}", ls.join(" ")));
-            } else {
-                s.push_str(&format!(" {mode}: {} links", ls.len()));
-            }
+            detail.push(format!("{mode}: {}", ls.join(" ")));
         }
     }
-    s
+    (label, detail.join("; "))
 }
 
 /// Pairs fault events with their undo into bands; one-off events become markers.
@@ -660,21 +681,42 @@ pub fn build_bands(events: &[(i64, String, Value)]) -> (Vec<Band>, Vec<Marker>) 
             "resume" | "cont" => (Some(false), FaultKind::Pause),
             "start-partition" | "partition" => (Some(true), FaultKind::Partition),
             "stop-partition" | "heal" => (Some(false), FaultKind::Partition),
-            "add-member" | "remove-member" => (None, FaultKind::Member),
+            // A removed member is out of the cluster until it is added back.
+            "remove-member" => (Some(true), FaultKind::Member),
+            "add-member" => (Some(false), FaultKind::Member),
             _ => (None, FaultKind::Other),
         };
         let nodes = nodes_of(value);
+        // A step that failed says so in its value: the fault did not happen
+        // (or an undo did not undo it), so no band opens or closes.
+        if let Some(err) = value.get("error").filter(|e| !e.is_null()) {
+            let what = if nodes.is_empty() {
+                f.clone()
+            } else {
+                format!("{f} {}", nodes.join(","))
+            };
+            markers.push(Marker {
+                time_ns: *time,
+                label: format!("{what} failed: {}", short_json(err, 60)),
+            });
+            continue;
+        }
         match opens {
             Some(true) => {
-                let label = match kind {
+                let (label, detail) = match kind {
                     FaultKind::Partition => partition_label(value),
-                    _ if nodes.is_empty() => f.clone(),
-                    _ => format!("{} {}", kind.name(), nodes.join(",")),
+                    FaultKind::Member => (format!("removed {}", nodes.join(",")), String::new()),
+                    _ if nodes.is_empty() => (f.clone(), String::new()),
+                    _ => (
+                        format!("{} {}", kind.name(), nodes.join(",")),
+                        String::new(),
+                    ),
                 };
                 open.push((bands.len(), nodes.clone()));
                 bands.push(Band {
                     kind,
                     label,
+                    detail,
                     start_ns: *time,
                     end_ns: None,
                     nodes,
@@ -1048,7 +1090,7 @@ mod tests {
             nem(200, "start", json!([2])),
             nem(220, "resume", json!([1])),
             nem(260, "resume", json!([3])),
-            nem(300, "add-member", json!(4)),
+            nem(300, "rebalance", json!(4)),
             nem(400, "kill", json!(5)),
         ]);
         assert_eq!(bands.len(), 3);
@@ -1063,7 +1105,7 @@ mod tests {
         assert_eq!(bands[2].end_ns, None);
         assert!(bands[2].label.ends_with("(not undone)"));
         assert_eq!(markers.len(), 1);
-        assert_eq!(markers[0].label, "add-member n4");
+        assert_eq!(markers[0].label, "rebalance n4");
     }
 
     #[test]
@@ -1089,9 +1131,61 @@ mod tests {
             nem(90, "stop-partition", Value::Null),
         ]);
         assert_eq!(bands.len(), 1);
-        assert_eq!(bands[0].label, "partition [n1 n2] [n3 n4 n5] stall: n1→n3");
+        assert_eq!(bands[0].label, "partition [n1 n2] [n3 n4 n5]");
+        assert_eq!(bands[0].detail, "stall: n1→n3");
         assert_eq!(bands[0].end_ns, Some(90));
         assert_eq!(bands[0].kind, FaultKind::Partition);
+    }
+
+    #[test]
+    fn harness_nemesis_values_make_bands_and_failed_steps_make_markers() {
+        // The shapes `harness run` writes (see harness::nemesis).
+        let (bands, markers) = build_bands(&[
+            nem(10, "kill", json!({"node": 3})),
+            nem(20, "start", json!({"node": 3})),
+            nem(
+                30,
+                "remove-member",
+                json!({"node": 2, "members": [1, 3, 4, 5]}),
+            ),
+            nem(40, "pause", json!({"node": 1, "error": "no such process"})),
+            nem(
+                50,
+                "resume",
+                json!({"node": 1, "error": "nothing to resume"}),
+            ),
+            nem(
+                60,
+                "add-member",
+                json!({"node": 2, "members": [1, 2, 3, 4, 5]}),
+            ),
+            nem(
+                70,
+                "start-partition",
+                json!({"shape": "bridge", "groups": [], "links": [[1, 2, "stall"]]}),
+            ),
+        ]);
+        let got: Vec<(&str, i64, Option<i64>)> = bands
+            .iter()
+            .map(|b| (b.label.as_str(), b.start_ns, b.end_ns))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("kill n3", 10, Some(20)),
+                ("removed n2", 30, Some(60)),
+                ("partition bridge (not undone)", 70, None),
+            ]
+        );
+        assert_eq!(bands[2].detail, "shape bridge; stall: n1→n2");
+        let labels: Vec<&str> = markers.iter().map(|m| m.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            vec![
+                "pause n1 failed: \"no such process\"",
+                "resume n1 failed: \"nothing to resume\""
+            ]
+        );
     }
 
     #[test]

@@ -593,7 +593,11 @@ fn bands(o: &mut String, c: &Ctx, s: &TimeScale, y0: f64, y1: f64, labels: bool)
             px(y0),
             px(x1 - x0),
             px(y1 - y0),
-            esc(&b.label),
+            esc(&if b.detail.is_empty() {
+                b.label.clone()
+            } else {
+                format!("{} ({})", b.label, b.detail)
+            }),
             dur(b.start_ns),
             b.end_ns.map(dur).unwrap_or_else(|| "end".into())
         );
@@ -683,6 +687,7 @@ fn timeline_section(o: &mut String, c: &Ctx) {
             ("b-kill", "kill"),
             ("b-pause", "pause"),
             ("b-partition", "partition"),
+            ("b-member", "member removed"),
             ("leader", "leader (term)"),
             ("cexl", "counterexample"),
         ],

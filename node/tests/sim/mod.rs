@@ -208,6 +208,8 @@ pub struct Sim {
     max_delay: u64,
     /// Index of the newest configuration applied anywhere.
     latest_config: Index,
+    /// Faults are injected (false once healed).
+    chaos: bool,
 
     // Checker state.
     leaders: BTreeMap<Term, NodeId>,
@@ -245,6 +247,7 @@ impl Sim {
             drop_p: sc.drop_p,
             max_delay: sc.max_delay,
             latest_config: 0,
+            chaos: true,
             rng,
             now: 0,
             nodes: BTreeMap::new(),
@@ -423,6 +426,7 @@ impl Sim {
 
     fn heal(&mut self) {
         tracing::info!(tick = self.now, "sim: heal");
+        self.chaos = false;
         self.cut.clear();
         self.drop_p = 0.0;
         self.max_delay = 2;
@@ -610,6 +614,11 @@ impl Sim {
             self.after_input(to);
             if self.rng.gen_bool(0.7) {
                 self.handle_ready(to);
+                // Crash right after answering: the window where only what
+                // was persisted survives matters most (votes, acks).
+                if self.chaos && self.rng.gen_bool(0.004) {
+                    self.crash(to);
+                }
             }
         }
     }

@@ -178,9 +178,23 @@ impl Net {
             .collect()
     }
 
-    /// Makes `id` leader by letting only it time out.
+    /// Makes `id` leader by letting only it time out. Under CheckQuorum the
+    /// others still honour a (boot-time) lease and ignore it, so it is then
+    /// nudged with a TimeoutNow, the message a leadership transfer uses.
     pub fn elect(&mut self, id: NodeId) {
         self.tick_node(id, 10);
+        if self.raft(id).status().role != Role::Leader {
+            let st = self.raft(id).status();
+            let from = *self.nodes.keys().find(|&&o| o != id).expect("a peer");
+            let body = node::raft::MessageBody::TimeoutNow;
+            self.raft(id).step(Message {
+                from,
+                to: id,
+                term: st.term,
+                body,
+            });
+            self.pump();
+        }
         assert_eq!(
             self.raft(id).status().role,
             Role::Leader,
