@@ -165,61 +165,6 @@ fn main() {
     println!("| measurement | time (median of 3) | verdict | notes |");
     println!("|---|---:|---|---|");
 
-    // etcd logs.
-    let mut etcd: Vec<(String, f64, Validity)> = Vec::new();
-    let opts = CheckOptions::default();
-    for l in manifest.lines().skip(1) {
-        let file = l.split('\t').next().unwrap_or_default();
-        if !file.starts_with("jepsen/") {
-            continue;
-        }
-        let h = load(&dir.join(file), &CheckOptions { format: Some(Format::EtcdLog), ..opts.clone() });
-        let (ms, v) = time3(&h, &opts);
-        etcd.push((file.to_string(), ms, v));
-    }
-    let total: f64 = etcd.iter().map(|e| e.1).sum();
-    let invalid = etcd.iter().filter(|e| e.2 == Validity::Invalid).count();
-    rows.push(format!(
-        "| porcupine etcd total ({} files) | {total:.2} ms | {} valid, {invalid} invalid | target ≤ 28 ms |",
-        etcd.len(),
-        etcd.len() - invalid
-    ));
-    etcd.sort_by(|a, b| b.1.partial_cmp(&a.1).expect("finite"));
-    for (f, ms, v) in etcd.iter().take(5) {
-        rows.push(format!("| slowest: {f} | {ms:.3} ms | {} | target ≤ 10 ms |", word(*v)));
-    }
-
-    // kv files.
-    for (file, split, limit) in [
-        ("kv/c50-ok.txt", true, 60),
-        ("kv/c50-bad.txt", true, 60),
-        ("kv/c10-ok.txt", false, 60),
-        ("kv/c10-bad.txt", false, 60),
-        ("kv/c50-ok.txt", false, 60),
-        ("kv/c50-bad.txt", false, 60),
-    ] {
-        let o = CheckOptions {
-            format: Some(Format::PorcupineKv),
-            model: Some(ModelKind::AppendKv),
-            split_keys: split,
-            time_limit: Duration::from_secs(limit),
-            ..CheckOptions::default()
-        };
-        let h = load(&dir.join(file), &o);
-        let (ms, v) = time3(&h, &o);
-        rows.push(format!(
-            "| {file} {} | {ms:.2} ms | {} | {} ops{} |",
-            if split { "split by key" } else { "unsplit (whole map)" },
-            word(v),
-            h.ops.len(),
-            if file == "kv/c50-ok.txt" && split { ", target ≤ 9 ms" } else { "" }
-        ));
-    }
-    for r in &rows {
-        println!("{r}");
-    }
-    rows.clear();
-
     // Generated unique-value histories.
     for n in [100_000usize, 1_000_000] {
         let events = generate(n, 20, 8, 0.01, 42);
@@ -259,4 +204,68 @@ fn main() {
             hwm as f64 / 1024.0
         );
     }
+
+    // etcd logs.
+    let mut etcd: Vec<(String, f64, Validity)> = Vec::new();
+    let opts = CheckOptions::default();
+    for l in manifest.lines().skip(1) {
+        let file = l.split('\t').next().unwrap_or_default();
+        if !file.starts_with("jepsen/") {
+            continue;
+        }
+        let h = load(&dir.join(file), &CheckOptions { format: Some(Format::EtcdLog), ..opts.clone() });
+        let (ms, v) = time3(&h, &opts);
+        etcd.push((file.to_string(), ms, v));
+    }
+    let total: f64 = etcd.iter().map(|e| e.1).sum();
+    let invalid = etcd.iter().filter(|e| e.2 == Validity::Invalid).count();
+    rows.push(format!(
+        "| porcupine etcd total ({} files) | {total:.2} ms | {} valid, {invalid} invalid | target ≤ 28 ms |",
+        etcd.len(),
+        etcd.len() - invalid
+    ));
+    etcd.sort_by(|a, b| b.1.partial_cmp(&a.1).expect("finite"));
+    for (f, ms, v) in etcd.iter().take(5) {
+        rows.push(format!("| slowest: {f} | {ms:.3} ms | {} | target ≤ 10 ms |", word(*v)));
+    }
+
+    // kv files.
+    for (file, split, limit) in [
+        ("kv/c50-ok.txt", true, 60),
+        ("kv/c50-bad.txt", true, 60),
+        ("kv/c10-ok.txt", false, 60),
+        ("kv/c10-bad.txt", false, 60),
+        ("kv/c50-ok.txt", false, 20),
+        ("kv/c50-bad.txt", false, 20),
+    ] {
+        let o = CheckOptions {
+            format: Some(Format::PorcupineKv),
+            model: Some(ModelKind::AppendKv),
+            split_keys: split,
+            time_limit: Duration::from_secs(limit),
+            ..CheckOptions::default()
+        };
+        let h = load(&dir.join(file), &o);
+        // Unsplit c50 runs to its time budget: one run, not three.
+        let (ms, v) = if !split && file.starts_with("kv/c50") {
+            let t = Instant::now();
+            let r = check_history(&h, &o);
+            (t.elapsed().as_secs_f64() * 1e3, r.valid)
+        } else {
+            time3(&h, &o)
+        };
+        rows.push(format!(
+            "| {file} {} | {ms:.2} ms | {} | {} ops{} |",
+            if split { "split by key" } else { "unsplit (whole map)" },
+            word(v),
+            h.ops.len(),
+            if file == "kv/c50-ok.txt" && split { ", target ≤ 9 ms" } else { "" }
+        ));
+    }
+    for r in &rows {
+        println!("{r}");
+    }
+    rows.clear();
+
+
 }

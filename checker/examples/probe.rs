@@ -6,7 +6,7 @@ fn main() {
     if args.iter().any(|a| a == "nosplit") { opts.split_keys = false; }
     if args.iter().any(|a| a == "nowin") { opts.split_windows = false; }
     if args.iter().any(|a| a == "seq") { opts.parallel = false; }
-    opts.time_limit = std::time::Duration::from_secs(20);
+    opts.time_limit = std::time::Duration::from_secs(std::env::var("T").ok().and_then(|t| t.parse().ok()).unwrap_or(20));
     let t = Instant::now();
     let r = checker::check_path(std::path::Path::new(&args[1]), &opts).unwrap();
     println!("{:?} in {:?}", r.valid, t.elapsed());

@@ -13,7 +13,7 @@
 //! The edge relation is "min return of A < max call of B", so it is built
 //! with O(n) edges through a chain of suffix nodes (clusters sorted by max
 //! call) instead of O(n²), and cycles are found as strongly connected
-//! components with petgraph. Any such cycle implies a 2-cycle A ⇄ B through
+//! components with petgraph (Kosaraju, iterative: no recursion depth limit on a million ops). Any such cycle implies a 2-cycle A ⇄ B through
 //! the component's cluster with the smallest min-return, which is the
 //! counterexample reported ("17 was overwritten by 22 before the read began").
 //!
@@ -22,7 +22,7 @@
 //! Parts with cas, duplicate values or a write of the initial value are not
 //! eligible and go to the search.
 
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -163,7 +163,7 @@ pub fn check(history: &History, key: Option<u32>, ops: &[u32]) -> Option<PartOut
             g.add_edge(cnode(a), snode(j), ());
         }
     }
-    for scc in tarjan_scc(&g) {
+    for scc in kosaraju_scc(&g) {
         let members: Vec<usize> = scc
             .iter()
             .map(|n| n.index())

@@ -90,12 +90,25 @@ impl Values {
 
     /// A short human form of a value (strings unquoted when simple).
     pub fn show(&self, id: Val) -> String {
-        match self.get(id) {
+        abbreviate(&match self.get(id) {
             Value::Null => "nil".into(),
-            Value::String(s) => s,
+            Value::String(s) if !s.is_empty() => s,
             v => v.to_string(),
-        }
+        })
     }
+}
+
+/// Shortens long values for explanations: the start and the end, which is
+/// where appends and overwrites show.
+pub fn abbreviate(s: &str) -> String {
+    const MAX: usize = 48;
+    let n = s.chars().count();
+    if n <= MAX {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(12).collect();
+    let tail: String = s.chars().skip(n - 30).collect();
+    format!("{head}…{tail} ({n} chars)")
 }
 
 /// The process of an event: a client number, or something else (the nemesis).
@@ -203,6 +216,8 @@ pub struct Op {
     pub f: OpF,
     /// Line of the invoke event.
     pub line: usize,
+    /// Line of the completion event (0 if none).
+    pub ret_line: usize,
 }
 
 /// A parsed history, ready for checking.
@@ -432,6 +447,7 @@ pub fn build(
             done_ev.as_ref().and_then(|d| d.time)
         };
         let line = ev.line;
+        let ret_line = done_ev.as_ref().map_or(0, |d| d.line);
         let bad = |what: &str| {
             invalid(
                 file,
@@ -602,6 +618,7 @@ pub fn build(
             status,
             f: opf,
             line,
+            ret_line,
         });
     }
     ops.sort_by_key(|o| o.call);

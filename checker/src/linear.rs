@@ -294,11 +294,15 @@ pub fn search_part(
         WindowSearch::new(history, &pending, window)
     };
     let mut searches: Vec<WindowSearch> = Vec::with_capacity(n);
-    searches.push(make(0));
-    searches[0].start(&Config {
+    // Start configurations per window (bounded), to re-check a shrunk window.
+    let mut starts: Vec<Vec<Config>> = vec![Vec::new(); n];
+    let init = Config {
         state: space.initial(),
         consumed: Vec::new(),
-    });
+    };
+    searches.push(make(0));
+    searches[0].start(&init);
+    starts[0].push(init);
     let mut i = 0usize;
     let mut deepest_fail: Option<usize> = None;
     let outcome = loop {
@@ -312,6 +316,9 @@ pub fn search_part(
                     searches.push(make(i));
                 }
                 searches[i].start(&cfg);
+                if starts[i].len() <= MAX_STARTS {
+                    starts[i].push(cfg);
+                }
             }
             Step::Exhausted => {
                 if deepest_fail.is_none_or(|d| i > d) {
@@ -319,7 +326,12 @@ pub fn search_part(
                 }
                 if i == 0 {
                     let w = deepest_fail.unwrap_or(0);
-                    let f = failure_from_search(history, key, ops, &ranges[w], &searches[w], &space);
+                    let mut f =
+                        failure_from_search(history, key, ops, &ranges[w], &searches[w], &space);
+                    if starts[w].len() <= MAX_STARTS {
+                        let pending = &all_infos[..infos_before[w]];
+                        shrink(history, &mut f, pending, &starts[w], registerish, &mut space, budget);
+                    }
                     break PartOutcome::Invalid(Box::new(f));
                 }
                 i -= 1;
@@ -354,15 +366,63 @@ pub fn search_part(
             }
         }
     };
-    if std::env::var_os("CHECKER_DEBUG").is_some() {
-        for (i, s) in searches.iter().enumerate() {
-            eprintln!("key {:?} window {i} ops {} steps {} memo {}", key, ranges[i].len(), s.steps_taken(), s.memo_len());
-        }
-    }
     for s in &mut searches {
         s.release(budget);
     }
     (outcome, n)
+}
+
+/// Most start configurations remembered per window for shrinking.
+const MAX_STARTS: usize = 64;
+
+/// Tries to cut the failing window after the stuck op's return: ops invoked
+/// later cannot help place it. Keeps the shorter window if it still fails
+/// from every start configuration the full window was tried from.
+fn shrink(
+    history: &History,
+    f: &mut Failure,
+    pending: &[u32],
+    starts: &[Config],
+    registerish: bool,
+    space: &mut Space<'_>,
+    budget: &Budget,
+) {
+    let Some(stuck) = f.stuck else { return };
+    let limit = history.ops[stuck as usize].ret;
+    if limit == INF {
+        return;
+    }
+    let sub: Vec<u32> = f
+        .window
+        .iter()
+        .copied()
+        .filter(|&i| history.ops[i as usize].call < limit)
+        .collect();
+    if sub.len() >= f.window.len() || sub.is_empty() {
+        return;
+    }
+    let pending = relevant_pending(history, pending, &sub, registerish);
+    let mut search = WindowSearch::new(history, &pending, &sub);
+    for cfg in starts {
+        search.start(cfg);
+        match search.next_end(history, space, budget) {
+            Step::Exhausted => {}
+            Step::End(_) | Step::Abort(_) => {
+                search.release(budget);
+                return;
+            }
+        }
+    }
+    let p = &search.progress;
+    if let Some(s) = p.stuck {
+        let states: Vec<State> = p.states.clone();
+        f.explanation = crate::report::explain_stuck(history, &sub, Some(s), &states, space);
+        f.stuck = Some(s);
+        f.states = states.iter().map(|&x| space.describe(x)).collect();
+        f.prefix = p.prefix.clone();
+    }
+    f.window = sub;
+    search.release(budget);
 }
 
 fn failure_from_search(

@@ -387,10 +387,11 @@ impl<'a> Space<'a> {
 
     /// Short human form of a state.
     pub fn show(&self, s: State) -> String {
-        match self.describe(s) {
+        crate::history::abbreviate(&match self.describe(s) {
             Value::Null => "nil".into(),
             Value::String(x) if self.model != ModelKind::AppendKv => x,
+            Value::String(x) => format!("{x:?}"),
             v => v.to_string(),
-        }
+        })
     }
 }

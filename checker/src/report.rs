@@ -309,6 +309,7 @@ pub fn at_ret(op: &Op) -> String {
     }
     match op.ret_time {
         Some(t) => at(Some(t), None),
+        None if op.ret_line > 0 => format!("line {}", op.ret_line),
         None => format!("event #{}", op.ret),
     }
 }
@@ -333,6 +334,58 @@ pub fn explain_stuck(
     };
     let v = |x| history.values.show(x);
     match op.f {
+        OpF::Read(x) if history.model == crate::ModelKind::AppendKv => {
+            let read = history.values.as_str(x).unwrap_or("");
+            let ops = || part.iter().map(|&i| &history.ops[i as usize]);
+            // An append that finished before the read began, missing from what it read,
+            // with no put that could have wiped it in between.
+            let missing = ops().find(|a| match a.f {
+                OpF::Append(t) => {
+                    a.ret != INF
+                        && a.ret < op.call
+                        && !read.contains(history.values.as_str(t).unwrap_or(""))
+                        && !ops().any(|p| matches!(p.f, OpF::Write(_)) && p.call < op.ret && p.ret > a.call)
+                }
+                _ => false,
+            });
+            match missing {
+                Some(a) => format!(
+                    "{} at {}, but {} completed at {} before the read began and the value read does not contain it; {could}",
+                    history.describe_op(op),
+                    at_call(op),
+                    history.describe_op(a),
+                    at_ret(a)
+                ),
+                None => {
+                    // One possible state: show where the two strings part.
+                    let diff = match states {
+                        [s] => {
+                            let want = space.describe(*s);
+                            let want = want.as_str().unwrap_or("");
+                            let at = read
+                                .bytes()
+                                .zip(want.bytes())
+                                .take_while(|(a, b)| a == b)
+                                .count();
+                            let cut = |x: &str| -> String {
+                                x.get(at..).unwrap_or("").chars().take(24).collect()
+                            };
+                            format!(
+                                ": after the first {at} characters they agree on, the read has {:?} where the state had {:?}",
+                                cut(read),
+                                cut(want)
+                            )
+                        }
+                        _ => String::new(),
+                    };
+                    format!(
+                        "{} at {}, but {could} at that point{diff}",
+                        history.describe_op(op),
+                        at_call(op)
+                    )
+                }
+            }
+        }
         OpF::Read(x) => {
             // A write of x that is certainly followed by another write before the read?
             let writes_x: Vec<&Op> = part
@@ -400,16 +453,11 @@ pub fn explain_stuck(
             v(a)
         ),
         OpF::CasFailed(a) => format!(
-            "{} at {}, but {could}",
+            "{} at {}, but the value had to be {} then: {could}",
             history.describe_op(op),
-            at_call(op)
-        )
-        .replace(
-            &format!("{could}"),
-            &format!("the value could only have been {} at that point", v(a)),
-        )
-        .replace("could only have been", if shown.len() > 1 { "had to be" } else { "could only have been" })
-        .replacen("had to be", "could only have been", 1),
+            at_call(op),
+            v(a)
+        ),
         OpF::Write(_) => format!(
             "{} at {} could not be placed: every order that places it leaves a later operation unexplained (states before it: {})",
             history.describe_op(op),

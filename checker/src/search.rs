@@ -318,6 +318,24 @@ impl WindowSearch {
         None
     }
 
+    /// True if no other unplaced op of `l`'s key was invoked before `l` returned.
+    fn alone_on_key(&self, history: &History, l: u32) -> bool {
+        let key = history.ops[self.hops[l as usize] as usize].key;
+        let stop = self.ret_entry[l as usize];
+        let mut e = self.next[HEAD as usize];
+        while e != NIL && e != stop {
+            let o = self.entry_op[e as usize];
+            if o != l
+                && self.entry_call[e as usize]
+                && history.ops[self.hops[o as usize] as usize].key == key
+            {
+                return false;
+            }
+            e = self.next[e as usize];
+        }
+        true
+    }
+
     /// The unplaced read of `l`'s key with the earliest return (other than
     /// `l`), provided no unplaced put on that key (other than `l`) could come
     /// before it.
@@ -443,7 +461,7 @@ impl WindowSearch {
         }
         loop {
             self.steps += 1;
-            if self.steps & 0xFFF == 0 {
+            if self.steps & 0xFFF == 1 {
                 if let Err(a) = self.check_budget(space, budget) {
                     return Step::Abort(a);
                 }
@@ -496,7 +514,13 @@ impl WindowSearch {
                     // A legal observer (leaves the state as it is) can be placed
                     // now in some valid order if any valid order exists: every op
                     // that must precede it in real time is already placed.
-                    let forced = ns == self.state && self.obl == NO_OBL && self.observer[l as usize];
+                    // Likewise any legal required op that no other unplaced op
+                    // of its key could precede: it is next on its key in every
+                    // valid order, and ops of other keys commute with it.
+                    let forced = self.obl == NO_OBL
+                        && !is_info
+                        && ((ns == self.state && self.observer[l as usize])
+                            || self.alone_on_key(history, l));
                     if self.memo.insert(config_key(nh, ns, nobl)) {
                         self.stack.push(Frame {
                             op: l,

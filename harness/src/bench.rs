@@ -8,10 +8,10 @@
 //! `RESULTS_DIR/bench/` so that any figure can be traced to its history.
 
 use crate::cli::{BenchArgs, Cli, Command};
-use clap::Parser;
 use crate::history::read_history;
 use crate::run::{run_once, RunMode, EXIT_ERROR, EXIT_VALID};
 use crate::stats::{ok_latency, Latency};
+use clap::Parser;
 use std::io::Write;
 use tokio::sync::watch;
 
@@ -50,15 +50,17 @@ pub async fn run_bench(
     };
     let _ = writeln!(
         out,
-        "bench: workload {}, {}s per cell, seed {}, no nemesis, unlimited rate",
-        args.workload, args.time_limit, args.seed
+        "bench: workload {} ({}), {}s per cell, seed {}, no nemesis, unlimited rate",
+        args.workload, args.mix, args.time_limit, args.seed
     );
     let _ = writeln!(out, "{}", header());
     let mut rows = Vec::new();
     let mut code = EXIT_VALID;
-    for &proxy in meshes {
-        for &nodes in &args.nodes {
-            for &clients in &args.clients {
+    // The mesh is the innermost loop so that the two cells compared for the
+    // proxy cost run back to back, under the same machine load.
+    for &nodes in &args.nodes {
+        for &clients in &args.clients {
+            for &proxy in meshes {
                 if *stop.borrow() {
                     return EXIT_ERROR;
                 }
@@ -75,6 +77,8 @@ pub async fn run_bench(
                     args.workload.name().into(),
                     "--nemesis".into(),
                     "none".into(),
+                    "--mix".into(),
+                    args.mix.to_string(),
                     "--seed".into(),
                     args.seed.to_string(),
                     "--results-dir".into(),

@@ -176,6 +176,11 @@ pub struct BenchArgs {
     #[arg(short = 'w', long, default_value = "kv", value_parser = parse_workload)]
     pub workload: WorkloadKind,
 
+    /// Op weights of the measured workload (reads and writes only by
+    /// default, so every op is a plain request: no cas preconditions).
+    #[arg(long, default_value = "read=1,write=1", value_parser = parse_mix)]
+    pub mix: OpMix,
+
     /// Where the bench runs' folders go.
     #[arg(long, default_value = "results")]
     pub results_dir: PathBuf,

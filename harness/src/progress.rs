@@ -60,6 +60,9 @@ impl Progress {
                     if dt >= 1.0 {
                         rate = (done - last.1) as f64 / dt;
                         last = (Instant::now(), done);
+                    } else if last.1 == 0 && dt > 0.0 {
+                        // First second: the average so far.
+                        rate = done as f64 / dt;
                     }
                     let faults = faults();
                     let leader = *leader.lock().unwrap_or_else(|p| p.into_inner());

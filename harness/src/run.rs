@@ -782,7 +782,7 @@ fn print_summary(
     if let Some(s) = stats {
         let _ = writeln!(
             out,
-            "ops: {}  ({:.0} ok/s over {:.1}s)",
+            "ops ok/fail/info: {}  ({:.0} ok/s over {:.1}s)",
             s.by_f
                 .iter()
                 .map(|(f, o)| format!("{f} {}/{}/{}", o.ok, o.fail, o.info))

@@ -706,3 +706,60 @@ impl Drop for Node {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: NodeArgs,
+    }
+
+    fn args(extra: &[&str]) -> NodeArgs {
+        let mut argv = vec![
+            "node",
+            "--id",
+            "1",
+            "--data-dir",
+            "/tmp/x",
+            "--client-listen",
+            "127.0.0.1:1",
+            "--peer-listen",
+            "127.0.0.1:2",
+        ];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).unwrap().args
+    }
+
+    #[test]
+    fn millisecond_flags_map_to_ticks_with_a_lease_inside_the_election_timeout() {
+        let c = raft_config(&args(&[])).unwrap();
+        assert_eq!((c.election_ticks_min, c.election_ticks_max), (15, 30));
+        assert_eq!(c.heartbeat_ticks, 5);
+        assert!(c.lease_ticks < c.election_ticks_min && c.lease_ticks >= 10);
+        assert!(c.pre_vote && c.check_quorum);
+
+        let c = raft_config(&args(&[
+            "--election-timeout-ms",
+            "1000-1000",
+            "--heartbeat-ms",
+            "105",
+            "--no-pre-vote",
+            "--no-check-quorum",
+        ]))
+        .unwrap();
+        assert_eq!((c.election_ticks_min, c.election_ticks_max), (100, 101));
+        assert_eq!(c.heartbeat_ticks, 11);
+        assert!(!c.pre_vote && !c.check_quorum);
+
+        assert!(raft_config(&args(&["--heartbeat-ms", "200"])).is_err());
+        assert!(raft_config(&args(&["--tick-ms", "0"])).is_err());
+        let a = args(&["--peer", "2=127.0.0.1:9", "--members", "1,2,3"]);
+        assert_eq!(a.members, vec![1, 2, 3]);
+        assert_eq!(a.peer_map().len(), 1);
+        assert_eq!(a.trace_path(), std::path::Path::new("/tmp/x/trace.jsonl"));
+    }
+}

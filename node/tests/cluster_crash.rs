@@ -22,10 +22,10 @@ async fn acked_writes(c: &Cluster, prefix: &str, n: usize) -> Vec<(String, Strin
 /// Reads every key linearizably (retrying while the cluster settles: a new
 /// leader answers 503 until it committed its first entry) and checks its value.
 async fn assert_all_present(c: &Cluster, _leader: u64, writes: &[(String, String)]) {
+    let mut leader = c.wait_leader(Duration::from_secs(5)).await;
     for (k, v) in writes {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let leader = c.wait_leader(Duration::from_secs(5)).await;
             let (code, body) = c.get(leader, k, "linearizable").await;
             if code == 200 {
                 assert_eq!(body["value"], json!(v), "acknowledged write {k} lost");
@@ -33,6 +33,7 @@ async fn assert_all_present(c: &Cluster, _leader: u64, writes: &[(String, String
             }
             assert!(Instant::now() < deadline, "cannot read {k}: {code} {body}");
             tokio::time::sleep(Duration::from_millis(20)).await;
+            leader = c.wait_leader(Duration::from_secs(5)).await;
         }
     }
 }
@@ -134,4 +135,78 @@ async fn sigterm_stops_cleanly_and_restart_keeps_state() {
     }
     let leader = c.wait_leader(Duration::from_secs(5)).await;
     assert_all_present(&c, leader, &writes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acked_writes_under_concurrent_load_survive_repeated_leader_kills() {
+    use std::sync::{Arc, Mutex};
+    let c = Arc::new(tokio::sync::Mutex::new(Cluster::start(3, 3, &[])));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let (http, urls) = {
+        let g = c.lock().await;
+        g.wait_leader(Duration::from_secs(5)).await;
+        let urls: Vec<String> = (1..=3).map(|i| g.url(i, "/kv/")).collect();
+        (g.http.clone(), urls)
+    };
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let (stop, acked, http, urls) = (stop.clone(), acked.clone(), http.clone(), urls.clone());
+        workers.push(tokio::spawn(async move {
+            let mut target = w % 3;
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let (k, v) = (format!("w{w}-{n}"), format!("{n}"));
+                let r = http
+                    .put(format!("{}{k}", urls[target]))
+                    .timeout(Duration::from_secs(2))
+                    .json(&json!({ "value": v }))
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status().as_u16() == 200 => {
+                        acked.lock().unwrap().push((k, v));
+                        n += 1;
+                    }
+                    Ok(r) if r.status().as_u16() == 421 => {
+                        let body: serde_json::Value = r.json().await.unwrap_or_default();
+                        target = match body["leader"].as_u64() {
+                            Some(l) => (l - 1) as usize,
+                            None => (target + 1) % 3,
+                        };
+                        n += 1;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    _ => {
+                        // Unknown outcome or node down: move on with a fresh key.
+                        target = (target + 1) % 3;
+                        n += 1;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        }));
+    }
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut g = c.lock().await;
+        let leader = g.wait_leader(Duration::from_secs(5)).await;
+        g.kill9(leader);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        g.spawn(leader, Some("1,2,3"));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for w in workers {
+        w.await.unwrap();
+    }
+    let g = c.lock().await;
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 50,
+        "too few writes acknowledged: {}",
+        acked.len()
+    );
+    eprintln!("verifying {} acknowledged writes", acked.len());
+    assert_all_present(&g, 0, &acked).await;
 }

@@ -260,12 +260,14 @@ impl OpMix {
 }
 
 impl fmt::Display for OpMix {
+    /// `read=2,write=1` (zero weights left out), parseable by [`OpMix::parse`].
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "read={},write={},cas={},append={}",
-            self.read, self.write, self.cas, self.append
-        )
+        let parts: Vec<String> = [OpKind::Read, OpKind::Write, OpKind::Cas, OpKind::Append]
+            .into_iter()
+            .filter(|k| self.weight(*k) > 0)
+            .map(|k| format!("{}={}", k.name(), self.weight(k)))
+            .collect();
+        f.write_str(&parts.join(","))
     }
 }
 
@@ -726,6 +728,9 @@ mod tests {
             OpMix::parse("read=2, write=1,cas=3").unwrap(),
             OpMix::new(2, 1, 3, 0)
         );
+        let mix = OpMix::new(2, 0, 1, 0);
+        assert_eq!(mix.to_string(), "read=2,cas=1");
+        assert_eq!(OpMix::parse(&mix.to_string()).unwrap(), mix);
         assert!(OpMix::parse("read").is_err());
         assert!(OpMix::parse("frob=1").is_err());
         let mut cfg = WorkloadConfig::new(WorkloadKind::Register, 0);

@@ -187,6 +187,64 @@ pub fn dedupe_points<K: Clone + Eq + std::hash::Hash>(
     out
 }
 
+/// Which ops to embed for the page's detail view when a run has more than
+/// `budget` ops: whole `priority` windows first (the counterexample, the
+/// edges of faults), in the given order and only if they fit whole, then
+/// the run from its start until the budget is spent. Returns the chosen
+/// positions (in `ops` order) and the time intervals whose ops are all in,
+/// merged, so the page can say when a window is incomplete.
+pub fn embed_selection(
+    ops: &[Op],
+    priority: &[(i64, i64)],
+    budget: usize,
+) -> (Vec<usize>, Vec<(i64, i64)>) {
+    if ops.len() <= budget {
+        return ((0..ops.len()).collect(), vec![(i64::MIN, i64::MAX)]);
+    }
+    let mut order: Vec<usize> = (0..ops.len()).collect();
+    order.sort_by_key(|&i| ops[i].invoke_ns);
+    let mut chosen = vec![false; ops.len()];
+    let mut n = 0usize;
+    let mut covered = Vec::new();
+    for &(a, b) in priority {
+        let lo = order.partition_point(|&i| ops[i].invoke_ns < a);
+        let hi = order.partition_point(|&i| ops[i].invoke_ns <= b).max(lo);
+        let need = order[lo..hi].iter().filter(|&&i| !chosen[i]).count();
+        if n + need > budget {
+            continue;
+        }
+        for &i in &order[lo..hi] {
+            chosen[i] = true;
+        }
+        n += need;
+        covered.push((a, b));
+    }
+    let mut fill_end = None;
+    for &i in &order {
+        if n >= budget {
+            break;
+        }
+        if !chosen[i] {
+            chosen[i] = true;
+            n += 1;
+        }
+        fill_end = Some(ops[i].invoke_ns);
+    }
+    if let Some(e) = fill_end {
+        covered.push((i64::MIN, e));
+    }
+    covered.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::new();
+    for (a, b) in covered {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    let positions = (0..ops.len()).filter(|&i| chosen[i]).collect();
+    (positions, merged)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +355,40 @@ mod tests {
         let refs: Vec<&Op> = ops.iter().collect();
         let segs = lane_segments(&refs, |t| t as f64 / 10.0, 1.0);
         assert_eq!(segs.len(), 2);
+    }
+
+    #[test]
+    fn small_runs_embed_every_op() {
+        let ops: Vec<Op> = (0..10)
+            .map(|i| op(i, "read", i as i64, Some(i as i64 + 1), Outcome::Ok))
+            .collect();
+        let (pos, covered) = embed_selection(&ops, &[], 10);
+        assert_eq!(pos, (0..10).collect::<Vec<_>>());
+        assert_eq!(covered, vec![(i64::MIN, i64::MAX)]);
+    }
+
+    #[test]
+    fn large_runs_embed_priority_windows_then_the_start() {
+        // 100 ops at t = 0, 10, 20, …; budget 30.
+        let ops: Vec<Op> = (0..100)
+            .map(|i| {
+                op(
+                    i,
+                    "read",
+                    i as i64 * 10,
+                    Some(i as i64 * 10 + 5),
+                    Outcome::Ok,
+                )
+            })
+            .collect();
+        // Window [500, 590] holds 10 ops; [0, 990] does not fit whole and is skipped.
+        let (pos, covered) = embed_selection(&ops, &[(500, 590), (0, 990), (700, 740)], 30);
+        assert_eq!(pos.len(), 30);
+        assert!(pos.contains(&50) && pos.contains(&59) && pos.contains(&74));
+        assert!(!pos.contains(&60) && !pos.contains(&75));
+        // 15 priority ops, then the first 15 from the start.
+        assert!(pos.contains(&0) && pos.contains(&14) && !pos.contains(&15));
+        assert_eq!(covered, vec![(i64::MIN, 140), (500, 590), (700, 740)]);
     }
 
     #[test]

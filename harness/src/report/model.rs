@@ -293,7 +293,11 @@ impl RunModel {
             );
         }
         let events = if hist_path.exists() {
-            read_history(&hist_path, &mut notes)?
+            let events = read_history(&hist_path, &mut notes)?;
+            if events.is_empty() {
+                notes.push("history.jsonl is empty: no op or fault was recorded.".into());
+            }
+            events
         } else {
             notes.push("history.jsonl is missing: no ops to draw.".into());
             Vec::new()

@@ -9,16 +9,23 @@ use std::fmt::Write;
 use serde_json::{json, Value};
 
 use super::aggregate::{
-    counts_by_f, dedupe_points, lane_segments, latency_table, nice_step, throughput,
+    counts_by_f, dedupe_points, embed_selection, lane_segments, latency_table, nice_step,
+    throughput,
 };
 use super::model::{assign_rows, short_json, Op, Outcome, RunModel};
-use super::svg::{dur, esc, px, time_axis, TimeScale};
+use super::svg::{at, dur, esc, px, time_axis, TimeScale};
 
 /// Width of every drawing, in SVG user units (scaled to the window by CSS).
 const W: f64 = 1200.0;
 /// Left margin holding lane labels.
 const LEFT: f64 = 74.0;
 const RIGHT: f64 = 16.0;
+/// Ops embedded for the detail view at most (about 55 bytes each), so a
+/// long run's page stays under 20 MB.
+const EMBED_MAX_OPS: usize = 200_000;
+/// Around each fault edge, this much before (and twice after) is embedded
+/// in full even in a long run.
+const EDGE_NS: i64 = 1_000_000_000;
 /// Ops drawn one by one in the counterexample window at most.
 const CEX_MAX_OPS: usize = 1500;
 
@@ -278,6 +285,8 @@ fn verdict_section(o: &mut String, c: &Ctx) {
                         continue;
                     }
                     let shown = match x {
+                        Value::String(s) if s.is_empty() => continue,
+                        Value::Null => continue,
                         Value::String(s) => esc(s),
                         Value::Array(a) if a.is_empty() => "none".into(),
                         Value::Array(a) => format!("{} item(s), below", a.len()),
@@ -406,7 +415,7 @@ fn counterexample(o: &mut String, c: &Ctx, cex: &Value) {
             op.outcome.name(),
             op.outcome.name(),
             op.error.as_ref().map(|e| format!(" ({})", esc(e))).unwrap_or_default(),
-            dur(op.invoke_ns),
+            at(op.invoke_ns),
             op.latency_ns().map(dur).unwrap_or_else(|| "open".into())
         );
     }
@@ -598,11 +607,12 @@ fn bands(o: &mut String, c: &Ctx, s: &TimeScale, y0: f64, y1: f64, labels: bool)
             } else {
                 format!("{} ({})", b.label, b.detail)
             }),
-            dur(b.start_ns),
-            b.end_ns.map(dur).unwrap_or_else(|| "end".into())
+            at(b.start_ns),
+            b.end_ns.map(at).unwrap_or_else(|| "end".into())
         );
-        if labels {
-            let row = c.band_rows.get(i).copied().unwrap_or(0) as f64;
+        let row = c.band_rows.get(i).copied().unwrap_or(0);
+        if labels && row < MAX_LABEL_ROWS {
+            let row = row as f64;
             let ly = y0 - 4.0 - row * 14.0;
             let _ = write!(
                 o,
@@ -613,30 +623,38 @@ fn bands(o: &mut String, c: &Ctx, s: &TimeScale, y0: f64, y1: f64, labels: bool)
                 px(x0),
                 px(ly + 2.0),
                 px(y0),
-                px(x0 + 2.0),
+                px(label_x(s, x0, &b.label)),
                 px(ly),
                 esc(&b.label)
             );
         }
     }
-    for mk in &m.markers {
+    for (i, mk) in m.markers.iter().enumerate() {
         if mk.time_ns < s.t0 || mk.time_ns > s.t1 {
             continue;
         }
-        let x = px(s.x(mk.time_ns));
+        let x = s.x(mk.time_ns);
         let _ = write!(
             o,
-            "<g class=\"marker\"><path d=\"M{x},{}V{}\"/><title>{} at {}</title>",
-            px(y0),
-            px(y1),
+            "<g class=\"marker\"><title>{} at {}</title><path d=\"M{},{}V{}\"/>",
             esc(&mk.label),
-            dur(mk.time_ns)
+            at(mk.time_ns),
+            px(x),
+            px(y0),
+            px(y1)
         );
-        if labels {
+        let row = c.band_rows.get(m.bands.len() + i).copied().unwrap_or(0);
+        if labels && row < MAX_LABEL_ROWS {
+            let row = row as f64;
+            let ly = y0 - 4.0 - row * 14.0;
             let _ = write!(
                 o,
-                "<text x=\"{x}\" y=\"{}\">{}</text>",
-                px(y1 + 10.0),
+                "<path d=\"M{},{}V{}\"/><text x=\"{}\" y=\"{}\">{}</text>",
+                px(x),
+                px(ly + 2.0),
+                px(y0),
+                px(label_x(s, x, &mk.label)),
+                px(ly),
                 esc(&mk.label)
             );
         }
@@ -657,19 +675,32 @@ fn legend(o: &mut String, items: &[(&str, &str)]) {
 /// band, so rows are assigned on the labels' pixel extents (about 6 px per
 /// character at the label font), at most `MAX_LABEL_ROWS` rows.
 fn band_label_rows(m: &RunModel, s: &TimeScale) -> Vec<usize> {
-    let extents: Vec<(f64, f64)> = m
+    let bands = m
         .bands
         .iter()
-        .map(|b| {
-            let x0 = s.xc(b.start_ns);
-            let x1 = s.xc(b.end_or(m.run_end_ns));
-            (x0, x1.max(x0 + 6.0 * b.label.chars().count() as f64 + 8.0))
+        .map(|b| (b.start_ns, b.end_or(m.run_end_ns), &b.label));
+    let markers = m.markers.iter().map(|k| (k.time_ns, k.time_ns, &k.label));
+    let extents: Vec<(f64, f64)> = bands
+        .chain(markers)
+        .map(|(a, b, label)| {
+            let x0 = s.xc(a);
+            let tx = label_x(s, x0, label);
+            (x0.min(tx), s.xc(b).max(tx + label_width(label)))
         })
         .collect();
     assign_rows(&extents)
-        .into_iter()
-        .map(|r| r % MAX_LABEL_ROWS)
-        .collect()
+}
+
+/// Approximate width of a label at the 10.5 px label font.
+fn label_width(label: &str) -> f64 {
+    6.0 * label.chars().count() as f64 + 8.0
+}
+
+/// Where a label starts: at its band, or pulled left to end inside the chart.
+fn label_x(s: &TimeScale, x0: f64, label: &str) -> f64 {
+    (x0 + 2.0)
+        .min(s.x1 - label_width(label))
+        .max(s.x0 - LEFT + 4.0)
 }
 
 const MAX_LABEL_ROWS: usize = 6;
@@ -708,7 +739,20 @@ fn timeline_section(o: &mut String, c: &Ctx) {
     } else {
         6.0
     };
-    let rows = c.band_rows.iter().map(|r| r + 1).max().unwrap_or(0);
+    let rows = c
+        .band_rows
+        .iter()
+        .map(|r| r + 1)
+        .max()
+        .unwrap_or(0)
+        .min(MAX_LABEL_ROWS);
+    let hidden = c.band_rows.iter().filter(|r| **r >= MAX_LABEL_ROWS).count();
+    if hidden > 0 {
+        let _ = write!(
+            o,
+            "<p class=\"muted\">{hidden} fault labels do not fit above the timeline: hover a band for its label, or drag across it for the detail view.</p>"
+        );
+    }
     let top = 8.0 + rows as f64 * 14.0 + 6.0;
     let lanes_bottom = top + n_lanes as f64 * lane_h;
     let leader_top = lanes_bottom + 10.0;
@@ -865,8 +909,8 @@ fn timeline_section(o: &mut String, c: &Ctx) {
             "<g class=\"leader c{}\"><title>{} leader in term {term} from {} to {}{}</title><rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"/>",
             row % 8,
             esc(&span.node),
-            dur(span.start_ns),
-            dur(span.end_ns),
+            at(span.start_ns),
+            at(span.end_ns),
             if span.open { " (end of trace)" } else { "" },
             px(x0),
             px(y),
@@ -900,7 +944,7 @@ fn timeline_section(o: &mut String, c: &Ctx) {
             px(y + leader_h),
             px(-leader_h),
             esc(&mk.label),
-            dur(mk.time_ns)
+            at(mk.time_ns)
         );
     }
     o.push_str(
@@ -1236,10 +1280,19 @@ fn embedded_data(c: &Ctx) -> String {
     keys.sort();
     keys.dedup();
     let k_index: HashMap<&String, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
-    let ops: Vec<Value> = m
-        .ops
-        .iter()
-        .enumerate()
+    // Long runs keep the counterexample and the edges of every fault in
+    // full, then as much of the run from its start as fits.
+    let mut priority: Vec<(i64, i64)> = cex_window(m).into_iter().collect();
+    for b in &m.bands {
+        priority.push((b.start_ns - EDGE_NS, b.start_ns + 2 * EDGE_NS));
+        if let Some(e) = b.end_ns {
+            priority.push((e - EDGE_NS, e + 2 * EDGE_NS));
+        }
+    }
+    let (chosen, covered) = embed_selection(&m.ops, &priority, EMBED_MAX_OPS);
+    let ops: Vec<Value> = chosen
+        .into_iter()
+        .map(|i| (i, &m.ops[i]))
         .map(|(i, op)| {
             let v = if op.f == "read" {
                 short_json(&op.complete_value, 24)
@@ -1284,6 +1337,11 @@ fn embedded_data(c: &Ctx) -> String {
         "cex": cex,
         "cexop": c.cex_op,
         "cexw": cex_window(m).map(|(a, b)| [a / 1000, b / 1000]),
+        "total": m.ops.len(),
+        "covered": covered
+            .iter()
+            .map(|&(a, b)| [a.max(0) / 1000, b.min(m.run_end_ns) / 1000])
+            .collect::<Vec<_>>(),
     });
     data.to_string()
 }

@@ -43,7 +43,14 @@
       var a = Math.abs(us);
       if (a < 1000) return Math.round(us) + ' µs';
       if (a < 1e6) return (us / 1000).toFixed(a < 1e4 ? 2 : 1) + ' ms';
-      return (us / 1e6).toFixed(2) + ' s';
+      return (us / 1e6).toFixed(3) + ' s';
+    }
+    // Tick label at `t` µs for ticks `step` µs apart, with enough decimals
+    // that neighbours differ (as the server-side axes do).
+    function tick(t, step) {
+      function dec(x) { return x >= 1 ? 0 : Math.min(9, Math.ceil(-Math.log10(x))); }
+      if (t < 1e6 && step < 1e6) return (t / 1000).toFixed(dec(step / 1000)) + 'ms';
+      return (t / 1e6).toFixed(dec(step / 1e6)) + 's';
     }
     function nice(raw) {
       if (!(raw > 0)) return 1;
@@ -89,7 +96,7 @@
       for (var t = Math.ceil(a / step) * step; t <= b; t += step) {
         var x = sx(t).toFixed(1);
         grid += 'M' + x + ',' + top + 'V' + y0;
-        h.push('<text class="axis" x="' + x + '" y="' + (y0 + 14) + '" text-anchor="middle">' + esc(dur(t)) + '</text>');
+        h.push('<text class="axis" x="' + x + '" y="' + (y0 + 14) + '" text-anchor="middle">' + esc(tick(t, step)) + '</text>');
       }
       h.push('<path class="grid" d="' + grid + '"/><path class="baseline" d="M' + LEFT + ',' + y0 + 'H' + (W - RIGHT) + '"/>');
       D.bands.forEach(function (bd) {
@@ -122,9 +129,13 @@
         h.push('</g>');
       });
       h.push('</svg>');
+      if (!sel.length) h = ['<p class="muted">No ops in this window.</p>'];
       zoom.innerHTML = h.join('');
+      var whole = D.covered.some(function (c) { return c[0] <= a && b <= c[1]; });
       info.textContent = dur(a) + ' – ' + dur(b) + ': ' + sel.length + ' ops' +
-        (total > LIMIT ? ' (window cut to the first ' + LIMIT + ' of ' + total + ')' : '') + '.';
+        (total > LIMIT ? ' (window cut to the first ' + LIMIT + ' of ' + total + ')' : '') + '.' +
+        (whole ? '' : ' This run has ' + D.total + ' ops; the page holds all ops only near the counterexample, ' +
+          'around each fault and from the start, so this window may miss some.');
     }
 
     // A window holding a few hundred ops around time `t` (µs).

@@ -97,20 +97,29 @@ impl TimeScale {
     }
 }
 
-/// Label for a tick at `t` on an axis whose step is `step` (both ns).
-pub fn tick_label(t: i64, step: i64) -> String {
-    if step >= 1_000_000_000 {
-        format!("{}s", t as f64 / 1e9)
-    } else if step >= 1_000_000 {
-        let ms = t as f64 / 1e6;
-        if ms.abs() >= 1000.0 {
-            format!("{:.2}s", ms / 1000.0)
-        } else {
-            format!("{ms}ms")
-        }
+/// Decimals needed to tell apart ticks `step` units apart.
+fn decimals(step: f64) -> usize {
+    if step >= 1.0 {
+        0
     } else {
-        format!("{:.3}ms", t as f64 / 1e6)
+        (-step.log10()).ceil().clamp(0.0, 9.0) as usize
     }
+}
+
+/// Label for a tick at `t` on an axis whose step is `step` (both ns):
+/// milliseconds in the first second, seconds after, always with enough
+/// decimals that neighbouring ticks differ.
+pub fn tick_label(t: i64, step: i64) -> String {
+    if t.abs() < 1_000_000_000 && step < 1_000_000_000 {
+        format!("{:.*}ms", decimals(step as f64 / 1e6), t as f64 / 1e6)
+    } else {
+        format!("{:.*}s", decimals(step as f64 / 1e9), t as f64 / 1e9)
+    }
+}
+
+/// A point in the run, in seconds with millisecond precision: `300.012 s`.
+pub fn at(ns: i64) -> String {
+    format!("{:.3} s", ns as f64 / 1e9)
 }
 
 /// A time axis with grid lines from `y_top` to `y_axis`, labels below.
@@ -173,5 +182,16 @@ mod tests {
         assert_eq!(s.x(30_000_000_000), 300.0);
         assert_eq!(s.xc(-5), 0.0);
         assert_eq!(tick_label(ticks[1], step), "10s");
+    }
+
+    #[test]
+    fn tick_labels_differ_at_any_zoom() {
+        assert_eq!(tick_label(299_985_000_000, 5_000_000), "299.985s");
+        assert_eq!(tick_label(299_990_000_000, 5_000_000), "299.990s");
+        assert_eq!(tick_label(500_000, 100_000), "0.5ms");
+        assert_eq!(tick_label(20_000_000, 10_000_000), "20ms");
+        assert_eq!(tick_label(1_500_000_000, 500_000_000), "1.5s");
+        assert_eq!(tick_label(0, 2_000_000_000), "0s");
+        assert_eq!(at(300_012_345_678), "300.012 s");
     }
 }

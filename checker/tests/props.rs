@@ -1,0 +1,341 @@
+//! Property tests: the checker against a brute-force search over all orders,
+//! valid-by-construction histories, injected stale and future reads, the
+//! graph fast path against the search, and parser fuzzing.
+
+use checker::history::{self, Dialect, EventType, FailedCas, History, Process, RawEvent};
+use checker::{check_history, parse, CheckOptions, Format, ModelKind, Validity};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+/// A generated op: one process per op, so "one open op per process" holds.
+#[derive(Debug, Clone)]
+struct GenOp {
+    key: u8,
+    /// 0 read, 1 write, 2 cas.
+    f: u8,
+    a: u8,
+    b: u8,
+    call: u32,
+    len: u32,
+    /// 0 ok, 1 info, 2 fail (precondition; only for cas).
+    status: u8,
+}
+
+fn gen_op(max_key: u8, max_val: u8, cas: bool) -> impl Strategy<Value = GenOp> {
+    (
+        0..max_key,
+        0..if cas { 3u8 } else { 2 },
+        0..max_val,
+        0..max_val,
+        0..40u32,
+        1..15u32,
+        prop_oneof![6 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)],
+    )
+        .prop_map(|(key, f, a, b, call, len, status)| GenOp {
+            key,
+            f,
+            a,
+            b,
+            call,
+            len,
+            status: if status == 2 && f != 2 { 0 } else { status },
+        })
+}
+
+fn dialect() -> Dialect {
+    Dialect {
+        format: Format::Jsonl,
+        nil_read_unknown: false,
+        failed_cas: FailedCas::OnPrecondition,
+    }
+}
+
+/// Turns generated ops into JSONL-like events ordered by time.
+fn to_history(ops: &[GenOp], model: ModelKind) -> History {
+    let mut evs: Vec<(u32, u8, usize)> = Vec::new(); // (time, 0 call / 1 ret, op)
+    for (i, o) in ops.iter().enumerate() {
+        evs.push((o.call * 2, 0, i));
+        evs.push(((o.call + o.len) * 2 + 1, 1, i));
+    }
+    evs.sort();
+    let mut raw = Vec::new();
+    for (t, kind, i) in evs {
+        let o = &ops[i];
+        let f = ["read", "write", "cas"][o.f as usize];
+        let value = match (o.f, kind) {
+            (0, 0) => Value::Null,
+            (0, _) => {
+                if o.a == 0 {
+                    Value::Null
+                } else {
+                    json!(o.a)
+                }
+            }
+            (1, _) => json!(o.b + 1),
+            _ => json!([if o.a == 0 { Value::Null } else { json!(o.a) }, o.b + 1]),
+        };
+        let (kind, error) = match (kind, o.status) {
+            (0, _) => (EventType::Invoke, None),
+            (_, 0) => (EventType::Ok, None),
+            (_, 1) => (EventType::Info, None),
+            _ => (EventType::Fail, Some("precondition".to_string())),
+        };
+        raw.push(RawEvent {
+            line: raw.len() + 1,
+            index: raw.len() as u64,
+            time: Some(i64::from(t)),
+            process: Process::Client(i as u64),
+            kind,
+            f: f.to_string(),
+            key: Some(format!("k{}", o.key)),
+            value,
+            error,
+        });
+    }
+    history::build("generated", dialect(), raw, Some(model), None).expect("valid history")
+}
+
+/// Brute force: try every subset of info ops and every order respecting real time.
+fn brute_force(h: &History) -> bool {
+    let n = h.ops.len();
+    let infos: Vec<usize> = (0..n).filter(|&i| h.ops[i].ret == u64::MAX).collect();
+    for mask in 0..(1u32 << infos.len()) {
+        let chosen: Vec<usize> = (0..n)
+            .filter(|&i| match infos.iter().position(|&x| x == i) {
+                Some(p) => mask & (1 << p) != 0,
+                None => true,
+            })
+            .collect();
+        let mut used = vec![false; chosen.len()];
+        let mut order = Vec::new();
+        if permute(h, &chosen, &mut used, &mut order) {
+            return true;
+        }
+    }
+    false
+}
+
+fn permute(h: &History, chosen: &[usize], used: &mut [bool], order: &mut Vec<usize>) -> bool {
+    if order.len() == chosen.len() {
+        return legal(h, order);
+    }
+    for j in 0..chosen.len() {
+        if used[j] {
+            continue;
+        }
+        let o = &h.ops[chosen[j]];
+        // Every unused op that returned before o's call must come first.
+        let blocked = (0..chosen.len()).any(|k| !used[k] && k != j && h.ops[chosen[k]].ret < o.call);
+        if blocked {
+            continue;
+        }
+        used[j] = true;
+        order.push(chosen[j]);
+        if permute(h, chosen, used, order) {
+            return true;
+        }
+        order.pop();
+        used[j] = false;
+    }
+    false
+}
+
+fn legal(h: &History, order: &[usize]) -> bool {
+    use checker::history::OpF;
+    let mut state: std::collections::HashMap<Option<u32>, u32> = Default::default();
+    for &i in order {
+        let op = &h.ops[i];
+        let s = state.entry(op.key).or_insert(h.init);
+        match op.f {
+            OpF::Read(v) => {
+                if v != *s {
+                    return false;
+                }
+            }
+            OpF::Write(v) => *s = v,
+            OpF::Cas(a, b) => {
+                if *s != a {
+                    return false;
+                }
+                *s = b;
+            }
+            OpF::CasFailed(a) => {
+                if *s == a {
+                    return false;
+                }
+            }
+            _ => unreachable!("register ops only"),
+        }
+    }
+    true
+}
+
+fn verdict(h: &History, use_graph: bool, split_windows: bool) -> Validity {
+    let opts = CheckOptions {
+        use_graph,
+        split_windows,
+        parallel: false,
+        ..CheckOptions::default()
+    };
+    check_history(h, &opts).valid
+}
+
+/// A sequential execution with random overlapping intervals around each op's
+/// linearization point; info ops may or may not have taken effect.
+fn by_construction(
+    seed_ops: Vec<(u8, u8, u8, u32, u32, u32, u8)>,
+    unique: bool,
+) -> (History, Vec<GenOp>) {
+    // (key, f, value, point, before, after, status); points are distinct.
+    let mut ops: Vec<(u32, GenOp, bool)> = Vec::new();
+    let mut state = [0u8; 3];
+    let mut seq: Vec<_> = seed_ops.into_iter().enumerate().collect();
+    seq.sort_by_key(|(i, s)| (s.3, *i));
+    let mut next_unique = 1u8;
+    for (idx, (key, f, v, point, before, after, status)) in seq {
+        let point = point * 64 + idx as u32; // distinct points
+        let k = (key % 3) as usize;
+        let call = point.saturating_sub(before);
+        let len = before.min(point) + after + 1;
+        let took_effect = status != 1 || v % 2 == 0;
+        let val = if unique {
+            next_unique = next_unique.wrapping_add(1).max(1);
+            next_unique
+        } else {
+            v % 4
+        };
+        let op = match f % 3 {
+            0 => GenOp { key: k as u8, f: 0, a: state[k], b: 0, call, len, status: 0 },
+            1 => {
+                if took_effect {
+                    state[k] = val + 1;
+                }
+                GenOp { key: k as u8, f: 1, a: 0, b: val, call, len, status: if status == 1 { 1 } else { 0 } }
+            }
+            _ => {
+                let from = if v % 2 == 0 { state[k] } else { (v / 2) % 4 };
+                let ok = state[k] == from;
+                let status = if status == 1 {
+                    1
+                } else if ok {
+                    0
+                } else {
+                    2
+                };
+                if ok && took_effect {
+                    state[k] = val + 1;
+                }
+                GenOp { key: k as u8, f: 2, a: from, b: val, call, len, status }
+            }
+        };
+        // An info op that did not take effect is still recorded as invoked.
+        ops.push((point, op, took_effect));
+    }
+    let gen: Vec<GenOp> = ops.into_iter().map(|(_, o, _)| o).collect();
+    // Reads use `a` as the value read (0 = nil); writes write b+1.
+    let h = to_history_scaled(&gen);
+    (h, gen)
+}
+
+/// Like [`to_history`] but with call/len already in fine-grained units.
+fn to_history_scaled(ops: &[GenOp]) -> History {
+    to_history(ops, ModelKind::CasRegister)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn search_agrees_with_brute_force(ops in prop::collection::vec(gen_op(2, 3, true), 1..7)) {
+        let h = to_history(&ops, ModelKind::CasRegister);
+        let expected = if brute_force(&h) { Validity::Valid } else { Validity::Invalid };
+        prop_assert_eq!(verdict(&h, false, true), expected, "windows on: {:?}", h.ops);
+        prop_assert_eq!(verdict(&h, false, false), expected, "windows off: {:?}", h.ops);
+        prop_assert_eq!(verdict(&h, true, true), expected, "graph on: {:?}", h.ops);
+    }
+
+    #[test]
+    fn graph_agrees_with_search_on_unique_values(ops in prop::collection::vec(gen_op(2, 4, false), 1..24)) {
+        // Make write values unique: value = op position.
+        let mut ops = ops;
+        for (i, o) in ops.iter_mut().enumerate() {
+            if o.f == 1 {
+                o.b = 10 + i as u8;
+            } else if o.a > 0 {
+                // Reads return some written value (or nil).
+                o.a = 11 + (o.a as usize * 7 % 24) as u8;
+            }
+        }
+        let h = to_history(&ops, ModelKind::Register);
+        prop_assert_eq!(verdict(&h, true, true), verdict(&h, false, true), "{:?}", h.ops);
+    }
+
+    #[test]
+    fn valid_by_construction_is_valid(
+        seed in prop::collection::vec((0..3u8, 0..3u8, 0..8u8, 0..50u32, 0..100u32, 0..100u32, 0..8u8), 1..40),
+        unique in any::<bool>(),
+    ) {
+        let (h, _) = by_construction(seed, unique);
+        prop_assert_eq!(verdict(&h, true, true), Validity::Valid, "{:?}", h.ops);
+        prop_assert_eq!(verdict(&h, false, true), Validity::Valid, "{:?}", h.ops);
+    }
+
+    #[test]
+    fn injected_stale_or_future_read_is_invalid(
+        seed in prop::collection::vec((0..1u8, 0..2u8, 0..8u8, 0..50u32, 0..30u32, 0..30u32, 0..1u8), 4..40),
+        pick in any::<prop::sample::Index>(),
+        future in any::<bool>(),
+    ) {
+        let (_, mut gen) = by_construction(seed, true);
+        // Single key, reads and ok writes only, unique values.
+        let end = |o: &GenOp| o.call + o.len;
+        let reads: Vec<usize> = (0..gen.len()).filter(|&i| gen[i].f == 0).collect();
+        prop_assume!(!reads.is_empty());
+        let r = reads[pick.index(reads.len())];
+        let writes: Vec<usize> = (0..gen.len()).filter(|&i| gen[i].f == 1 && gen[i].status == 0).collect();
+        let candidate = if future {
+            // A write that began after the read completed.
+            writes.iter().copied().find(|&w| gen[w].call > end(&gen[r]))
+        } else {
+            // A write overwritten by another write, both before the read began.
+            writes.iter().copied().find(|&w| {
+                writes.iter().any(|&w2| w2 != w && end(&gen[w]) < gen[w2].call && end(&gen[w2]) < gen[r].call)
+            })
+        };
+        prop_assume!(candidate.is_some());
+        let w = candidate.unwrap_or_default();
+        gen[r].a = gen[w].b + 1;
+        let h = to_history(&gen, ModelKind::CasRegister);
+        prop_assert_eq!(verdict(&h, true, true), Validity::Invalid, "{:?}", h.ops);
+        prop_assert_eq!(verdict(&h, false, true), Validity::Invalid, "{:?}", h.ops);
+    }
+
+    #[test]
+    fn parsers_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        for format in [None, Some(Format::Jsonl), Some(Format::Edn), Some(Format::EtcdLog), Some(Format::PorcupineKv)] {
+            let opts = CheckOptions { format, ..CheckOptions::default() };
+            let _ = parse::parse_bytes("fuzz", &bytes, &opts);
+        }
+    }
+
+    #[test]
+    fn parsers_never_panic_on_near_valid_text(
+        lines in prop::collection::vec(prop_oneof![
+            Just("{:process 1, :type :invoke, :f :read, :value nil}".to_string()),
+            Just("{:process 1, :type :ok, :f :read, :value 3}".to_string()),
+            Just("INFO  jepsen.util - 2\t:invoke\t:cas\t[1 2]".to_string()),
+            Just("{\"index\": 0, \"process\": 1, \"type\": \"invoke\", \"f\": \"write\", \"value\": 1}".to_string()),
+            Just("[{:process :nemesis :type :info}".to_string()),
+            Just("#{1 2} ; comment".to_string()),
+            "[\\[\\]{}():#\" a-z0-9\\\\]{0,30}",
+        ], 0..12)
+    ) {
+        let text = lines.join("\n");
+        for format in [None, Some(Format::Jsonl), Some(Format::Edn), Some(Format::EtcdLog), Some(Format::PorcupineKv)] {
+            let opts = CheckOptions { format, ..CheckOptions::default() };
+            if let Ok(h) = parse::parse_bytes("fuzz", text.as_bytes(), &opts) {
+                let _ = check_history(&h, &CheckOptions { parallel: false, ..opts });
+            }
+        }
+    }
+}
