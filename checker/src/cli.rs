@@ -89,9 +89,8 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
 /// Parses `--init`: JSON first, then EDN.
 pub fn parse_init(s: &str) -> Result<serde_json::Value, CheckError> {
     serde_json::from_str(s).or_else(|_| {
-        crate::edn::read_one(s).map_err(|e| {
-            CheckError::Usage(format!("--init: expected a JSON or EDN value ({e})"))
-        })
+        crate::edn::read_one(s)
+            .map_err(|e| CheckError::Usage(format!("--init: expected a JSON or EDN value ({e})")))
     })
 }
 
@@ -119,7 +118,8 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, CheckError> {
         source,
     };
     if args.json {
-        let s = serde_json::to_string_pretty(&report).map_err(|e| CheckError::Usage(e.to_string()))?;
+        let s =
+            serde_json::to_string_pretty(&report).map_err(|e| CheckError::Usage(e.to_string()))?;
         writeln!(out, "{s}").map_err(io)?;
     } else {
         writeln!(out, "{}", args.path.display()).map_err(io)?;

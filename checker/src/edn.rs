@@ -28,7 +28,11 @@ struct Reader<'a> {
 }
 
 fn is_delim(c: u8) -> bool {
-    c.is_ascii_whitespace() || matches!(c, b',' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'"' | b';')
+    c.is_ascii_whitespace()
+        || matches!(
+            c,
+            b',' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'"' | b';'
+        )
 }
 
 impl<'a> Reader<'a> {
@@ -321,7 +325,11 @@ pub fn read_history(text: &[u8]) -> Result<Vec<(usize, Value)>, EdnError> {
 pub fn read_one(text: &str) -> Result<Value, EdnError> {
     let all = read_all(text.as_bytes())?;
     match all.len() {
-        1 => Ok(all.into_iter().next().map(|(_, v)| v).unwrap_or(Value::Null)),
+        1 => Ok(all
+            .into_iter()
+            .next()
+            .map(|(_, v)| v)
+            .unwrap_or(Value::Null)),
         n => Err(EdnError {
             line: 1,
             expected: "exactly one value".into(),

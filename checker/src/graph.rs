@@ -151,11 +151,11 @@ pub fn check(history: &History, key: Option<u32>, ops: &[u32]) -> Option<PartOut
     }
     let cnode = |c: usize| NodeIndex::new(c);
     let snode = |j: usize| NodeIndex::new(k + j);
-    for j in 0..k {
+    for (j, &c) in order.iter().enumerate() {
         if j + 1 < k {
             g.add_edge(snode(j), snode(j + 1), ());
         }
-        g.add_edge(snode(j), cnode(order[j] as usize), ());
+        g.add_edge(snode(j), cnode(c as usize), ());
     }
     for (a, c) in clusters.iter().enumerate() {
         let j = order.partition_point(|&b| clusters[b as usize].y <= c.x);
@@ -164,11 +164,7 @@ pub fn check(history: &History, key: Option<u32>, ops: &[u32]) -> Option<PartOut
         }
     }
     for scc in kosaraju_scc(&g) {
-        let members: Vec<usize> = scc
-            .iter()
-            .map(|n| n.index())
-            .filter(|&i| i < k)
-            .collect();
+        let members: Vec<usize> = scc.iter().map(|n| n.index()).filter(|&i| i < k).collect();
         if members.len() < 2 {
             continue;
         }
@@ -228,9 +224,7 @@ fn two_cycle(history: &History, key: Option<u32>, ca: &Cluster, cb: &Cluster) ->
         show(ca.value)
     };
     let explanation = match (a2, b2) {
-        (Some(r), Some(w))
-            if matches!(op(r).f, OpF::Read(_)) && Some(w) == cb.writer =>
-        {
+        (Some(r), Some(w)) if matches!(op(r).f, OpF::Read(_)) && Some(w) == cb.writer => {
             let mut s = format!(
                 "{} at {}, but {} was overwritten by write {} which completed at {} before the read began",
                 history.describe_op(op(r)),
@@ -262,8 +256,16 @@ fn two_cycle(history: &History, key: Option<u32>, ca: &Cluster, cb: &Cluster) ->
         }
         _ => {
             let d = |o: Option<u32>, ret: bool| match o {
-                Some(i) if ret => format!("{} (completed at {})", history.describe_op(op(i)), at_ret(op(i))),
-                Some(i) => format!("{} (invoked at {})", history.describe_op(op(i)), at_call(op(i))),
+                Some(i) if ret => format!(
+                    "{} (completed at {})",
+                    history.describe_op(op(i)),
+                    at_ret(op(i))
+                ),
+                Some(i) => format!(
+                    "{} (invoked at {})",
+                    history.describe_op(op(i)),
+                    at_call(op(i))
+                ),
                 None => "the initial state".to_string(),
             };
             format!(

@@ -75,7 +75,9 @@ impl Values {
 
     /// The id of an interned string value, if any.
     pub fn lookup_str(&self, s: &str) -> Option<Val> {
-        self.index.get(&Value::String(s.to_string()).to_string()).copied()
+        self.index
+            .get(&Value::String(s.to_string()).to_string())
+            .copied()
     }
 
     /// Number of interned values.
@@ -397,7 +399,11 @@ pub fn build(
                     ));
                 }
                 open.insert(p, pending.len());
-                pending.push(Pending { ev, pos, done: None });
+                pending.push(Pending {
+                    ev,
+                    pos,
+                    done: None,
+                });
             }
             _ => {
                 let Some(i) = open.remove(&p) else {
@@ -483,7 +489,9 @@ pub fn build(
                 }
                 "cas" => {
                     if model == ModelKind::Register {
-                        return Err(bad("cas is not part of the register model (use cas-register)"));
+                        return Err(bad(
+                            "cas is not part of the register model (use cas-register)",
+                        ));
                     }
                     let (a, b) = as_pair(&ev.value).ok_or_else(|| bad("cas needs [from, to]"))?;
                     if fail {
@@ -595,12 +603,13 @@ pub fn build(
         };
         let Some(opf) = opf else { continue };
         let key = match (&ev.key, model) {
-            (Some(k), ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv | ModelKind::AppendKv) => {
-                Some(*key_index.entry(k.clone()).or_insert_with(|| {
-                    keys.push(k.clone());
-                    (keys.len() - 1) as u32
-                }))
-            }
+            (
+                Some(k),
+                ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv | ModelKind::AppendKv,
+            ) => Some(*key_index.entry(k.clone()).or_insert_with(|| {
+                keys.push(k.clone());
+                (keys.len() - 1) as u32
+            })),
             _ => None,
         };
         let p = match ev.process {

@@ -10,10 +10,10 @@
 //! earlier window for another end state when a later one fails.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::graph;
 use crate::history::{History, OpF, Val, INF};
@@ -30,13 +30,15 @@ pub enum Abort {
     Stopped,
 }
 
-/// Budget shared by all parts of one check.
-#[derive(Debug)]
-pub struct Budget {
+/// Budget shared by all parts of one check (a part may get an earlier
+/// `deadline`, a time slice, before the check's own `global_deadline`).
+#[derive(Debug, Clone, Copy)]
+pub struct Budget<'a> {
     pub deadline: Instant,
+    pub global_deadline: Instant,
     pub memory_limit: u64,
-    pub used: AtomicU64,
-    pub stop: AtomicBool,
+    pub used: &'a AtomicU64,
+    pub stop: &'a AtomicBool,
 }
 
 /// A violation found in one part, with what a person needs to follow it.
@@ -61,7 +63,11 @@ pub struct Failure {
 pub enum PartOutcome {
     Valid,
     Invalid(Box<Failure>),
-    Unknown { reason: String },
+    /// No verdict; `retry` when only a time slice (not the budget) ran out.
+    Unknown {
+        reason: String,
+        retry: bool,
+    },
 }
 
 /// Result of the whole linearizability check.
@@ -74,21 +80,30 @@ pub struct Outcome {
     pub search_parts: usize,
 }
 
+/// Time slice of each part in the first pass over several parts.
+const FIRST_SLICE: Duration = Duration::from_millis(50);
+
+/// Below this many ops, parts are checked on the calling thread.
+const PARALLEL_MIN_OPS: usize = 4096;
+
 /// Checks a history for linearizability under the given options.
 pub fn check(history: &History, opts: &CheckOptions) -> Outcome {
+    let used = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let global_deadline = Instant::now() + opts.time_limit;
     let budget = Budget {
-        deadline: Instant::now() + opts.time_limit,
+        deadline: global_deadline,
+        global_deadline,
         memory_limit: opts.memory_limit_bytes,
-        used: AtomicU64::new(0),
-        stop: AtomicBool::new(false),
+        used: &used,
+        stop: &stop,
     };
     let per_key = matches!(
         history.model,
         ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv | ModelKind::AppendKv
     );
     let mut parts: Vec<(Option<u32>, Vec<u32>)> = Vec::new();
-    let tuple;
-    if per_key && opts.split_keys {
+    let tuple = if per_key && opts.split_keys {
         let mut by_key: Vec<Vec<u32>> = vec![Vec::new(); history.keys.len() + 1];
         for (i, op) in history.ops.iter().enumerate() {
             let slot = op.key.map_or(history.keys.len(), |k| k as usize);
@@ -100,32 +115,59 @@ pub fn check(history: &History, opts: &CheckOptions) -> Outcome {
                 parts.push((key, ops));
             }
         }
-        tuple = false;
+        false
     } else {
         parts.push((None, (0..history.ops.len() as u32).collect()));
-        tuple = history.model == ModelKind::MultiRegister
+        history.model == ModelKind::MultiRegister
             || (per_key && {
                 let mut keys = history.ops.iter().map(|o| o.key);
                 let first = keys.next().flatten();
                 keys.any(|k| k != first)
-            });
-    }
+            })
+    };
     let n_parts = parts.len();
-    let run = |(key, ops): &(Option<u32>, Vec<u32>)| -> (PartOutcome, usize, bool) {
-        let r = check_part(history, *key, ops, tuple, opts, &budget);
+    // Pass 1 gives every part a short slice, so an easy violation in one key
+    // is not hidden behind a hard valid key; pass 2 finishes the rest.
+    let slice = (parts.len() > 1).then_some(FIRST_SLICE);
+    let run = |ops: &(Option<u32>, Vec<u32>), slice: Option<Duration>| {
+        let mut b = budget;
+        if let Some(s) = slice {
+            b.deadline = b.global_deadline.min(Instant::now() + s);
+        }
+        let r = check_part(history, ops.0, &ops.1, tuple, opts, &b);
         if matches!(r.0, PartOutcome::Invalid(_)) {
-            budget.stop.store(true, Ordering::Relaxed);
+            stop.store(true, Ordering::Relaxed);
         }
         r
     };
-    let results: Vec<(PartOutcome, usize, bool)> = if opts.parallel && parts.len() > 1 {
-        // Largest parts first so the pool stays busy.
-        let mut order: Vec<usize> = (0..parts.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(parts[i].1.len()));
-        order.par_iter().map(|&i| run(&parts[i])).collect()
-    } else {
-        parts.iter().map(run).collect()
-    };
+    // Small histories are checked faster than the pool wakes up.
+    let parallel = opts.parallel && parts.len() > 1 && history.ops.len() >= PARALLEL_MIN_OPS;
+    let run_all =
+        |idx: &[usize], slice: Option<Duration>| -> Vec<(usize, (PartOutcome, usize, bool))> {
+            if parallel {
+                idx.par_iter()
+                    .map(|&i| (i, run(&parts[i], slice)))
+                    .collect()
+            } else {
+                idx.iter().map(|&i| (i, run(&parts[i], slice))).collect()
+            }
+        };
+    // Largest parts first so the pool stays busy.
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(parts[i].1.len()));
+    let mut results = run_all(&order, slice);
+    if !stop.load(Ordering::Relaxed) {
+        let again: Vec<usize> = results
+            .iter()
+            .filter(|(_, r)| matches!(r.0, PartOutcome::Unknown { retry: true, .. }))
+            .map(|(i, _)| *i)
+            .collect();
+        if !again.is_empty() {
+            results.retain(|(i, _)| !again.contains(i));
+            results.extend(run_all(&again, None));
+        }
+    }
+    let results = results.into_iter().map(|(_, r)| r);
     let mut windows = 0;
     let mut graph_parts = 0;
     let mut invalid = None;
@@ -144,9 +186,12 @@ pub fn check(history: &History, opts: &CheckOptions) -> Outcome {
                     invalid = Some(PartOutcome::Invalid(f));
                 }
             }
-            PartOutcome::Unknown { reason } => {
+            PartOutcome::Unknown { reason, .. } => {
                 if !reason.is_empty() && unknown.is_none() {
-                    unknown = Some(PartOutcome::Unknown { reason });
+                    unknown = Some(PartOutcome::Unknown {
+                        reason,
+                        retry: false,
+                    });
                 }
             }
             PartOutcome::Valid => {}
@@ -240,7 +285,7 @@ fn check_part(
     ops: &[u32],
     tuple: bool,
     opts: &CheckOptions,
-    budget: &Budget,
+    budget: &Budget<'_>,
 ) -> (PartOutcome, usize, bool) {
     if opts.use_graph && !tuple {
         if let Some(r) = graph::check(history, key, ops) {
@@ -258,12 +303,12 @@ pub fn search_part(
     ops: &[u32],
     tuple: bool,
     opts: &CheckOptions,
-    budget: &Budget,
+    budget: &Budget<'_>,
 ) -> (PartOutcome, usize) {
     let ranges = if opts.split_windows {
         windows(history, ops)
     } else {
-        vec![0..ops.len()]
+        std::iter::once(0..ops.len()).collect()
     };
     let n = ranges.len();
     let registerish = !tuple
@@ -288,10 +333,17 @@ pub fn search_part(
                 .filter(|&i| history.ops[i as usize].ret == INF),
         );
     }
+    let futures = if history.model == ModelKind::AppendKv {
+        future_reads(history, ops, &ranges)
+    } else {
+        vec![FxHashMap::default(); n]
+    };
     let make = |i: usize| {
         let window = &ops[ranges[i].clone()];
         let pending = relevant_pending(history, &all_infos[..infos_before[i]], window, registerish);
-        WindowSearch::new(history, &pending, window)
+        let mut s = WindowSearch::new(history, &pending, window);
+        s.set_future(futures[i].clone());
+        s
     };
     let mut searches: Vec<WindowSearch> = Vec::with_capacity(n);
     // Start configurations per window (bounded), to re-check a shrunk window.
@@ -326,11 +378,26 @@ pub fn search_part(
                 }
                 if i == 0 {
                     let w = deepest_fail.unwrap_or(0);
-                    let mut f =
-                        failure_from_search(history, key, ops, &ranges[w], &searches[w], &space);
+                    let mut f = failure_from_search(
+                        history,
+                        key,
+                        ops,
+                        &ranges[w],
+                        &searches[w],
+                        &mut space,
+                    );
                     if starts[w].len() <= MAX_STARTS {
                         let pending = &all_infos[..infos_before[w]];
-                        shrink(history, &mut f, pending, &starts[w], registerish, &mut space, budget);
+                        shrink(
+                            history,
+                            &mut f,
+                            ops,
+                            pending,
+                            &starts[w],
+                            registerish,
+                            &mut space,
+                            budget,
+                        );
                     }
                     break PartOutcome::Invalid(Box::new(f));
                 }
@@ -349,10 +416,12 @@ pub fn search_part(
                     Abort::Stopped => {
                         break PartOutcome::Unknown {
                             reason: String::new(),
+                            retry: false,
                         }
                     }
                 };
                 break PartOutcome::Unknown {
+                    retry: a == Abort::Time && budget.deadline < budget.global_deadline,
                     reason: format!(
                         "{why} while checking {}, window {} of {} ({} ops, lines {}..{})",
                         key_label(history, key),
@@ -366,6 +435,9 @@ pub fn search_part(
             }
         }
     };
+    for (i, s) in searches.iter().enumerate() {
+        eprintln!("DBG window {i} ops {} steps {} memo {} depth {} exhausted {}", ranges[i].len(), s.steps_taken(), s.memo_len(), s.progress.depth, s.exhausted);
+    }
     for s in &mut searches {
         s.release(budget);
     }
@@ -375,17 +447,63 @@ pub fn search_part(
 /// Most start configurations remembered per window for shrinking.
 const MAX_STARTS: usize = 64;
 
+/// Append-kv: for each window, per key, a read in a later window that every
+/// state of the key in this window must be a prefix of (appends only grow the
+/// string; a put that could come before the read lifts the constraint).
+fn future_reads(
+    history: &History,
+    ops: &[u32],
+    ranges: &[std::ops::Range<usize>],
+) -> Vec<FxHashMap<Option<u32>, Val>> {
+    let mut out = vec![FxHashMap::default(); ranges.len()];
+    let mut next: FxHashMap<Option<u32>, Option<Val>> = FxHashMap::default();
+    for (w, r) in ranges.iter().enumerate().rev() {
+        out[w] = next
+            .iter()
+            .filter_map(|(k, v)| v.map(|v| (*k, v)))
+            .collect();
+        let window = &ops[r.clone()];
+        let mut first_put: FxHashMap<Option<u32>, u64> = FxHashMap::default();
+        for &i in window {
+            let op = &history.ops[i as usize];
+            if matches!(op.f, OpF::Write(_)) {
+                let e = first_put.entry(op.key).or_insert(op.call);
+                *e = (*e).min(op.call);
+            }
+        }
+        let mut first_read: FxHashMap<Option<u32>, Val> = FxHashMap::default();
+        for &i in window {
+            let op = &history.ops[i as usize];
+            if let OpF::Read(v) = op.f {
+                let before_puts = first_put.get(&op.key).is_none_or(|&p| op.ret < p);
+                if v != crate::history::UNKNOWN && before_puts {
+                    first_read.entry(op.key).or_insert(v);
+                }
+            }
+        }
+        for k in first_put.keys() {
+            next.insert(*k, first_read.get(k).copied());
+        }
+        for (k, v) in first_read {
+            next.insert(k, Some(v));
+        }
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
 /// Tries to cut the failing window after the stuck op's return: ops invoked
 /// later cannot help place it. Keeps the shorter window if it still fails
 /// from every start configuration the full window was tried from.
 fn shrink(
     history: &History,
     f: &mut Failure,
+    part: &[u32],
     pending: &[u32],
     starts: &[Config],
     registerish: bool,
     space: &mut Space<'_>,
-    budget: &Budget,
+    budget: &Budget<'_>,
 ) {
     let Some(stuck) = f.stuck else { return };
     let limit = history.ops[stuck as usize].ret;
@@ -403,6 +521,10 @@ fn shrink(
     }
     let pending = relevant_pending(history, pending, &sub, registerish);
     let mut search = WindowSearch::new(history, &pending, &sub);
+    if history.model == ModelKind::AppendKv {
+        // The cut-off tail no longer constrains: no future reads here.
+        search.set_future(FxHashMap::default());
+    }
     for cfg in starts {
         search.start(cfg);
         match search.next_end(history, space, budget) {
@@ -416,7 +538,7 @@ fn shrink(
     let p = &search.progress;
     if let Some(s) = p.stuck {
         let states: Vec<State> = p.states.clone();
-        f.explanation = crate::report::explain_stuck(history, &sub, Some(s), &states, space);
+        f.explanation = crate::report::explain_stuck(history, part, Some(s), &states, space);
         f.stuck = Some(s);
         f.states = states.iter().map(|&x| space.describe(x)).collect();
         f.prefix = p.prefix.clone();
@@ -431,7 +553,7 @@ fn failure_from_search(
     ops: &[u32],
     range: &std::ops::Range<usize>,
     search: &WindowSearch,
-    space: &Space<'_>,
+    space: &mut Space<'_>,
 ) -> Failure {
     let p = &search.progress;
     let states: Vec<State> = p.states.clone();

@@ -162,7 +162,11 @@ impl<'a> Space<'a> {
             + tuples
             + self.append_cache.capacity() * 17
             + self.tuple_cache.capacity() * 21
-            + self.prefixes.values().map(|p| p.len() * 16 + 48).sum::<usize>()) as u64
+            + self
+                .prefixes
+                .values()
+                .map(|p| p.len() * 16 + 48)
+                .sum::<usize>()) as u64
     }
 
     fn intern_tuple(&mut self, t: &[Val]) -> State {
@@ -246,8 +250,22 @@ impl<'a> Space<'a> {
             }
         };
         let q = self.seqs[s as usize];
+        self.prefix_hash(v).get(q.len as usize) == Some(&(q.h1, q.h2))
+    }
+
+    /// Append-kv: is value `p` a prefix of value `r` (could a put of `p`,
+    /// followed by appends, end in `r`)?
+    pub fn value_is_prefix(&mut self, p: Val, r: Val) -> bool {
+        if r == UNKNOWN {
+            return true;
+        }
+        let h = self.hash_val(p);
+        self.prefix_hash(r).get(h.2 as usize) == Some(&(h.0, h.1))
+    }
+
+    fn prefix_hash(&mut self, v: Val) -> &[(u64, u64)] {
         let values = self.values;
-        let pre = self.prefixes.entry(v).or_insert_with(|| {
+        self.prefixes.entry(v).or_insert_with(|| {
             let st = values.as_str(v).unwrap_or("").as_bytes();
             let mut out = Vec::with_capacity(st.len() + 1);
             let (mut h1, mut h2) = (0u64, 0u64);
@@ -258,8 +276,7 @@ impl<'a> Space<'a> {
                 out.push((h1, h2));
             }
             out.into_boxed_slice()
-        });
-        pre.get(q.len as usize) == Some(&(q.h1, q.h2))
+        })
     }
 
     /// The string of an append-kv state (rebuilt from its chain of appends).
@@ -363,7 +380,11 @@ impl<'a> Space<'a> {
                 let t = &self.tuples[s as usize];
                 let mut m = serde_json::Map::new();
                 for (i, v) in t.iter().enumerate() {
-                    let name = self.names.get(i).cloned().unwrap_or_else(|| format!("#{i}"));
+                    let name = self
+                        .names
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(|| format!("#{i}"));
                     if name == "(no key)" && *v == self.tuples[self.init as usize][i] {
                         continue;
                     }

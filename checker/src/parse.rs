@@ -160,10 +160,7 @@ fn map_event(
             }
         }
     };
-    let index = m
-        .get("index")
-        .and_then(Value::as_u64)
-        .unwrap_or(pos as u64);
+    let index = m.get("index").and_then(Value::as_u64).unwrap_or(pos as u64);
     let time = m.get("time").and_then(Value::as_i64);
     let error = match m.get("error") {
         None | Some(Value::Null) => None,
@@ -186,7 +183,11 @@ fn map_event(
 /// Our JSONL history: one JSON object per line; blank lines are skipped.
 pub fn parse_jsonl(file: &str, bytes: &[u8]) -> Result<Vec<RawEvent>, CheckError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
         perr(file, line, "UTF-8 text", "invalid bytes")
     })?;
     let mut out = Vec::new();
@@ -208,7 +209,13 @@ pub fn parse_edn(file: &str, bytes: &[u8]) -> Result<Vec<RawEvent>, CheckError> 
     let items = edn::read_history(bytes).map_err(|e| perr(file, e.line, &e.expected, e.found))?;
     let mut out = Vec::with_capacity(items.len());
     for (pos, (line, v)) in items.iter().enumerate() {
-        out.push(map_event(file, *line, pos, v, "an EDN map {:process …, :type …, :f …}")?);
+        out.push(map_event(
+            file,
+            *line,
+            pos,
+            v,
+            "an EDN map {:process …, :type …, :f …}",
+        )?);
     }
     Ok(out)
 }
@@ -248,8 +255,14 @@ pub fn parse_etcd_log(file: &str, bytes: &[u8]) -> Result<Vec<RawEvent>, CheckEr
         let value = if value_text.is_empty() {
             Value::Null
         } else {
-            edn::read_one(&value_text)
-                .map_err(|e| perr(file, line, &format!("a value ({})", e.expected), snippet(&value_text)))?
+            edn::read_one(&value_text).map_err(|e| {
+                perr(
+                    file,
+                    line,
+                    &format!("a value ({})", e.expected),
+                    snippet(&value_text),
+                )
+            })?
         };
         out.push(RawEvent {
             line,

@@ -40,7 +40,10 @@ pub struct TraceEvent {
 
 impl TraceEvent {
     fn kind(&self) -> &str {
-        self.raw.get("event").and_then(Value::as_str).unwrap_or("role")
+        self.raw
+            .get("event")
+            .and_then(Value::as_str)
+            .unwrap_or("role")
     }
     fn u(&self, f: &str) -> Option<u64> {
         self.raw.get(f).and_then(Value::as_u64)
@@ -190,7 +193,9 @@ pub fn check_events(trace: &[TraceEvent], observations: &[TraceEvent]) -> RaftSa
         ))
     };
     for e in &applies {
-        let Some((index, term, digest)) = entry_of(e) else { continue };
+        let Some((index, term, digest)) = entry_of(e) else {
+            continue;
+        };
         match canonical.get(&index) {
             None => {
                 canonical.insert(index, (term, digest, e));

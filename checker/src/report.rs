@@ -176,11 +176,7 @@ impl CheckReport {
 
     /// Adds the Raft-safety result and recomputes the overall verdict.
     pub fn set_raft(&mut self, raft: RaftSafetyResult) {
-        let lin = self
-            .checkers
-            .linearizability
-            .as_ref()
-            .map(|l| l.valid);
+        let lin = self.checkers.linearizability.as_ref().map(|l| l.valid);
         self.valid = match lin {
             Some(l) => l.and(raft.valid),
             None => raft.valid,
@@ -220,7 +216,14 @@ impl CheckReport {
             }
         }
         if let Some(c) = &self.counterexample {
-            writeln!(out, "counterexample{}:", c.key.as_ref().map(|k| format!(" on key {k}")).unwrap_or_default())?;
+            writeln!(
+                out,
+                "counterexample{}:",
+                c.key
+                    .as_ref()
+                    .map(|k| format!(" on key {k}"))
+                    .unwrap_or_default()
+            )?;
             writeln!(out, "  {}", c.explanation)?;
             if let Some(op) = c.op {
                 writeln!(out, "  op that could not be placed: #{op}")?;
@@ -320,18 +323,35 @@ pub fn explain_stuck(
     part: &[u32],
     stuck: Option<u32>,
     states: &[State],
-    space: &Space<'_>,
+    space: &mut Space<'_>,
 ) -> String {
     let Some(s) = stuck else {
         return "no order of the window's operations is consistent with the model".into();
     };
     let op = &history.ops[s as usize];
     let shown: Vec<String> = states.iter().map(|&x| space.show(x)).collect();
-    let could = if shown.len() == 1 {
-        format!("the value could only have been {}", shown[0])
+    let what = if history.model == crate::ModelKind::Mutex {
+        "the lock"
     } else {
-        format!("the value could only have been one of {}", shown.join(", "))
+        "the value"
     };
+    let could = if shown.len() == 1 {
+        format!("{what} could only have been {}", shown[0])
+    } else {
+        format!("{what} could only have been one of {}", shown.join(", "))
+    };
+    if states
+        .iter()
+        .any(|&st| space.step(st, s, &op.f, op.key).is_some())
+    {
+        // The op itself fits; what follows it does not.
+        return format!(
+            "{} at {} fits the state there ({}), but no order of the operations that must follow it works: the window cannot be linearized from the states its predecessors leave",
+            history.describe_op(op),
+            at_call(op),
+            shown.join(", ")
+        );
+    }
     let v = |x| history.values.show(x);
     match op.f {
         OpF::Read(x) if history.model == crate::ModelKind::AppendKv => {
@@ -508,7 +528,7 @@ pub fn build(history: &History, outcome: Outcome, check_ms: f64) -> CheckReport 
             f.explanation.clone(),
             Some(counterexample(history, f)),
         ),
-        PartOutcome::Unknown { reason } => (Validity::Unknown, reason.clone(), None),
+        PartOutcome::Unknown { reason, .. } => (Validity::Unknown, reason.clone(), None),
     };
     CheckReport {
         valid,

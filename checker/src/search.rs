@@ -107,6 +107,9 @@ pub struct WindowSearch {
     /// Append-kv without resets ahead: states only grow, so the earliest
     /// pending read must see an extension of the current string.
     prefix_prune: bool,
+    /// Append-kv: per key, the value of a read in a later window that the
+    /// state must still be able to grow into (no put can come before it).
+    future: FxHashMap<Option<u32>, crate::history::Val>,
     z: Vec<u128>,
     call_entry: Vec<u32>,
     ret_entry: Vec<u32>,
@@ -202,6 +205,7 @@ impl WindowSearch {
             observer,
             put,
             prefix_prune: history.model == crate::ModelKind::AppendKv,
+            future: FxHashMap::default(),
             z,
             call_entry,
             ret_entry,
@@ -227,6 +231,11 @@ impl WindowSearch {
             progress: Progress::default(),
             exhausted: 0,
         }
+    }
+
+    /// Sets the later-window reads each key's state must grow into (append-kv).
+    pub fn set_future(&mut self, future: FxHashMap<Option<u32>, crate::history::Val>) {
+        self.future = future;
     }
 
     /// Required (non-info) operations of this window, as history indices.
@@ -336,10 +345,16 @@ impl WindowSearch {
         true
     }
 
-    /// The unplaced read of `l`'s key with the earliest return (other than
-    /// `l`), provided no unplaced put on that key (other than `l`) could come
-    /// before it.
-    fn first_return_without_put(&self, history: &History, l: u32) -> Option<u32> {
+    /// The value the state of `l`'s key must still be able to grow into: the
+    /// unplaced read of that key with the earliest return (other than `l`),
+    /// else the key's first read in a later window; `None` when an unplaced
+    /// put on the key (other than `l`) that could come first explains it.
+    fn read_to_check(
+        &self,
+        history: &History,
+        space: &mut Space<'_>,
+        l: u32,
+    ) -> Option<crate::history::Val> {
         let mut e = self.next[HEAD as usize];
         let mut r = None;
         let lkey = history.ops[self.hops[l as usize] as usize].key;
@@ -350,25 +365,32 @@ impl WindowSearch {
                 && self.observer[o as usize]
                 && history.ops[self.hops[o as usize] as usize].key == lkey
             {
-                r = Some((o, e));
+                r = Some(e);
                 break;
             }
             e = self.next[e as usize];
         }
-        let (r, re) = r?;
-        let key = history.ops[self.hops[r as usize] as usize].key;
+        let (rv, stop) = match r {
+            Some(re) => match history.ops[self.hops[self.entry_op[re as usize] as usize] as usize].f {
+                OpF::Read(v) => (v, re),
+                _ => return None,
+            },
+            None => (*self.future.get(&lkey)?, NIL),
+        };
         let mut e = self.next[HEAD as usize];
-        while e != re {
+        while e != stop {
             let o = self.entry_op[e as usize];
-            if o != l
-                && self.put[o as usize]
-                && history.ops[self.hops[o as usize] as usize].key == key
-            {
-                return None;
+            if o != l && self.put[o as usize] && self.entry_call[e as usize] {
+                let p = &history.ops[self.hops[o as usize] as usize];
+                if let (true, OpF::Write(pv)) = (p.key == lkey, &p.f) {
+                    if stop == NIL || space.value_is_prefix(*pv, rv) {
+                        return None;
+                    }
+                }
             }
             e = self.next[e as usize];
         }
-        Some(r)
+        Some(rv)
     }
 
     fn end_config(&self) -> Config {
@@ -423,7 +445,7 @@ impl WindowSearch {
             + self.hops.len() * 24) as u64
     }
 
-    fn check_budget(&mut self, space: &Space<'_>, budget: &Budget) -> Result<(), Abort> {
+    fn check_budget(&mut self, space: &Space<'_>, budget: &Budget<'_>) -> Result<(), Abort> {
         if budget.stop.load(Ordering::Relaxed) {
             return Err(Abort::Stopped);
         }
@@ -432,9 +454,13 @@ impl WindowSearch {
         }
         let now = self.bytes() + space.bytes();
         if now > self.counted_bytes {
-            budget.used.fetch_add(now - self.counted_bytes, Ordering::Relaxed);
+            budget
+                .used
+                .fetch_add(now - self.counted_bytes, Ordering::Relaxed);
         } else {
-            budget.used.fetch_sub(self.counted_bytes - now, Ordering::Relaxed);
+            budget
+                .used
+                .fetch_sub(self.counted_bytes - now, Ordering::Relaxed);
         }
         self.counted_bytes = now;
         if budget.used.load(Ordering::Relaxed) > budget.memory_limit {
@@ -444,16 +470,19 @@ impl WindowSearch {
     }
 
     /// Gives back the bytes this search counted against the budget.
-    pub fn release(&mut self, budget: &Budget) {
-        budget
-            .used
-            .fetch_sub(self.counted_bytes, Ordering::Relaxed);
+    pub fn release(&mut self, budget: &Budget<'_>) {
+        budget.used.fetch_sub(self.counted_bytes, Ordering::Relaxed);
         self.counted_bytes = 0;
         self.memo = FxHashSet::default();
     }
 
     /// Continues the search to the next reachable end configuration.
-    pub fn next_end(&mut self, history: &History, space: &mut Space<'_>, budget: &Budget) -> Step {
+    pub fn next_end(
+        &mut self,
+        history: &History,
+        space: &mut Space<'_>,
+        budget: &Budget<'_>,
+    ) -> Step {
         if self.trivial_pending {
             self.trivial_pending = false;
             self.need_backtrack = true;
@@ -472,6 +501,10 @@ impl WindowSearch {
                 let Some(fr) = self.stack.pop() else {
                     self.exhausted += 1;
                     self.cursor = NIL;
+                    // Account small windows too (they may never reach a periodic check).
+                    if let Err(a) = self.check_budget(space, budget) {
+                        return Step::Abort(a);
+                    }
                     return Step::Exhausted;
                 };
                 self.unlift(fr.op);
@@ -494,18 +527,11 @@ impl WindowSearch {
             let is_info = self.info[l as usize];
             if let Some(ns) = space.step(self.state, h, &op.f, op.key) {
                 let useful = !is_info || ns != self.state;
-                let obliged = self.obl == NO_OBL
-                    || space.step(self.obl, h, &op.f, op.key) != Some(ns);
+                let obliged =
+                    self.obl == NO_OBL || space.step(self.obl, h, &op.f, op.key) != Some(ns);
                 let reachable = !self.prefix_prune
-                    || match self.first_return_without_put(history, l) {
-                        Some(r) => match history.ops[self.hops[r as usize] as usize] {
-                            crate::history::Op {
-                                f: OpF::Read(v),
-                                key,
-                                ..
-                            } => space.may_extend_to(ns, v, key),
-                            _ => true,
-                        },
+                    || match self.read_to_check(history, space, l) {
+                        Some(v) => space.may_extend_to(ns, v, op.key),
                         None => true,
                     };
                 if useful && obliged && reachable {
@@ -540,6 +566,9 @@ impl WindowSearch {
                             }
                             if self.remaining == 0 {
                                 self.need_backtrack = true;
+                                if let Err(a) = self.check_budget(space, budget) {
+                                    return Step::Abort(a);
+                                }
                                 return Step::End(self.end_config());
                             }
                         }

@@ -62,7 +62,9 @@ fn stale_read_is_invalid_with_a_readable_explanation() {
     assert_eq!(cx["op"], json!(4));
     let text = cx["explanation"].as_str().expect("explanation");
     assert!(
-        text.contains("returning 17") && text.contains("overwritten by write 22") && text.contains("before the read began"),
+        text.contains("returning 17")
+            && text.contains("overwritten by write 22")
+            && text.contains("before the read began"),
         "{text}"
     );
     // The human summary says the same in a few lines.
@@ -97,7 +99,11 @@ fn cas_precondition_failure_is_an_observation() {
     ];
     let p = write(dir.path(), "h.jsonl", &lines);
     let r = check_path(&p, &CheckOptions::default()).expect("check");
-    assert_eq!(r.valid, Validity::Invalid, "the value was 5, so the precondition could not fail");
+    assert_eq!(
+        r.valid,
+        Validity::Invalid,
+        "the value was 5, so the precondition could not fail"
+    );
     // Any other failure simply did not happen.
     lines[3]["error"] = json!("not-leader");
     let p = write(dir.path(), "h2.jsonl", &lines);
@@ -119,44 +125,78 @@ fn info_write_may_take_effect_late_or_never() {
         ev(7, 4, "ok", "read", json!("1")),
     ];
     let p = write(dir.path(), "h.jsonl", &base);
-    assert_eq!(check_path(&p, &CheckOptions::default()).expect("check").valid, Validity::Valid);
+    assert_eq!(
+        check_path(&p, &CheckOptions::default())
+            .expect("check")
+            .valid,
+        Validity::Valid
+    );
     // But once seen, it cannot be unseen.
     let mut bad = base.clone();
     bad[7]["value"] = json!(null);
     let p = write(dir.path(), "bad.jsonl", &bad);
-    assert_eq!(check_path(&p, &CheckOptions::default()).expect("check").valid, Validity::Invalid);
+    assert_eq!(
+        check_path(&p, &CheckOptions::default())
+            .expect("check")
+            .valid,
+        Validity::Invalid
+    );
 }
 
 #[test]
 fn malformed_input_names_file_line_and_expectation() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("broken.jsonl");
-    std::fs::write(&p, "{\"index\": 0, \"process\": 1, \"type\": \"invoke\", \"f\": \"read\"}\n{not json\n").expect("write");
+    std::fs::write(
+        &p,
+        "{\"index\": 0, \"process\": 1, \"type\": \"invoke\", \"f\": \"read\"}\n{not json\n",
+    )
+    .expect("write");
     match check_path(&p, &CheckOptions::default()) {
         Err(e @ CheckError::Parse { line: 2, .. }) => {
             let s = e.to_string();
-            assert!(s.contains("broken.jsonl:2") && s.contains("expected"), "{s}");
+            assert!(
+                s.contains("broken.jsonl:2") && s.contains("expected"),
+                "{s}"
+            );
             assert_eq!(e.exit_code(), 3);
         }
         other => panic!("expected a parse error on line 2, got {other:?}"),
     }
     let p = dir.path().join("bad-type.jsonl");
-    std::fs::write(&p, "{\"index\": 0, \"process\": 1, \"type\": \"begin\", \"f\": \"read\"}\n").expect("write");
-    assert!(matches!(check_path(&p, &CheckOptions::default()), Err(CheckError::Parse { line: 1, .. })));
+    std::fs::write(
+        &p,
+        "{\"index\": 0, \"process\": 1, \"type\": \"begin\", \"f\": \"read\"}\n",
+    )
+    .expect("write");
+    assert!(matches!(
+        check_path(&p, &CheckOptions::default()),
+        Err(CheckError::Parse { line: 1, .. })
+    ));
 }
 
 #[test]
 fn history_assumptions_are_validated_first() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let orphan = write(dir.path(), "orphan.jsonl", &[ev(0, 1, "ok", "read", json!("1"))]);
+    let orphan = write(
+        dir.path(),
+        "orphan.jsonl",
+        &[ev(0, 1, "ok", "read", json!("1"))],
+    );
     let e = check_path(&orphan, &CheckOptions::default()).expect_err("orphan completion");
-    assert!(matches!(e, CheckError::InvalidHistory { line: 1, .. }), "{e}");
+    assert!(
+        matches!(e, CheckError::InvalidHistory { line: 1, .. }),
+        "{e}"
+    );
     assert!(e.to_string().contains("without an invocation"), "{e}");
 
     let twice = write(
         dir.path(),
         "twice.jsonl",
-        &[ev(0, 1, "invoke", "read", json!(null)), ev(1, 1, "invoke", "write", json!("2"))],
+        &[
+            ev(0, 1, "invoke", "read", json!(null)),
+            ev(1, 1, "invoke", "write", json!("2")),
+        ],
     );
     let e = check_path(&twice, &CheckOptions::default()).expect_err("two open ops");
     assert!(e.to_string().contains("one open op per process"), "{e}");
@@ -164,7 +204,10 @@ fn history_assumptions_are_validated_first() {
     let mismatch = write(
         dir.path(),
         "mismatch.jsonl",
-        &[ev(0, 1, "invoke", "read", json!(null)), ev(1, 1, "ok", "write", json!("2"))],
+        &[
+            ev(0, 1, "invoke", "read", json!(null)),
+            ev(1, 1, "ok", "write", json!("2")),
+        ],
     );
     let e = check_path(&mismatch, &CheckOptions::default()).expect_err("mismatch");
     assert!(e.to_string().contains("does not match"), "{e}");
@@ -176,10 +219,22 @@ fn an_exhausted_budget_gives_unknown_naming_the_key() {
     // cas ops force the search (no graph): with no time at all it cannot finish.
     let mut lines = Vec::new();
     for i in 0..20u64 {
-        lines.push(ev(2 * i, i, "invoke", "cas", json!([i.to_string(), (i + 1).to_string()])));
+        lines.push(ev(
+            2 * i,
+            i,
+            "invoke",
+            "cas",
+            json!([i.to_string(), (i + 1).to_string()]),
+        ));
     }
     for i in 0..20u64 {
-        lines.push(ev(2 * i + 1, i, "info", "cas", json!([i.to_string(), (i + 1).to_string()])));
+        lines.push(ev(
+            2 * i + 1,
+            i,
+            "info",
+            "cas",
+            json!([i.to_string(), (i + 1).to_string()]),
+        ));
     }
     lines.push(ev(100, 50, "invoke", "read", json!(null)));
     lines.push(ev(101, 50, "ok", "read", json!("7")));
@@ -190,8 +245,13 @@ fn an_exhausted_budget_gives_unknown_naming_the_key() {
     assert_eq!(run(&a, &mut out).expect("run"), 2);
     let v: Value = serde_json::from_slice(&out).expect("json");
     assert_eq!(v["valid"], json!("unknown"));
-    let reason = v["checkers"]["linearizability"]["reason"].as_str().expect("reason");
-    assert!(reason.contains("time limit") && reason.contains("key k3"), "{reason}");
+    let reason = v["checkers"]["linearizability"]["reason"]
+        .as_str()
+        .expect("reason");
+    assert!(
+        reason.contains("time limit") && reason.contains("key k3"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -205,7 +265,13 @@ fn formats_are_detected_from_content() {
     .expect("write");
     let r = check_path(&edn, &CheckOptions::default()).expect("check");
     assert_eq!(r.valid, Validity::Invalid);
-    assert_eq!(r.checkers.linearizability.as_ref().map(|l| l.format.as_str()), Some("edn"));
+    assert_eq!(
+        r.checkers
+            .linearizability
+            .as_ref()
+            .map(|l| l.format.as_str()),
+        Some("edn")
+    );
 
     let log = dir.path().join("x.log");
     std::fs::write(

@@ -97,8 +97,15 @@ fn walk(name: &str) {
         match check_path(&path, &opts) {
             Ok(r) if r.valid == row.expected => {
                 if r.valid == Validity::Invalid {
-                    let c = r.counterexample.as_ref().expect("invalid verdicts carry a counterexample");
-                    assert!(!c.explanation.is_empty() && !c.ops.is_empty(), "{}: empty counterexample", row.file);
+                    let c = r
+                        .counterexample
+                        .as_ref()
+                        .expect("invalid verdicts carry a counterexample");
+                    assert!(
+                        !c.explanation.is_empty() && !c.ops.is_empty(),
+                        "{}: empty counterexample",
+                        row.file
+                    );
                 }
             }
             Ok(r) => wrong.push(format!(
@@ -106,12 +113,22 @@ fn walk(name: &str) {
                 row.file,
                 row.expected,
                 r.valid,
-                r.checkers.linearizability.as_ref().map(|l| l.reason.clone()).unwrap_or_default()
+                r.checkers
+                    .linearizability
+                    .as_ref()
+                    .map(|l| l.reason.clone())
+                    .unwrap_or_default()
             )),
             Err(e) => wrong.push(format!("{}: error {e}", row.file)),
         }
     }
-    assert!(wrong.is_empty(), "{} of {} files disagree:\n{}", wrong.len(), rows.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} of {} files disagree:\n{}",
+        wrong.len(),
+        rows.len(),
+        wrong.join("\n")
+    );
 }
 
 #[test]
@@ -128,8 +145,14 @@ fn knossos_corpus_verdicts_match_manifest() {
 fn porcupine_kv_files_agree_when_unsplit() {
     // Upstream also checks the 1- and 10-client files with the whole map as state.
     let dir = corpus_dir().join("porcupine");
-    for row in manifest(&dir).iter().filter(|r| r.file.starts_with("kv/c01") || r.file.starts_with("kv/c10")) {
-        let opts = CheckOptions { split_keys: false, ..options(row) };
+    for row in manifest(&dir)
+        .iter()
+        .filter(|r| r.file.starts_with("kv/c01") || r.file.starts_with("kv/c10"))
+    {
+        let opts = CheckOptions {
+            split_keys: false,
+            ..options(row)
+        };
         let r = check_path(&dir.join(&row.file), &opts).expect("check");
         assert_eq!(r.valid, row.expected, "{} unsplit", row.file);
     }

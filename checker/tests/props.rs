@@ -125,7 +125,8 @@ fn permute(h: &History, chosen: &[usize], used: &mut [bool], order: &mut Vec<usi
         }
         let o = &h.ops[chosen[j]];
         // Every unused op that returned before o's call must come first.
-        let blocked = (0..chosen.len()).any(|k| !used[k] && k != j && h.ops[chosen[k]].ret < o.call);
+        let blocked =
+            (0..chosen.len()).any(|k| !used[k] && k != j && h.ops[chosen[k]].ret < o.call);
         if blocked {
             continue;
         }
@@ -205,12 +206,28 @@ fn by_construction(
             v % 4
         };
         let op = match f % 3 {
-            0 => GenOp { key: k as u8, f: 0, a: state[k], b: 0, call, len, status: 0 },
+            0 => GenOp {
+                key: k as u8,
+                f: 0,
+                a: state[k],
+                b: 0,
+                call,
+                len,
+                status: 0,
+            },
             1 => {
                 if took_effect {
                     state[k] = val + 1;
                 }
-                GenOp { key: k as u8, f: 1, a: 0, b: val, call, len, status: if status == 1 { 1 } else { 0 } }
+                GenOp {
+                    key: k as u8,
+                    f: 1,
+                    a: 0,
+                    b: val,
+                    call,
+                    len,
+                    status: if status == 1 { 1 } else { 0 },
+                }
             }
             _ => {
                 let from = if v % 2 == 0 { state[k] } else { (v / 2) % 4 };
@@ -225,7 +242,15 @@ fn by_construction(
                 if ok && took_effect {
                     state[k] = val + 1;
                 }
-                GenOp { key: k as u8, f: 2, a: from, b: val, call, len, status }
+                GenOp {
+                    key: k as u8,
+                    f: 2,
+                    a: from,
+                    b: val,
+                    call,
+                    len,
+                    status,
+                }
             }
         };
         // An info op that did not take effect is still recorded as invoked.

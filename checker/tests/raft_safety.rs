@@ -48,7 +48,9 @@ fn normal_run_is_clean() {
 #[test]
 fn two_leaders_in_one_term_are_caught() {
     let mut lines = clean_run();
-    lines.push(json!({"time": 50, "node": 3, "event": "role", "term": 2, "role": "leader", "leader": 3}));
+    lines.push(
+        json!({"time": 50, "node": 3, "event": "role", "term": 2, "role": "leader", "leader": 3}),
+    );
     let r = check(lines);
     assert_eq!(r.valid, Validity::Invalid);
     assert_eq!(r.violations.len(), 1);
@@ -59,19 +61,29 @@ fn two_leaders_in_one_term_are_caught() {
 #[test]
 fn leaders_of_different_terms_at_once_are_legal() {
     let mut lines = clean_run();
-    lines.push(json!({"time": 13, "node": 2, "event": "role", "term": 3, "role": "leader", "leader": 2}));
+    lines.push(
+        json!({"time": 13, "node": 2, "event": "role", "term": 3, "role": "leader", "leader": 2}),
+    );
     assert_eq!(check(lines).valid, Validity::Valid);
 }
 
 #[test]
 fn divergent_apply_is_caught() {
     let mut lines = clean_run();
-    lines.push(json!({"time": 90, "node": 2, "event": "apply", "index": 4, "term": 2, "digest": "d4"}));
-    lines.push(json!({"time": 91, "node": 3, "event": "apply", "index": 4, "term": 3, "digest": "other"}));
+    lines.push(
+        json!({"time": 90, "node": 2, "event": "apply", "index": 4, "term": 2, "digest": "d4"}),
+    );
+    lines.push(
+        json!({"time": 91, "node": 3, "event": "apply", "index": 4, "term": 3, "digest": "other"}),
+    );
     let r = check(lines);
     assert_eq!(r.valid, Validity::Invalid);
     assert_eq!(r.violations[0].kind, "divergent-apply");
-    assert!(r.violations[0].message.contains("index 4"), "{}", r.violations[0].message);
+    assert!(
+        r.violations[0].message.contains("index 4"),
+        "{}",
+        r.violations[0].message
+    );
 }
 
 #[test]
@@ -87,7 +99,9 @@ fn commit_regress_is_caught() {
 fn a_restart_may_relearn_the_commit_index() {
     let mut lines = clean_run();
     // Node 2 restarts and replays its log from index 1, then learns commit 2 first.
-    lines.push(json!({"time": 95, "node": 2, "event": "apply", "index": 1, "term": 2, "digest": "d1"}));
+    lines.push(
+        json!({"time": 95, "node": 2, "event": "apply", "index": 1, "term": 2, "digest": "d1"}),
+    );
     lines.push(json!({"time": 96, "node": 2, "event": "commit", "index": 2, "term": 2}));
     lines.push(json!({"time": 97, "node": 2, "event": "start"}));
     lines.push(json!({"time": 98, "node": 2, "event": "commit", "index": 1, "term": 2}));
@@ -97,7 +111,9 @@ fn a_restart_may_relearn_the_commit_index() {
 #[test]
 fn external_observations_join_the_leader_check() {
     let traces: Vec<TraceEvent> = clean_run().into_iter().map(ev).collect();
-    let obs = vec![ev(json!({"time": 40, "node": 2, "term": 2, "role": "leader"}))];
+    let obs = vec![ev(
+        json!({"time": 40, "node": 2, "term": 2, "role": "leader"}),
+    )];
     let r = check_events(&traces, &obs);
     assert_eq!(r.valid, Validity::Invalid);
     assert_eq!(r.violations[0].kind, "two-leaders");
@@ -141,11 +157,16 @@ fn run_folder_combines_history_and_traces() {
     // Now make node 3 diverge: the whole verdict turns invalid.
     let t3 = run.join("nodes/n3/trace.jsonl");
     let mut lines: Vec<Value> = clean_run().into_iter().filter(|l| l["node"] == 3).collect();
-    lines.push(json!({"time": 200, "node": 3, "event": "apply", "index": 2, "term": 9, "digest": "x"}));
+    lines.push(
+        json!({"time": 200, "node": 3, "event": "apply", "index": 2, "term": 9, "digest": "x"}),
+    );
     write_lines(&t3, &lines);
     let r = check_path(run, &CheckOptions::default()).expect("check");
     assert_eq!(r.valid, Validity::Invalid);
     assert_eq!(r.exit_code(), 1);
     let files = vec![t1, t3];
-    assert_eq!(check_trace_files(&files, &[]).expect("check").valid, Validity::Invalid);
+    assert_eq!(
+        check_trace_files(&files, &[]).expect("check").valid,
+        Validity::Invalid
+    );
 }

@@ -57,10 +57,18 @@ pub async fn run_bench(
     let mut rows = Vec::new();
     let mut code = EXIT_VALID;
     // The mesh is the innermost loop so that the two cells compared for the
-    // proxy cost run back to back, under the same machine load.
+    // proxy cost run back to back, under the same machine load; which one
+    // goes first alternates, so that neither always inherits the previous
+    // cluster's leftovers (page-cache writeback, sockets in TIME_WAIT).
+    let mut pair = 0usize;
     for &nodes in &args.nodes {
         for &clients in &args.clients {
-            for &proxy in meshes {
+            let mut order = meshes.to_vec();
+            if pair % 2 == 1 {
+                order.reverse();
+            }
+            pair += 1;
+            for proxy in order {
                 if *stop.borrow() {
                     return EXIT_ERROR;
                 }

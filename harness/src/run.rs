@@ -73,6 +73,9 @@ pub enum RunError {
     /// The configuration is inconsistent.
     #[error("{0}")]
     Config(String),
+    /// The run could not go on (no leader, no recovery, a task died).
+    #[error("{0}")]
+    Failed(String),
     /// The node program could not be located.
     #[error("cannot locate the node program: {0}")]
     NodeProgram(std::io::Error),
@@ -444,14 +447,19 @@ async fn drive(
         cfg.extra_args.push("--no-check-quorum".into());
     }
     let cluster = Arc::new(NodeCluster::launch(cfg).await?);
-    let result = drive_cluster(args, plan, recorder, &cluster, mode, out, &mut stop).await;
+    let result = drive_cluster(
+        args, plan, &dir.path, recorder, &cluster, mode, out, &mut stop,
+    )
+    .await;
     cluster.shutdown().await;
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn drive_cluster(
     args: &RunArgs,
     plan: &Plan,
+    plan_dir: &Path,
     recorder: &Recorder,
     cluster: &Arc<NodeCluster>,
     mode: RunMode,
@@ -460,7 +468,12 @@ async fn drive_cluster(
 ) -> Result<(), RunError> {
     let sut: Arc<dyn SystemUnderTest> = cluster.clone();
     let first = tokio::select! {
-        l = wait_for_leader(&*sut, Instant::now() + STARTUP_TIMEOUT) => l?,
+        l = wait_for_leader(&*sut, Instant::now() + STARTUP_TIMEOUT) => l.map_err(|e| {
+            RunError::Failed(format!(
+                "the cluster did not elect a first leader (see {}/nodes/n*/node.log): {e}",
+                plan_dir.display()
+            ))
+        })?,
         _ = stop.wait_for(|s| *s) => return Ok(()),
     };
     tracing::info!(leader = first.leader, term = first.term, "cluster is up");
@@ -558,7 +571,7 @@ async fn drive_cluster(
     if let Some(t) = nemesis_task {
         if let Err(e) = t.await {
             prober.abort();
-            return Err(RunError::Config(format!("the nemesis task failed: {e}")));
+            return Err(RunError::Failed(format!("the nemesis task failed: {e}")));
         }
     }
     prober.abort();
@@ -580,7 +593,7 @@ async fn drive_cluster(
         _ = stop.wait_for(|s| *s) => return Ok(()),
     };
     let leader = recovered.map_err(|e| {
-        RunError::Config(format!(
+        RunError::Failed(format!(
             "the cluster did not recover within {}s after the faults were healed: {e}",
             args.recovery_timeout
         ))
@@ -591,7 +604,7 @@ async fn drive_cluster(
         _ = stop.wait_for(|s| *s) => return Ok(()),
     };
     if !missing.is_empty() {
-        return Err(RunError::Config(format!(
+        return Err(RunError::Failed(format!(
             "final linearizable reads did not succeed before the recovery deadline for keys {}",
             missing.join(", ")
         )));

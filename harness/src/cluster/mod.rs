@@ -141,9 +141,9 @@ pub trait SystemUnderTest: Send + Sync {
             self.start(id).await
         })
     }
-    /// Stops node `id` for good, discards its data, and starts it again as an
-    /// empty node that waits to be added (used by the membership fault after
-    /// a removal, like Jepsen's etcd tests).
+    /// Kills node `id`, discards its data, and starts it again as an empty
+    /// node that waits to be added (the membership fault with
+    /// `member_wipe`, like Jepsen's etcd tests).
     fn reset_node(&self, id: NodeId) -> BoxFuture<'_, Result<(), ClusterError>>;
     /// `GET /status` of one node, with a short timeout.
     fn status(&self, id: NodeId) -> BoxFuture<'_, Result<NodeStatus, ClusterError>>;

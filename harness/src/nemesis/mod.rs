@@ -15,15 +15,20 @@
 //!   "links": [[1, 2, "pass"], [1, 3, "stall"], …]}` — the exact matrix of
 //!   every directed link (see [`partition`]); `stop-partition`: the same keys
 //!   for the partition that was healed, with `"links"` now all `pass`;
-//! - `remove-member`: `{"node": 3, "members": [1, 2, 4, 5]}` — removed through
-//!   the leader (once committed), then the node's process is killed, its data
-//!   wiped and it is started empty, waiting to be added;
+//! - `remove-member`: `{"node": 3, "wiped": false, "members": [1, 2, 4, 5]}` —
+//!   removed through the leader (once committed); the node keeps running
+//!   outside the configuration or, with [`ScheduleConfig::member_wipe`], is
+//!   killed, wiped and started empty, waiting to be added (`"wiped": true`);
 //!   `add-member`: `{"node": 3, "members": [1, 2, 3, 4, 5]}` — added back
 //!   through the leader (`members` is the leader's view when known).
 //!
-//! A step that failed carries `"error": "…"` in its value (the fault did not
-//! happen, or not fully); its undo is then still reported, with `"error"` too
-//! when there was nothing to undo, so the history follows the seeded plan.
+//! A `start` of a node the nemesis did not kill (it exited on its own, which
+//! is a finding) carries `"note"`. A step that failed carries `"error": "…"`
+//! in its value (the fault did not happen, or not fully); its undo is then
+//! still reported, with `"error"` too when there was nothing to undo, so the
+//! history follows the seeded plan. A membership step may take up to the
+//! cluster's membership timeout (10 s by default), and [`Nemesis::run_until`]
+//! only stops between steps.
 //!
 //! Usage:
 //! ```ignore
@@ -171,13 +176,19 @@ impl Nemesis {
                 s.killed.insert(*n);
             }),
             Action::Start(n) => {
-                if self.actual.killed.contains(n)
-                    || self.sut.state(*n) == Some(ProcessState::Stopped)
-                {
+                let ours = self.actual.killed.contains(n);
+                if ours || self.sut.state(*n) == Some(ProcessState::Stopped) {
                     let r = self.sut.start(*n).await;
-                    self.node_op(*n, r, |s| {
+                    let mut v = self.node_op(*n, r, |s| {
                         s.killed.remove(n);
-                    })
+                    });
+                    if !ours {
+                        // A crash is a finding: say so next to the restart.
+                        v["note"] = json!(
+                            "not killed by the nemesis: it exited on its own (see its node.log)"
+                        );
+                    }
+                    v
                 } else {
                     json!({"node": n, "error": "not killed"})
                 }
@@ -314,9 +325,15 @@ impl Nemesis {
             return json!({"node": n, "error": e.to_string()});
         }
         self.actual.removed.insert(n);
-        // A removed node rejoins later as a brand-new, empty node.
-        let reset = self.sut.reset_node(n).await;
-        let mut value = json!({"node": n});
+        let wipe = self.schedule.config().member_wipe;
+        // With `member_wipe`, the removed node rejoins later as an empty node;
+        // otherwise it keeps running on its data, outside the configuration.
+        let reset = if wipe {
+            self.sut.reset_node(n).await
+        } else {
+            Ok(())
+        };
+        let mut value = json!({"node": n, "wiped": wipe});
         if let Some(m) = self.leader_members().await {
             value["members"] = json!(m);
         }

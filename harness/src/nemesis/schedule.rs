@@ -138,6 +138,13 @@ pub struct ScheduleConfig {
     pub shapes: Vec<Shape>,
     /// How cut links behave, chosen per partition.
     pub cut_modes: Vec<LinkMode>,
+    /// Whether a removed node's data is wiped so that it rejoins empty
+    /// (Jepsen's etcd style). Off by default: our nodes keep their IDs, and
+    /// an empty node rejoining under its old ID has forgotten its votes, so
+    /// a vote request delayed from before its removal could win it a second
+    /// vote in the same term; that would be the harness's unsafety, not the
+    /// node's. On, it tests catch-up from nothing.
+    pub member_wipe: bool,
 }
 
 impl ScheduleConfig {
@@ -153,6 +160,7 @@ impl ScheduleConfig {
             min_voters: 3,
             shapes: Shape::ALL.to_vec(),
             cut_modes: vec![LinkMode::Stall, LinkMode::Reset],
+            member_wipe: false,
         }
     }
 }

@@ -14,6 +14,9 @@
 //! 100k-op run stays a few megabytes; the embedded op list lets the page
 //! draw any window in full detail.
 //!
+//! [`synthetic::SyntheticRun`] writes a run folder in the same formats
+//! without a cluster, for tests at scale and for the docs' screenshot.
+//!
 //! ```no_run
 //! let html = harness::report::render_run(std::path::Path::new("results/kv/20261125T203149"))?;
 //! let index = harness::report::render_index(std::path::Path::new("results"))?;

@@ -303,7 +303,8 @@ impl RunModel {
             Vec::new()
         };
         let mut model = RunModel::from_events(&events, test.as_ref(), &mut notes);
-        model.dir = dir.to_path_buf();
+        // Through a `latest` link, the run's own folder name is the stamp.
+        model.dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
         model.test = test;
         model.results = results;
         if model

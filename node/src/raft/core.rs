@@ -1027,7 +1027,7 @@ impl Raft {
             }
         }
         match self.log.term(prev_index) {
-            Some(t) if t == prev_term => {}
+            Some(_) => {}
             other => {
                 let (conflict_term, conflict_index) = match other {
                     None => (None, self.log.last_index() + 1),

@@ -73,7 +73,11 @@ impl Scenario {
             pre_vote: seed % 4 < 2,
             check_quorum: seed % 2 == 0,
             chaos_ticks: rng.gen_range(150..350),
-            max_entries_per_msg: rng.gen_range(1..6),
+            max_entries_per_msg: if rng.gen_bool(0.5) {
+                1
+            } else {
+                rng.gen_range(2..6)
+            },
             max_inflight_msgs: rng.gen_range(1..5),
             snapshot_chunk_bytes: rng.gen_range(8..80),
             drop_p: [0.0, 0.02, 0.1, 0.25][rng.gen_range(0..4)],
@@ -453,7 +457,12 @@ impl Sim {
         if r < 0.012 && !live.is_empty() {
             let id = *live.choose(&mut self.rng).unwrap();
             self.crash(id);
-        } else if r < 0.05 {
+        } else if r < 0.02 {
+            // Leaders are where divergent logs come from: crash one.
+            if let Some(&l) = self.leader_nodes().choose(&mut self.rng) {
+                self.crash(l);
+            }
+        } else if r < 0.06 {
             let down: Vec<NodeId> = self
                 .nodes
                 .values()
@@ -463,11 +472,22 @@ impl Sim {
             if let Some(&id) = down.choose(&mut self.rng) {
                 self.start(id);
             }
-        } else if r < 0.06 {
-            self.partition();
         } else if r < 0.075 {
+            self.partition();
+        } else if r < 0.082 {
+            // Cut a leader off (with its proposals) from everyone.
+            if let Some(&l) = self.leader_nodes().choose(&mut self.rng) {
+                self.cut.clear();
+                for &o in self.nodes.keys() {
+                    if o != l {
+                        self.cut.insert((l, o));
+                        self.cut.insert((o, l));
+                    }
+                }
+            }
+        } else if r < 0.1 {
             self.cut.clear();
-        } else if r < 0.08 {
+        } else if r < 0.105 {
             self.drop_p = [0.0, 0.05, 0.2, 0.5][self.rng.gen_range(0..4)];
         }
     }
