@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use checker::history::{self, Dialect, EventType, FailedCas, Process, RawEvent};
+use checker::history::{self, Dialect, EventType, FailedCas, OpF, Process, RawEvent};
 use checker::{check_history, parse, CheckOptions, Format, History, ModelKind, Validity};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -77,19 +77,35 @@ fn word(v: Validity) -> &'static str {
 }
 
 /// A linearizable-by-construction register history: `procs` clients over
-/// `keys` keys, unique written values, reads and writes, `info_p` of the ops
-/// ending `info` (half of those took effect).
-pub fn generate(n_ops: usize, procs: u64, keys: usize, info_p: f64, seed: u64) -> Vec<RawEvent> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut state: Vec<Option<u64>> = vec![None; keys];
+/// `keys` keys, unique written values, `info_p` of the ops ending `info` (half
+/// of those took effect). With `cas`, 30 % of ops are compare-and-set (half
+/// from the current value, half from a recent one, failing with
+/// `precondition` when it does not match), as our harness's workloads do.
+pub fn generate(
+    n_ops: usize,
+    procs: u64,
+    keys: usize,
+    info_p: f64,
+    cas: bool,
+    seed: u64,
+) -> Vec<RawEvent> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Kind {
+        Read,
+        Write(u64),
+        Cas(Option<u64>, u64),
+    }
     struct Open {
         process: u64,
         key: usize,
-        write: Option<u64>,
+        kind: Kind,
         applied: bool,
         read: Option<Option<u64>>,
+        cas_ok: bool,
         will_info: bool,
     }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut state: Vec<Option<u64>> = vec![None; keys];
     let mut open: Vec<Option<Open>> = (0..procs).map(|_| None).collect();
     let mut next_process: Vec<u64> = (0..procs).collect();
     let mut fresh = procs;
@@ -97,22 +113,37 @@ pub fn generate(n_ops: usize, procs: u64, keys: usize, info_p: f64, seed: u64) -
     let mut events = Vec::with_capacity(n_ops * 2 + 64);
     let mut invoked = 0usize;
     let mut time = 0i64;
-    let mut push =
-        |events: &mut Vec<RawEvent>, p: u64, kind: EventType, f: &str, key: usize, value| {
-            time += 1000;
-            let index = events.len() as u64;
-            events.push(RawEvent {
-                line: events.len() + 1,
-                index,
-                time: Some(time),
-                process: Process::Client(p),
-                kind,
-                f: f.to_string(),
-                key: Some(format!("k{key}")),
-                value,
-                error: None,
-            });
-        };
+    let mut push = |events: &mut Vec<RawEvent>,
+                    p: u64,
+                    kind: EventType,
+                    f: &str,
+                    key: usize,
+                    value,
+                    error: Option<String>| {
+        time += 1000;
+        let index = events.len() as u64;
+        events.push(RawEvent {
+            line: events.len() + 1,
+            index,
+            time: Some(time),
+            process: Process::Client(p),
+            kind,
+            f: f.to_string(),
+            key: Some(format!("k{key}")),
+            value,
+            error,
+        });
+    };
+    let value_of = |k: Kind| match k {
+        Kind::Read => json!(null),
+        Kind::Write(v) => json!(v),
+        Kind::Cas(a, b) => json!([a, b]),
+    };
+    let name = |k: Kind| match k {
+        Kind::Read => "read",
+        Kind::Write(_) => "write",
+        Kind::Cas(..) => "cas",
+    };
     loop {
         let w = rng.gen_range(0..procs as usize);
         match open[w].take() {
@@ -126,20 +157,36 @@ pub fn generate(n_ops: usize, procs: u64, keys: usize, info_p: f64, seed: u64) -
                 invoked += 1;
                 let key = rng.gen_range(0..keys);
                 let p = next_process[w];
-                let write = rng.gen_bool(0.5).then(|| {
-                    next_value += 1;
-                    next_value
-                });
-                match write {
-                    Some(v) => push(&mut events, p, EventType::Invoke, "write", key, json!(v)),
-                    None => push(&mut events, p, EventType::Invoke, "read", key, json!(null)),
-                }
+                let roll: f64 = rng.gen();
+                next_value += 1;
+                let kind = if cas && roll < 0.3 {
+                    let from = if rng.gen_bool(0.5) {
+                        state[key]
+                    } else {
+                        Some(next_value.saturating_sub(rng.gen_range(1..8)))
+                    };
+                    Kind::Cas(from, next_value)
+                } else if roll < if cas { 0.6 } else { 0.5 } {
+                    Kind::Write(next_value)
+                } else {
+                    Kind::Read
+                };
+                push(
+                    &mut events,
+                    p,
+                    EventType::Invoke,
+                    name(kind),
+                    key,
+                    value_of(kind),
+                    None,
+                );
                 open[w] = Some(Open {
                     process: p,
                     key,
-                    write,
+                    kind,
                     applied: false,
                     read: None,
+                    cas_ok: false,
                     will_info: rng.gen_bool(info_p),
                 });
             }
@@ -148,34 +195,57 @@ pub fn generate(n_ops: usize, procs: u64, keys: usize, info_p: f64, seed: u64) -
                 let never = o.will_info && rng.gen_bool(0.5);
                 if !o.applied && !never {
                     // The linearization point.
-                    match o.write {
-                        Some(v) => state[o.key] = Some(v),
-                        None => o.read = Some(state[o.key]),
+                    match o.kind {
+                        Kind::Write(v) => state[o.key] = Some(v),
+                        Kind::Read => o.read = Some(state[o.key]),
+                        Kind::Cas(a, b) => {
+                            o.cas_ok = state[o.key] == a;
+                            if o.cas_ok {
+                                state[o.key] = Some(b);
+                            }
+                        }
                     }
                     o.applied = true;
                     open[w] = Some(o);
                     continue;
                 }
+                let f = name(o.kind);
                 if o.will_info {
-                    let f = if o.write.is_some() { "write" } else { "read" };
-                    let v = o.write.map_or(json!(null), |v| json!(v));
-                    push(&mut events, o.process, EventType::Info, f, o.key, v);
+                    push(
+                        &mut events,
+                        o.process,
+                        EventType::Info,
+                        f,
+                        o.key,
+                        value_of(o.kind),
+                        None,
+                    );
                     next_process[w] = fresh;
                     fresh += 1;
                 } else {
-                    match o.write {
-                        Some(v) => push(
+                    match o.kind {
+                        Kind::Read => {
+                            let v = o.read.flatten().map_or(json!(null), |v| json!(v));
+                            push(&mut events, o.process, EventType::Ok, f, o.key, v, None)
+                        }
+                        Kind::Cas(..) if !o.cas_ok => push(
+                            &mut events,
+                            o.process,
+                            EventType::Fail,
+                            f,
+                            o.key,
+                            value_of(o.kind),
+                            Some("precondition".into()),
+                        ),
+                        k => push(
                             &mut events,
                             o.process,
                             EventType::Ok,
-                            "write",
+                            f,
                             o.key,
-                            json!(v),
+                            value_of(k),
+                            None,
                         ),
-                        None => {
-                            let v = o.read.flatten().map_or(json!(null), |v| json!(v));
-                            push(&mut events, o.process, EventType::Ok, "read", o.key, v)
-                        }
                     }
                 }
             }
@@ -193,7 +263,7 @@ fn main() {
 
     // Generated unique-value histories.
     for n in [100_000usize, 1_000_000] {
-        let events = generate(n, 20, 8, 0.01, 42);
+        let events = generate(n, 20, 8, 0.01, false, 42);
         let h = history::build(
             "generated",
             Dialect {
@@ -234,6 +304,52 @@ fn main() {
             "| generated {n} ops, search only (graph off, 1 run) | {ms:.1} ms | {} | check peak RSS {:.0} MiB |",
             word(r.valid),
             hwm as f64 / 1024.0
+        );
+    }
+
+    // A cas workload (what the harness records): the search decides it.
+    for n in [10_000usize, 100_000] {
+        let events = generate(n, 20, 8, 0.01, true, 7);
+        let h = history::build(
+            "generated-cas",
+            Dialect {
+                format: Format::Jsonl,
+                nil_read_unknown: false,
+                failed_cas: FailedCas::OnPrecondition,
+            },
+            events,
+            Some(ModelKind::Kv),
+            None,
+        )
+        .expect("build");
+        let o = CheckOptions::default();
+        reset_hwm();
+        let (ms, v) = time3(&h, &o);
+        let hwm = vm_hwm_kib().unwrap_or(0);
+        println!(
+            "| generated {n} ops with cas (30 % cas, 20 procs, 8 keys, 1% info) | {ms:.1} ms | {} | check peak RSS {:.0} MiB |",
+            word(v),
+            hwm as f64 / 1024.0
+        );
+        // The same history with one stale read injected halfway.
+        let mut bad = h.clone();
+        let mid = bad.ops.len() / 2;
+        let r = (mid..bad.ops.len())
+            .find(|&i| matches!(bad.ops[i].f, OpF::Read(_)))
+            .expect("a read");
+        let key = bad.ops[r].key;
+        let stale = (0..mid / 2)
+            .rev()
+            .find_map(|i| match bad.ops[i].f {
+                OpF::Write(x) if bad.ops[i].key == key => Some(x),
+                _ => None,
+            })
+            .expect("an early write");
+        bad.ops[r].f = OpF::Read(stale);
+        let (ms, v) = time3(&bad, &o);
+        println!(
+            "| same, one stale read injected at op {r} | {ms:.1} ms | {} | counterexample found |",
+            word(v)
         );
     }
 

@@ -9,6 +9,12 @@ fn main() {
     if args.iter().any(|a| a == "nowin") {
         opts.split_windows = false;
     }
+    if let Some(m) = std::env::var("M")
+        .ok()
+        .and_then(|m| checker::cli::parse_bytes(&m).ok())
+    {
+        opts.memory_limit_bytes = m;
+    }
     if args.iter().any(|a| a == "seq") {
         opts.parallel = false;
     }

@@ -287,12 +287,49 @@ fn check_part(
     opts: &CheckOptions,
     budget: &Budget<'_>,
 ) -> (PartOutcome, usize, bool) {
+    // Failed-cas observations make every pending info op a possible
+    // explanation, which is costly to refute. Dropping them relaxes the
+    // history (fewer constraints): if even the relaxed part cannot be
+    // linearized, the part cannot, and the relaxed check is cheap.
+    let failed = |&i: &u32| matches!(history.ops[i as usize].f, OpF::CasFailed(_));
+    if ops.iter().any(failed) {
+        let relaxed: Vec<u32> = ops.iter().copied().filter(|i| !failed(i)).collect();
+        let mut b = *budget;
+        let left = b.deadline.saturating_duration_since(Instant::now());
+        b.deadline = Instant::now() + left / 4;
+        let r = decide(history, key, &relaxed, tuple, opts, &b);
+        if matches!(r.0, PartOutcome::Invalid(_)) {
+            return r;
+        }
+    }
+    decide(history, key, ops, tuple, opts, budget)
+}
+
+/// Graph if eligible, else search.
+fn decide(
+    history: &History,
+    key: Option<u32>,
+    ops: &[u32],
+    tuple: bool,
+    opts: &CheckOptions,
+    budget: &Budget<'_>,
+) -> (PartOutcome, usize, bool) {
     if opts.use_graph && !tuple {
         if let Some(r) = graph::check(history, key, ops) {
             return (r, 1, true);
         }
     }
-    let (r, w) = search_part(history, key, ops, tuple, opts, budget);
+    let (r, w) = search_part(history, key, ops, tuple, opts, budget, true);
+    if matches!(r, PartOutcome::Invalid(_)) && history.model == ModelKind::AppendKv {
+        // Pruning against reads of later windows stops the search before the
+        // window holding the contradicting read; search again without it so
+        // the counterexample shows that read.
+        if let (faithful @ PartOutcome::Invalid(_), _) =
+            search_part(history, key, ops, tuple, opts, budget, false)
+        {
+            return (faithful, w, false);
+        }
+    }
     (r, w, false)
 }
 
@@ -304,6 +341,7 @@ pub fn search_part(
     tuple: bool,
     opts: &CheckOptions,
     budget: &Budget<'_>,
+    use_future: bool,
 ) -> (PartOutcome, usize) {
     let ranges = if opts.split_windows {
         windows(history, ops)
@@ -321,6 +359,7 @@ pub fn search_part(
     } else {
         Space::scalar(history)
     };
+    space.prepare_dead_values(history, ops);
     // Info ops in window order; window i sees the first `infos_before[i]` of them.
     let mut all_infos: Vec<u32> = Vec::new();
     let mut infos_before: Vec<usize> = Vec::with_capacity(n);
@@ -333,7 +372,7 @@ pub fn search_part(
                 .filter(|&i| history.ops[i as usize].ret == INF),
         );
     }
-    let futures = if history.model == ModelKind::AppendKv {
+    let futures = if use_future && history.model == ModelKind::AppendKv {
         future_reads(history, ops, &ranges)
     } else {
         vec![FxHashMap::default(); n]
@@ -435,9 +474,6 @@ pub fn search_part(
             }
         }
     };
-    for (i, s) in searches.iter().enumerate() {
-        eprintln!("DBG window {i} ops {} steps {} memo {} depth {} exhausted {}", ranges[i].len(), s.steps_taken(), s.memo_len(), s.progress.depth, s.exhausted);
-    }
     for s in &mut searches {
         s.release(budget);
     }
@@ -538,7 +574,7 @@ fn shrink(
     let p = &search.progress;
     if let Some(s) = p.stuck {
         let states: Vec<State> = p.states.clone();
-        f.explanation = crate::report::explain_stuck(history, part, Some(s), &states, space);
+        f.explanation = crate::report::explain_stuck(history, part, &sub, Some(s), &states, space);
         f.stuck = Some(s);
         f.states = states.iter().map(|&x| space.describe(x)).collect();
         f.prefix = p.prefix.clone();
@@ -557,7 +593,8 @@ fn failure_from_search(
 ) -> Failure {
     let p = &search.progress;
     let states: Vec<State> = p.states.clone();
-    let explanation = crate::report::explain_stuck(history, ops, p.stuck, &states, space);
+    let explanation =
+        crate::report::explain_stuck(history, ops, &ops[range.clone()], p.stuck, &states, space);
     Failure {
         key,
         window: ops[range.clone()].to_vec(),

@@ -96,6 +96,9 @@ pub struct Space<'a> {
     append_cache: FxHashMap<(State, Val), State>,
     val_hash: Vec<Option<(u64, u64, u64)>>,
     prefixes: FxHashMap<Val, Box<[(u64, u64)]>>,
+    /// Append-kv: put/append values no read of the part contains.
+    dead_vals: rustc_hash::FxHashSet<Val>,
+    dead: Option<State>,
     tuples: Vec<Box<[Val]>>,
     tuple_index: FxHashMap<Box<[Val]>, State>,
     tuple_cache: FxHashMap<(State, u32), Option<State>>,
@@ -140,6 +143,8 @@ impl<'a> Space<'a> {
             append_cache: FxHashMap::default(),
             val_hash: vec![None; history.values.len()],
             prefixes: FxHashMap::default(),
+            dead_vals: Default::default(),
+            dead: None,
             tuples: Vec::new(),
             tuple_index: FxHashMap::default(),
             tuple_cache: FxHashMap::default(),
@@ -197,6 +202,9 @@ impl<'a> Space<'a> {
         if self.model != ModelKind::AppendKv {
             return v;
         }
+        if self.dead_vals.contains(&v) {
+            return self.dead_state();
+        }
         let h = self.hash_val(v);
         self.intern_seq(h, NO_PARENT, v)
     }
@@ -217,9 +225,76 @@ impl<'a> Space<'a> {
         id
     }
 
+    /// The state "holds a put or append no read ever contains": no read can
+    /// succeed until a put replaces it, so all such strings are equivalent.
+    fn dead_state(&mut self) -> State {
+        if let Some(d) = self.dead {
+            return d;
+        }
+        let id = self.seqs.len() as State;
+        self.seqs.push(Seq {
+            h1: u64::MAX,
+            h2: u64::MAX,
+            len: u64::MAX,
+            parent: NO_PARENT,
+            val: crate::history::NIL,
+        });
+        self.dead = Some(id);
+        id
+    }
+
+    /// Append-kv: finds the put/append values of `part` that no read of it
+    /// contains, so states holding them collapse into one dead state.
+    pub fn prepare_dead_values(&mut self, history: &History, part: &[u32]) {
+        if self.model != ModelKind::AppendKv {
+            return;
+        }
+        let mut reads: Vec<Val> = Vec::new();
+        let mut cands: Vec<Val> = Vec::new();
+        for &i in part {
+            match history.ops[i as usize].f {
+                OpF::Read(v) if v != UNKNOWN => reads.push(v),
+                OpF::Append(v) | OpF::Write(v) => cands.push(v),
+                _ => {}
+            }
+        }
+        reads.sort_unstable();
+        reads.dedup();
+        cands.sort_unstable();
+        cands.dedup();
+        let mut lens: Vec<u64> = cands.iter().map(|&v| self.hash_val(v).2).collect();
+        lens.sort_unstable();
+        lens.dedup();
+        let mut windows: rustc_hash::FxHashSet<(u64, u64, u64)> = Default::default();
+        for &r in &reads {
+            let pre: Vec<(u64, u64)> = self.prefix_hash(r).to_vec();
+            let n = pre.len() as u64 - 1;
+            for &l in lens.iter().filter(|&&l| l <= n) {
+                let (p1, p2) = (powmod(B1, l), powmod(B2, l));
+                for i in 0..=(n - l) {
+                    let (a, b) = (pre[i as usize], pre[(i + l) as usize]);
+                    let h1 = addmod(b.0, P - mulmod(a.0, p1));
+                    let h2 = addmod(b.1, P - mulmod(a.1, p2));
+                    windows.insert((h1, h2, l));
+                }
+            }
+        }
+        for v in cands {
+            let h = self.hash_val(v);
+            if h.2 > 0 && !windows.contains(&h) {
+                self.dead_vals.insert(v);
+            }
+        }
+    }
+
     fn append(&mut self, s: State, v: Val) -> State {
         if let Some(&r) = self.append_cache.get(&(s, v)) {
             return r;
+        }
+        if self.dead == Some(s) || self.dead_vals.contains(&v) {
+            let d = self.dead_state();
+            self.append_cache.insert((s, v), d);
+            return d;
         }
         let (a1, a2, alen) = {
             let q = &self.seqs[s as usize];
@@ -281,6 +356,9 @@ impl<'a> Space<'a> {
 
     /// The string of an append-kv state (rebuilt from its chain of appends).
     fn seq_string(&self, s: State) -> String {
+        if self.dead == Some(s) {
+            return "(a value holding a put or append that no read ever returned)".into();
+        }
         let mut parts = Vec::new();
         let mut cur = s;
         loop {

@@ -65,6 +65,7 @@ impl<'de> Deserialize<'de> for Validity {
 pub struct CheckReport {
     pub valid: Validity,
     pub model: String,
+    /// Client operations in the history (invocations, failed and crashed ones included).
     pub ops: usize,
     pub parse_ms: f64,
     pub check_ms: f64,
@@ -211,7 +212,7 @@ impl CheckReport {
                 self.parse_ms,
                 self.check_ms
             )?;
-            if !l.reason.is_empty() {
+            if !l.reason.is_empty() && self.counterexample.is_none() {
                 writeln!(out, "  {}", l.reason)?;
             }
         }
@@ -321,6 +322,7 @@ pub fn at_ret(op: &Op) -> String {
 pub fn explain_stuck(
     history: &History,
     part: &[u32],
+    window: &[u32],
     stuck: Option<u32>,
     states: &[State],
     space: &mut Space<'_>,
@@ -344,7 +346,13 @@ pub fn explain_stuck(
         .iter()
         .any(|&st| space.step(st, s, &op.f, op.key).is_some())
     {
-        // The op itself fits; what follows it does not.
+        // The op itself fits; what follows it does not. A read of the window
+        // that shows a classic anomaly tells the story better.
+        for &r in window {
+            if let Some(story) = read_story(history, part, &history.ops[r as usize]) {
+                return story;
+            }
+        }
         return format!(
             "{} at {} fits the state there ({}), but no order of the operations that must follow it works: the window cannot be linearized from the states its predecessors leave",
             history.describe_op(op),
@@ -353,119 +361,43 @@ pub fn explain_stuck(
         );
     }
     let v = |x| history.values.show(x);
+    if let Some(story) = read_story(history, part, op) {
+        return format!("{story}; {could}");
+    }
     match op.f {
         OpF::Read(x) if history.model == crate::ModelKind::AppendKv => {
             let read = history.values.as_str(x).unwrap_or("");
-            let ops = || part.iter().map(|&i| &history.ops[i as usize]);
-            // An append that finished before the read began, missing from what it read,
-            // with no put that could have wiped it in between.
-            let missing = ops().find(|a| match a.f {
-                OpF::Append(t) => {
-                    a.ret != INF
-                        && a.ret < op.call
-                        && !read.contains(history.values.as_str(t).unwrap_or(""))
-                        && !ops().any(|p| matches!(p.f, OpF::Write(_)) && p.call < op.ret && p.ret > a.call)
-                }
-                _ => false,
-            });
-            match missing {
-                Some(a) => format!(
-                    "{} at {}, but {} completed at {} before the read began and the value read does not contain it; {could}",
-                    history.describe_op(op),
-                    at_call(op),
-                    history.describe_op(a),
-                    at_ret(a)
-                ),
-                None => {
-                    // One possible state: show where the two strings part.
-                    let diff = match states {
-                        [s] => {
-                            let want = space.describe(*s);
-                            let want = want.as_str().unwrap_or("");
-                            let at = read
-                                .bytes()
-                                .zip(want.bytes())
-                                .take_while(|(a, b)| a == b)
-                                .count();
-                            let cut = |x: &str| -> String {
-                                x.get(at..).unwrap_or("").chars().take(24).collect()
-                            };
-                            format!(
-                                ": after the first {at} characters they agree on, the read has {:?} where the state had {:?}",
-                                cut(read),
-                                cut(want)
-                            )
-                        }
-                        _ => String::new(),
-                    };
+            // One possible state: show where the two strings part.
+            let diff = match states {
+                [s] => {
+                    let want = space.describe(*s);
+                    let want = want.as_str().unwrap_or("");
+                    let at = read
+                        .bytes()
+                        .zip(want.bytes())
+                        .take_while(|(a, b)| a == b)
+                        .count();
+                    let cut =
+                        |x: &str| -> String { x.get(at..).unwrap_or("").chars().take(24).collect() };
                     format!(
-                        "{} at {}, but {could} at that point{diff}",
-                        history.describe_op(op),
-                        at_call(op)
+                        ": after the first {at} characters they agree on, the read has {:?} where the state had {:?}",
+                        cut(read),
+                        cut(want)
                     )
                 }
-            }
-        }
-        OpF::Read(x) => {
-            // A write of x that is certainly followed by another write before the read?
-            let writes_x: Vec<&Op> = part
-                .iter()
-                .map(|&i| &history.ops[i as usize])
-                .filter(|o| matches!(o.f, OpF::Write(y) | OpF::Cas(_, y) if y == x))
-                .collect();
-            if writes_x.is_empty() && x != history.init {
-                return format!(
-                    "{} at {}, but no operation ever wrote {}; {could}",
-                    history.describe_op(op),
-                    at_call(op),
-                    v(x)
-                );
-            }
-            if !writes_x.is_empty() && writes_x.iter().all(|w| w.call > op.ret) {
-                return format!(
-                    "{} completed at {}, before any write of {} began (first at {})",
-                    history.describe_op(op),
-                    at_ret(op),
-                    v(x),
-                    at_call(writes_x[0])
-                );
-            }
-            let latest_x_ret = writes_x
-                .iter()
-                .filter(|w| w.call < op.ret)
-                .map(|w| w.ret)
-                .max();
-            let overwrite = part.iter().map(|&i| &history.ops[i as usize]).find(|o| {
-                matches!(o.f, OpF::Write(y) | OpF::Cas(_, y) if y != x)
-                    && o.ret < op.call
-                    && o.ret != INF
-                    && match latest_x_ret {
-                        Some(r) => r != INF && o.call > r,
-                        None => x == history.init,
-                    }
-                    && !writes_x.iter().any(|w| w.call > o.ret && w.call < op.ret)
-            });
-            if let Some(w) = overwrite {
-                let what = if writes_x.is_empty() {
-                    format!("the initial value {}", v(x))
-                } else {
-                    v(x)
-                };
-                return format!(
-                    "{} at {}, but {} was overwritten by {} which completed at {} before the read began",
-                    history.describe_op(op),
-                    at_call(op),
-                    what,
-                    history.describe_op(w),
-                    at_ret(w)
-                );
-            }
+                _ => String::new(),
+            };
             format!(
-                "{} at {}, but {could} at that point",
+                "{} at {}, but {could} at that point{diff}",
                 history.describe_op(op),
                 at_call(op)
             )
         }
+        OpF::Read(_) => format!(
+            "{} at {}, but {could} at that point",
+            history.describe_op(op),
+            at_call(op)
+        ),
         OpF::Cas(a, _) => format!(
             "{} succeeded at {}, but the value was not {} then: {could}",
             history.describe_op(op),
@@ -490,6 +422,96 @@ pub fn explain_stuck(
             at_call(op)
         ),
     }
+}
+
+/// A definitive story for a read, if it shows a classic anomaly on its own:
+/// a value never written, read before its write began, overwritten before
+/// the read began, or (append-kv) missing an append that completed first.
+fn read_story(history: &History, part: &[u32], op: &Op) -> Option<String> {
+    let OpF::Read(x) = op.f else { return None };
+    if x == crate::history::UNKNOWN {
+        return None;
+    }
+    let v = |x| history.values.show(x);
+    let ops = || part.iter().map(|&i| &history.ops[i as usize]);
+    if history.model == crate::ModelKind::AppendKv {
+        let read = history.values.as_str(x).unwrap_or("");
+        // An append that finished before the read began, missing from what it
+        // read, with no put that could have wiped it in between.
+        let a = ops().find(|a| match a.f {
+            OpF::Append(t) => {
+                a.ret != INF
+                    && a.ret < op.call
+                    && !read.contains(history.values.as_str(t).unwrap_or(""))
+                    && !ops()
+                        .any(|p| matches!(p.f, OpF::Write(_)) && p.call < op.ret && p.ret > a.call)
+            }
+            _ => false,
+        })?;
+        return Some(format!(
+            "{} at {}, but {} completed at {} before the read began and the value read does not contain it",
+            history.describe_op(op),
+            at_call(op),
+            history.describe_op(a),
+            at_ret(a)
+        ));
+    }
+    if !matches!(
+        history.model,
+        crate::ModelKind::Register | crate::ModelKind::CasRegister | crate::ModelKind::Kv
+    ) {
+        return None;
+    }
+    let writes_x: Vec<&Op> = ops()
+        .filter(|o| matches!(o.f, OpF::Write(y) | OpF::Cas(_, y) if y == x))
+        .collect();
+    if writes_x.is_empty() && x != history.init {
+        return Some(format!(
+            "{} at {}, but no operation ever wrote {}",
+            history.describe_op(op),
+            at_call(op),
+            v(x)
+        ));
+    }
+    if x != history.init && writes_x.iter().all(|w| w.call > op.ret) {
+        return Some(format!(
+            "{} completed at {}, before any write of {} began (first at {})",
+            history.describe_op(op),
+            at_ret(op),
+            v(x),
+            at_call(writes_x[0])
+        ));
+    }
+    // The latest write of x that may precede the read, then a write of
+    // another value certainly after it and certainly before the read.
+    let latest_x_ret = writes_x
+        .iter()
+        .filter(|w| w.call < op.ret)
+        .map(|w| w.ret)
+        .max();
+    let w = ops().find(|o| {
+        matches!(o.f, OpF::Write(y) | OpF::Cas(_, y) if y != x)
+            && o.ret != INF
+            && o.ret < op.call
+            && match latest_x_ret {
+                Some(r) => r != INF && o.call > r,
+                None => x == history.init,
+            }
+            && !writes_x.iter().any(|w| w.call > o.ret && w.call < op.ret)
+    })?;
+    let what = if writes_x.is_empty() {
+        format!("the initial value {}", v(x))
+    } else {
+        v(x)
+    };
+    Some(format!(
+        "{} at {}, but {} was overwritten by {} which completed at {} before the read began",
+        history.describe_op(op),
+        at_call(op),
+        what,
+        history.describe_op(w),
+        at_ret(w)
+    ))
 }
 
 fn detail(history: &History, i: u32) -> OpDetail {
@@ -533,7 +555,7 @@ pub fn build(history: &History, outcome: Outcome, check_ms: f64) -> CheckReport 
     CheckReport {
         valid,
         model: history.model.name().to_string(),
-        ops: history.ops.len(),
+        ops: history.invocations,
         parse_ms: 0.0,
         check_ms,
         checkers: Checkers {

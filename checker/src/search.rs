@@ -371,10 +371,12 @@ impl WindowSearch {
             e = self.next[e as usize];
         }
         let (rv, stop) = match r {
-            Some(re) => match history.ops[self.hops[self.entry_op[re as usize] as usize] as usize].f {
-                OpF::Read(v) => (v, re),
-                _ => return None,
-            },
+            Some(re) => {
+                match history.ops[self.hops[self.entry_op[re as usize] as usize] as usize].f {
+                    OpF::Read(v) => (v, re),
+                    _ => return None,
+                }
+            }
             None => (*self.future.get(&lkey)?, NIL),
         };
         let mut e = self.next[HEAD as usize];

@@ -268,7 +268,7 @@ fn to_history_scaled(ops: &[GenOp]) -> History {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2000, max_global_rejects: 1_000_000, ..ProptestConfig::default() })]
 
     #[test]
     fn search_agrees_with_brute_force(ops in prop::collection::vec(gen_op(2, 3, true), 1..7)) {
@@ -277,6 +277,8 @@ proptest! {
         prop_assert_eq!(verdict(&h, false, true), expected, "windows on: {:?}", h.ops);
         prop_assert_eq!(verdict(&h, false, false), expected, "windows off: {:?}", h.ops);
         prop_assert_eq!(verdict(&h, true, true), expected, "graph on: {:?}", h.ops);
+        let unsplit = CheckOptions { split_keys: false, parallel: false, ..CheckOptions::default() };
+        prop_assert_eq!(check_history(&h, &unsplit).valid, expected, "unsplit: {:?}", h.ops);
     }
 
     #[test]
@@ -362,5 +364,202 @@ proptest! {
                 let _ = check_history(&h, &CheckOptions { parallel: false, ..opts });
             }
         }
+    }
+}
+
+/// An append-kv op: 0 get, 1 put, 2 append; `v` a token index; `read` the
+/// string a get returned (as token indices).
+#[derive(Debug, Clone)]
+struct KvOp {
+    key: u8,
+    f: u8,
+    v: u8,
+    read: Vec<u8>,
+    call: u32,
+    len: u32,
+    info: bool,
+}
+
+const TOKENS: [&str; 6] = ["a", "bb", "c", "dd", "e", "ff"];
+
+fn kv_history(ops: &[KvOp]) -> History {
+    let mut evs: Vec<(u32, u8, usize)> = Vec::new();
+    for (i, o) in ops.iter().enumerate() {
+        evs.push((o.call * 2, 0, i));
+        evs.push(((o.call + o.len) * 2 + 1, 1, i));
+    }
+    evs.sort();
+    let mut raw = Vec::new();
+    for (t, kind, i) in evs {
+        let o = &ops[i];
+        let f = ["get", "put", "append"][o.f as usize];
+        let value = match (o.f, kind) {
+            (0, 0) => Value::Null,
+            (0, _) => json!(o
+                .read
+                .iter()
+                .map(|&x| TOKENS[x as usize])
+                .collect::<String>()),
+            _ => json!(TOKENS[o.v as usize]),
+        };
+        let ty = match (kind, o.info) {
+            (0, _) => EventType::Invoke,
+            (_, false) => EventType::Ok,
+            (_, true) => EventType::Info,
+        };
+        raw.push(RawEvent {
+            line: raw.len() + 1,
+            index: raw.len() as u64,
+            time: Some(i64::from(t)),
+            process: Process::Client(i as u64),
+            kind: ty,
+            f: f.to_string(),
+            key: Some(format!("k{}", o.key)),
+            value,
+            error: None,
+        });
+    }
+    history::build(
+        "generated",
+        Dialect {
+            format: Format::PorcupineKv,
+            nil_read_unknown: false,
+            failed_cas: FailedCas::OnPrecondition,
+        },
+        raw,
+        Some(ModelKind::AppendKv),
+        None,
+    )
+    .expect("valid history")
+}
+
+/// Brute force for append-kv over all info subsets and real-time orders.
+fn kv_brute_force(h: &History) -> bool {
+    use checker::history::OpF;
+    let n = h.ops.len();
+    let infos: Vec<usize> = (0..n).filter(|&i| h.ops[i].ret == u64::MAX).collect();
+    let s = |v| h.values.as_str(v).unwrap_or("").to_string();
+    fn go(
+        h: &History,
+        chosen: &[usize],
+        used: &mut [bool],
+        state: &mut std::collections::HashMap<Option<u32>, String>,
+        left: usize,
+        s: &dyn Fn(u32) -> String,
+    ) -> bool {
+        if left == 0 {
+            return true;
+        }
+        for j in 0..chosen.len() {
+            if used[j] {
+                continue;
+            }
+            let o = &h.ops[chosen[j]];
+            if (0..chosen.len()).any(|k| !used[k] && k != j && h.ops[chosen[k]].ret < o.call) {
+                continue;
+            }
+            let cur = state.get(&o.key).cloned().unwrap_or_default();
+            let next = match o.f {
+                OpF::Read(v) => {
+                    if s(v) != cur {
+                        continue;
+                    }
+                    cur.clone()
+                }
+                OpF::Write(v) => s(v),
+                OpF::Append(v) => format!("{cur}{}", s(v)),
+                _ => unreachable!(),
+            };
+            used[j] = true;
+            state.insert(o.key, next);
+            if go(h, chosen, used, state, left - 1, s) {
+                return true;
+            }
+            state.insert(o.key, cur);
+            used[j] = false;
+        }
+        false
+    }
+    for mask in 0..(1u32 << infos.len()) {
+        let chosen: Vec<usize> = (0..n)
+            .filter(|&i| match infos.iter().position(|&x| x == i) {
+                Some(p) => mask & (1 << p) != 0,
+                None => true,
+            })
+            .collect();
+        let mut used = vec![false; chosen.len()];
+        if go(
+            h,
+            &chosen,
+            &mut used,
+            &mut Default::default(),
+            chosen.len(),
+            &s,
+        ) {
+            return true;
+        }
+    }
+    false
+}
+
+fn kv_op() -> impl Strategy<Value = KvOp> {
+    (
+        0..2u8,
+        prop_oneof![3 => Just(0u8), 1 => Just(1u8), 3 => Just(2u8)],
+        0..6u8,
+        prop::collection::vec(0..6u8, 0..4),
+        0..30u32,
+        1..12u32,
+        prop_oneof![7 => Just(false), 1 => Just(true)],
+    )
+        .prop_map(|(key, f, v, read, call, len, info)| KvOp {
+            key,
+            f,
+            v,
+            read,
+            call,
+            len,
+            info: info && f != 0,
+        })
+}
+
+/// Valid-leaning append-kv histories: a sequential execution with random
+/// intervals, some reads then corrupted.
+fn kv_by_construction(ops: Vec<KvOp>, corrupt: Vec<bool>) -> Vec<KvOp> {
+    let mut ops = ops;
+    let mut order: Vec<usize> = (0..ops.len()).collect();
+    // Linearization point: call + len/2.
+    order.sort_by_key(|&i| ops[i].call * 2 + ops[i].len);
+    let mut state: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    for i in order {
+        let k = ops[i].key as usize;
+        match ops[i].f {
+            0 => {
+                if !corrupt.get(i).copied().unwrap_or(false) {
+                    ops[i].read = state[k].clone();
+                }
+            }
+            1 => state[k] = vec![ops[i].v],
+            _ => state[k].push(ops[i].v),
+        }
+    }
+    ops
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn append_kv_search_agrees_with_brute_force(
+        ops in prop::collection::vec(kv_op(), 1..8),
+        corrupt in prop::collection::vec(prop::bool::weighted(0.15), 8),
+        constructed in any::<bool>(),
+    ) {
+        let ops = if constructed { kv_by_construction(ops, corrupt) } else { ops };
+        let h = kv_history(&ops);
+        let expected = if kv_brute_force(&h) { Validity::Valid } else { Validity::Invalid };
+        prop_assert_eq!(verdict(&h, false, true), expected, "split: {:?}", h.ops);
+        let unsplit = CheckOptions { split_keys: false, parallel: false, ..CheckOptions::default() };
+        prop_assert_eq!(check_history(&h, &unsplit).valid, expected, "unsplit: {:?}", h.ops);
     }
 }

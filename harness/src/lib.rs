@@ -4,20 +4,21 @@
 //! seeded client workloads at them while a nemesis injects faults, records
 //! everything in a history, then checks linearizability and Raft safety and
 //! exits with the verdict. The modules follow the data flow of
-//! `DESIGN.md`: [`store`] (results folder) → cluster → [`generator`] with
-//! [`client`] and the nemesis → [`history`] → checkers and [`stats`] →
-//! results, orchestrated by [`run`].
+//! `DESIGN.md`: [`store`] (results folder) → [`cluster`] and [`proxy`] →
+//! [`generator`] with [`client`], and [`nemesis`] → [`history`] → checkers
+//! (the `checker` crate) and [`stats`] → [`report`], orchestrated by
+//! [`run`]; [`cli`] holds the flags and [`bench`] the benchmark.
 
-pub mod history;
-pub mod client;
-pub mod generator;
-pub mod stats;
-pub mod store;
+pub mod bench;
 pub mod cli;
-pub mod progress;
+pub mod client;
 pub mod cluster;
+pub mod generator;
+pub mod history;
 pub mod nemesis;
+pub mod progress;
 pub mod proxy;
 pub mod report;
-pub mod bench;
 pub mod run;
+pub mod stats;
+pub mod store;

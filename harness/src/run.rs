@@ -19,7 +19,8 @@
 use crate::cli::RunArgs;
 use crate::client::{Client, ReadConsistency};
 use crate::cluster::{
-    probe_leader, wait_for_leader, ClusterConfig, ClusterError, NodeCluster, SystemUnderTest,
+    probe_leader, wait_for_leader, ClusterConfig, ClusterError, NodeCluster, ProcessState,
+    SystemUnderTest,
 };
 use crate::generator::{perform, run_traffic, ProcessIds, TrafficConfig};
 use crate::history::{read_history, EventType, Recorder};
@@ -474,6 +475,12 @@ async fn drive_cluster(
                 plan_dir.display()
             ))
         })?,
+        dead = all_nodes_exited(cluster) => {
+            return Err(RunError::Failed(format!(
+                "every node exited right after it started ({dead}); see {}/nodes/n*/node.log",
+                plan_dir.display()
+            )));
+        }
         _ = stop.wait_for(|s| *s) => return Ok(()),
     };
     tracing::info!(leader = first.leader, term = first.term, "cluster is up");
@@ -612,6 +619,30 @@ async fn drive_cluster(
     Ok(())
 }
 
+/// Resolves once no node process is alive (a node program that cannot
+/// run at all), with each node's exit status, so that the run fails at once
+/// instead of waiting for a leader that cannot come.
+async fn all_nodes_exited(cluster: &NodeCluster) -> String {
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let ids = cluster.node_ids();
+        let sup = cluster.supervisor();
+        if ids
+            .iter()
+            .all(|&id| cluster.state(id) == Some(ProcessState::Stopped))
+        {
+            return ids
+                .iter()
+                .map(|&id| match sup.last_exit(id) {
+                    Some(st) => format!("n{id}: {st}"),
+                    None => format!("n{id}: not running"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+        }
+    }
+}
+
 /// One linearizable read of every key through the leader, retried until it
 /// succeeds or the deadline passes; every attempt is in the history. Returns
 /// the keys that could not be read.
@@ -699,6 +730,11 @@ async fn finish(
     }
     results["stats"] = serde_json::to_value(&stats).unwrap_or(Value::Null);
     results["error"] = json!(error);
+    if error.is_some() {
+        // A harness failure is never a verdict: the checkers' findings on
+        // what was recorded stay under "checkers" and "recorded_valid".
+        results["recorded_valid"] = results["valid"].take();
+    }
     results["interrupted"] = json!(interrupted);
     let exit_code = match (&error, verdict_code) {
         (Some(_), _) => EXIT_ERROR,
@@ -792,7 +828,7 @@ fn print_summary(
     dir: &RunDir,
     exit_code: i32,
 ) {
-    if let Some(s) = stats {
+    if let Some(s) = stats.filter(|s| !s.by_f.is_empty()) {
         let _ = writeln!(
             out,
             "ops ok/fail/info: {}  ({:.0} ok/s over {:.1}s)",
@@ -816,7 +852,19 @@ fn print_summary(
             );
         }
     }
-    if let Some(checkers) = results.get("checkers").and_then(Value::as_object) {
+    let ops = stats.map(|s| s.by_f.values().map(|o| o.total()).sum::<u64>());
+    let failed = !results.get("error").is_none_or(Value::is_null);
+    if failed && ops.unwrap_or(0) > 0 {
+        let _ = writeln!(
+            out,
+            "checks of what was recorded (no verdict, see the error):"
+        );
+    }
+    if let Some(checkers) = results
+        .get("checkers")
+        .and_then(Value::as_object)
+        .filter(|_| !failed || ops.unwrap_or(0) > 0)
+    {
         for (name, r) in checkers {
             if r.is_null() {
                 continue;
@@ -848,5 +896,75 @@ fn verdict_text(v: Option<&Value>) -> String {
         Some(Value::Bool(false)) => "INVALID".into(),
         Some(Value::String(s)) => s.clone(),
         _ => "not checked".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn run_args(args: &[&str]) -> RunArgs {
+        match Cli::try_parse_from(["harness", "run"].iter().chain(args))
+            .unwrap()
+            .command
+        {
+            Command::Run(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn test_names_say_workload_faults_and_weak_reads() {
+        assert_eq!(test_name(&run_args(&[])), "kv-all");
+        assert_eq!(
+            test_name(&run_args(&["--nemesis", "none", "-w", "register"])),
+            "register-none"
+        );
+        assert_eq!(
+            test_name(&run_args(&[
+                "--nemesis",
+                "partition,kill",
+                "--read-consistency",
+                "stale"
+            ])),
+            "kv-partition+kill-stale"
+        );
+    }
+
+    #[test]
+    fn an_invalid_run_outweighs_errors_and_unknowns() {
+        assert_eq!(combine_exit_codes(&[0, 0]), EXIT_VALID);
+        assert_eq!(combine_exit_codes(&[0, 2]), EXIT_UNKNOWN);
+        assert_eq!(combine_exit_codes(&[2, 3, 0]), EXIT_ERROR);
+        assert_eq!(combine_exit_codes(&[3, 1, 2]), EXIT_INVALID);
+        assert_eq!(combine_exit_codes(&[]), EXIT_VALID);
+    }
+
+    #[test]
+    fn the_plan_carries_the_whole_configuration_into_test_json() {
+        let args = run_args(&[
+            "--nodes",
+            "3",
+            "--rate",
+            "50",
+            "-w",
+            "append",
+            "--key-count",
+            "4",
+        ]);
+        let p = plan(&args, 99, 1, vec!["harness".into()]).unwrap();
+        assert_eq!(p.test.seed, 99);
+        assert_eq!(p.test.concurrency, 6);
+        assert_eq!(p.test.rate, Some(50.0));
+        assert_eq!(p.test.keys, vec!["k0", "k1", "k2", "k3"]);
+        assert_eq!(p.test.nemesis, vec!["kill", "pause", "partition", "member"]);
+        assert_eq!(p.kinds.len(), 4);
+        assert!(
+            p.test.node_bin.is_none(),
+            "the default node command is not a --node-bin"
+        );
+        assert_eq!(p.node, default_node_command().unwrap());
     }
 }

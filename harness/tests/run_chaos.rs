@@ -314,27 +314,7 @@ fn ctrl_c_mid_run_leaves_no_process_and_a_checkable_partial_history() {
     );
     // Wait until traffic and faults are under way.
     let started = Instant::now();
-    let dir = loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the run never got going"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-        let Ok(test_dirs) = std::fs::read_dir(results.path()) else {
-            continue;
-        };
-        let Some(dir) = test_dirs
-            .flatten()
-            .map(|t| t.path().join("latest"))
-            .find(|l| l.exists())
-        else {
-            continue;
-        };
-        let text = std::fs::read_to_string(dir.join("history.jsonl")).unwrap_or_default();
-        if text.lines().count() > 200 && text.contains("\"nemesis\"") {
-            break std::fs::canonicalize(dir).unwrap();
-        }
-    };
+    let dir = wait_until_busy(results.path(), started);
     assert!(
         !processes_mentioning(dir.to_str().unwrap()).is_empty(),
         "nodes should be running"
@@ -378,4 +358,145 @@ fn ctrl_c_mid_run_leaves_no_process_and_a_checkable_partial_history() {
         "check agrees with the run: {out:#}"
     );
     assert!(out["ops"].as_u64().unwrap() > 50);
+}
+
+#[test]
+fn the_same_seed_replays_the_same_ops_and_the_same_faults() {
+    let _one = ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let args = [
+        "--nodes",
+        "3",
+        "--time-limit",
+        "4",
+        "--nemesis",
+        "kill,pause",
+        "--nemesis-interval",
+        "0.4",
+        "--seed",
+        "424242",
+        "--no-check",
+    ];
+    let runs: Vec<Vec<Value>> = (0..2)
+        .map(|_| {
+            let results = tempfile::tempdir().unwrap();
+            let (code, out, dir) = run(results.path(), &args, Duration::from_secs(60));
+            assert_eq!(code, 0, "{out}");
+            history(&dir)
+        })
+        .collect();
+    // Worker 0's ops as process 0 (what it asks, not what it observes: the
+    // `from` of a cas follows the values it read).
+    let ops = |h: &[Value]| -> Vec<(String, String, Value)> {
+        h.iter()
+            .filter(|e| e["process"] == 0 && e["type"] == "invoke")
+            .map(|e| {
+                let v = if e["f"] == "cas" {
+                    e["value"][1].clone()
+                } else {
+                    e["value"].clone()
+                };
+                (e["f"].to_string(), e["key"].to_string(), v)
+            })
+            .collect()
+    };
+    let (a, b) = (ops(&runs[0]), ops(&runs[1]));
+    let n = a.len().min(b.len());
+    assert!(n > 20, "too few ops to compare: {n}");
+    assert_eq!(a[..n], b[..n]);
+    // The fault schedule: the same faults on the same nodes, in order (the
+    // final heal-all may cut either run's schedule at a different step).
+    let faults = |h: &[Value]| -> Vec<(String, Value)> {
+        h.iter()
+            .filter(|e| e["process"] == "nemesis")
+            .map(|e| (e["f"].to_string(), e["value"]["node"].clone()))
+            .collect()
+    };
+    let (fa, fb) = (faults(&runs[0]), faults(&runs[1]));
+    assert!(fa.len() >= 4 && fb.len() >= 4, "{fa:?} {fb:?}");
+    assert_eq!(fa[..3], fb[..3]);
+}
+
+/// Waits until the run under `results` has traffic and at least one fault
+/// in its history; returns the run folder.
+fn wait_until_busy(results: &Path, started: Instant) -> PathBuf {
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the run never got going"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let Ok(test_dirs) = std::fs::read_dir(results) else {
+            continue;
+        };
+        let Some(dir) = test_dirs
+            .flatten()
+            .map(|t| t.path().join("latest"))
+            .find(|l| l.exists())
+        else {
+            continue;
+        };
+        let text = std::fs::read_to_string(dir.join("history.jsonl")).unwrap_or_default();
+        if text.lines().count() > 200 && text.contains("\"nemesis\"") {
+            return std::fs::canonicalize(dir).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_harness_killed_with_sigkill_leaves_no_node_behind() {
+    let _one = ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let results = tempfile::tempdir().unwrap();
+    let mut g = spawn_run(
+        results.path(),
+        &[
+            "--nodes",
+            "3",
+            "--time-limit",
+            "60",
+            "--nemesis",
+            "pause,kill",
+            "--nemesis-interval",
+            "0.3",
+            "--seed",
+            "5",
+        ],
+    );
+    let dir = wait_until_busy(results.path(), Instant::now());
+    assert!(!processes_mentioning(dir.to_str().unwrap()).is_empty());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(g.pid()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = g.wait_timeout(Duration::from_secs(10));
+    // The parent-death signal reaches the nodes (paused ones included) at
+    // once; give the kernel a moment to reap them.
+    let started = Instant::now();
+    loop {
+        let left = processes_mentioning(dir.to_str().unwrap());
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "orphans: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // What was recorded up to the kill is still a readable history.
+    let check = Command::new(harness_bin())
+        .arg("check")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        (0..=2).contains(&check.status.code().unwrap()),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
 }

@@ -797,3 +797,54 @@ fn timeout_now_starts_an_election_at_once_that_overrides_stickiness() {
     };
     assert_eq!(rd.messages, vec![transfer_vote(1), transfer_vote(3)]);
 }
+
+#[test]
+fn follower_with_a_live_leader_ignores_vote_requests_under_check_quorum() {
+    let mut r = node(1, &[1, 2, 3], false, true);
+    r.step(append(2, 1, 1, (0, 0), vec![], 0));
+    r.ready();
+    // A disruptive candidate of a higher term is ignored outright: no reply,
+    // no term change (this stickiness is what makes the leader lease sound).
+    r.step(vote_req(3, 1, 2, false, 0, 0));
+    assert!(r.ready().is_empty());
+    assert_eq!(r.status().term, 1);
+    for _ in 0..9 {
+        r.tick();
+    }
+    r.step(vote_req(3, 1, 2, false, 0, 0));
+    assert!(
+        r.ready().is_empty(),
+        "still within the minimum election timeout"
+    );
+    // Once a whole minimum election timeout passes in silence, it may vote.
+    r.tick();
+    r.ready();
+    r.step(vote_req(3, 1, 3, false, 0, 0));
+    assert_eq!(
+        r.ready(),
+        Ready {
+            hard_state: Some(HardState {
+                term: 3,
+                vote: Some(3)
+            }),
+            messages: vec![vote_resp(1, 3, 3, false, true)],
+            role_changed: true,
+            ..Ready::default()
+        }
+    );
+}
+
+#[test]
+fn heartbeat_never_commits_past_the_entries_it_verified() {
+    // The follower's entries 3 and 4 (term 2) are stale; the leader of term 3
+    // has verified only index 2 and has committed up to 4 in its own log.
+    let mut r = node_with_log(1, &[1, 2, 3], 2, &[1, 1, 2, 2], false);
+    r.step(append(2, 1, 3, (2, 1), vec![], 4));
+    let rd = r.ready();
+    assert_eq!(rd.messages, vec![append_ok(1, 2, 3, 2, 0)]);
+    assert_eq!(rd.commit_index, Some(2));
+    assert_eq!(
+        rd.committed.iter().map(|e| e.index).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+}

@@ -114,7 +114,7 @@ fn simulator_catches_a_runtime_that_does_not_persist_its_vote() {
         return;
     }
     let faults = RuntimeFaults { forget_vote: true };
-    let found = sim::find_failure(0..2_000, faults);
+    let found = sim::find_failure(0..20_000, faults);
     let (seed, msg) = found.expect("forgetting the vote must break a safety property");
     eprintln!(
         "forgotten vote caught at seed {seed}: {}",

@@ -257,12 +257,46 @@ pub async fn wait_for_leader<S: SystemUnderTest + ?Sized>(
     }
 }
 
-/// Reserves a free TCP port on 127.0.0.1 by binding port 0 and releasing it.
-/// There is a small window in which another process could take the port; a
-/// node that then fails to bind shows up as a start error, not a verdict.
+/// Picks a free TCP port on 127.0.0.1 for a node to listen on.
+///
+/// The node binds it later, so the port is checked free (by binding it) and
+/// released. Plain `bind(0)` hands out ports from the kernel's ephemeral
+/// range, which every outgoing connection and every other `bind(0)` draws
+/// from too; in the window before the node binds, such a port was seen taken
+/// under load (the node then exits). So ports are taken first from below the
+/// ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`), which the
+/// kernel never assigns by itself, in sequence from a per-process random
+/// start, so one harness never hands out the same port twice; `bind(0)` is
+/// the fallback.
 pub fn free_port() -> Result<SocketAddr, ClusterError> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let (eph_lo, _) = ephemeral_range().unwrap_or((32768, 60999));
+    const LOW: u32 = 10_000;
+    if eph_lo > LOW + 1000 {
+        let span = eph_lo - LOW;
+        if NEXT.load(Ordering::Relaxed) == u32::MAX {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let start = (std::process::id().wrapping_mul(7919) ^ nanos) % span;
+            let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::Relaxed, Ordering::Relaxed);
+        }
+        for _ in 0..span.min(4096) {
+            let port = LOW + NEXT.fetch_add(1, Ordering::Relaxed) % span;
+            if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port as u16)) {
+                return l.local_addr().map_err(ClusterError::Port);
+            }
+        }
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(ClusterError::Port)?;
     l.local_addr().map_err(ClusterError::Port)
+}
+
+fn ephemeral_range() -> Option<(u32, u32)> {
+    let s = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut it = s.split_whitespace().map(|x| x.parse::<u32>().ok());
+    Some((it.next()??, it.next()??))
 }
 
 #[cfg(test)]
@@ -280,6 +314,20 @@ mod tests {
             members: vec![1, 2, 3],
             learners: vec![],
         })
+    }
+
+    #[test]
+    fn free_ports_are_distinct_bindable_and_outside_the_ephemeral_range() {
+        let (eph_lo, eph_hi) = ephemeral_range().unwrap_or((32768, 60999));
+        let ports: Vec<u16> = (0..200).map(|_| free_port().unwrap().port()).collect();
+        let distinct: std::collections::BTreeSet<_> = ports.iter().collect();
+        assert_eq!(distinct.len(), ports.len());
+        for p in &ports {
+            if eph_lo > 11_000 {
+                assert!(!(eph_lo..=eph_hi).contains(&(*p as u32)), "{p}");
+            }
+            std::net::TcpListener::bind(("127.0.0.1", *p)).unwrap();
+        }
     }
 
     #[test]

@@ -670,7 +670,7 @@ impl Raft {
         let can_vote = self.vote == Some(from)
             || (self.vote.is_none() && self.leader.is_none())
             || (pre && msg_term > self.term);
-        let granted = can_vote && self.log.is_up_to_date(last_index, last_term);
+        let granted = can_vote;
         debug!(
             node = self.id,
             term = self.term,
@@ -1027,7 +1027,7 @@ impl Raft {
             }
         }
         match self.log.term(prev_index) {
-            Some(_) => {}
+            Some(t) if t == prev_term => {}
             other => {
                 let (conflict_term, conflict_index) = match other {
                     None => (None, self.log.last_index() + 1),

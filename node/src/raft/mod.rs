@@ -30,7 +30,20 @@
 //! raft.ready() -> Ready                                // take all pending output
 //! raft.advance()                                       // the Ready was fully handled
 //! raft.status() -> Status                              // id, term, role, leader, commit, applied, membership
+//! raft.has_ready() -> bool                             // whether ready() would return work
+//! raft.snapshot() -> Option<&Snapshot>                 // latest snapshot (after compact: persist it)
+//! raft.entry(index) / raft.log_term(index) / raft.first_index()   // read-only log access
 //! ```
+//!
+//! Notes for the runtime:
+//! * `compact` does not go through `Ready`: after calling it, persist
+//!   `raft.snapshot()` and drop stored entries up to its index.
+//! * `Raft::new` panics on inconsistent timings: `1 <= heartbeat_ticks <
+//!   election_ticks_min < election_ticks_max` and `lease_ticks < election_ticks_min`.
+//! * `lease_read` needs `check_quorum` (its vote stickiness is what makes the
+//!   lease sound); without it every lease read answers `LeaseExpired`.
+//! * A node restarting honours a lease it may have granted: it refuses votes
+//!   for `election_ticks_min` ticks after boot (under CheckQuorum).
 
 mod core;
 mod log;
@@ -100,8 +113,10 @@ pub struct Persisted {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ready {
     pub hard_state: Option<HardState>,
-    /// A snapshot received from the leader: persist it, drop the log up to it,
-    /// and restore the state machine from it before applying `committed`.
+    /// A snapshot received from the leader: persist it, drop the whole stored
+    /// log (the core's log now starts right after the snapshot; any later
+    /// entries arrive in `entries`), and restore the state machine from it
+    /// before applying `committed`.
     pub snapshot: Option<Snapshot>,
     /// Entries to append (may overwrite a conflicting stored suffix).
     pub entries: Vec<Entry>,

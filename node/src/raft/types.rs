@@ -121,7 +121,10 @@ pub enum MessageBody {
     },
     AppendEntriesResponse {
         success: bool,
-        /// On success: the index of the last entry known to match the leader.
+        /// On success: the index of the last entry known to match the leader
+        /// (the last one this message verified, never a stale suffix).
+        /// On rejection: the `prev_log_index` that was rejected, so that the
+        /// leader can ignore stale rejections.
         match_index: Index,
         /// On rejection: the fast back-off hint (Raft paper §5.3, the
         /// "conflicting term and first index it stores for that term").

@@ -60,18 +60,20 @@ pub struct Scenario {
     pub drop_p: f64,
     pub dup_p: f64,
     pub max_delay: u64,
+    /// Share of client turns that write (idle clusters elect differently).
+    pub write_share: f64,
     pub faults: RuntimeFaults,
 }
 
 impl Scenario {
     /// Derives every option from the seed (printed on failure).
     pub fn from_seed(seed: u64) -> Scenario {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_0f_5ce0a710);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_0f5c_e0a7_1000);
         Scenario {
             seed,
             nodes: if rng.gen_bool(0.6) { 3 } else { 5 },
             pre_vote: seed % 4 < 2,
-            check_quorum: seed % 2 == 0,
+            check_quorum: seed & 1 == 0,
             chaos_ticks: rng.gen_range(150..350),
             max_entries_per_msg: if rng.gen_bool(0.5) {
                 1
@@ -83,6 +85,7 @@ impl Scenario {
             drop_p: [0.0, 0.02, 0.1, 0.25][rng.gen_range(0..4)],
             dup_p: [0.0, 0.02, 0.1][rng.gen_range(0..3)],
             max_delay: [1, 3, 8, 20][rng.gen_range(0..4)],
+            write_share: [0.05, 0.3, 1.0][rng.gen_range(0..3)],
             faults: RuntimeFaults::default(),
         }
     }
@@ -529,8 +532,10 @@ impl Sim {
         };
         let r: f64 = self.rng.gen();
         if r < 0.35 {
-            let data = format!("cmd-{}-{}", self.sc.seed, self.now).into_bytes();
-            let _ = self.raft(l).propose(data);
+            if self.rng.gen_bool(self.sc.write_share) {
+                let data = format!("cmd-{}-{}", self.sc.seed, self.now).into_bytes();
+                let _ = self.raft(l).propose(data);
+            }
         } else if r < 0.40 {
             self.conf_change(l);
         } else if r < 0.47 {
