@@ -25,11 +25,12 @@
 //!   a person can follow.
 //!
 //! How it is fast: the history is split by key (P-compositionality) and each
-//! key at quiescent points (no operation in flight), carrying the set of
-//! possible states across each cut; keys are checked in parallel (rayon) and
-//! the first violation stops the others. Unique-value register parts are
-//! decided by a precedence graph ([`graph`]); everything else by a
-//! Wing & Gong / Lowe search with memoization ([`search`]).
+//! key at quiescent points (no operation in flight), carrying the possible
+//! states across each cut; keys are checked in parallel (rayon) and the first
+//! violation stops the others. Unique-value register parts are decided by a
+//! precedence graph ([`graph`]); everything else by a Wing & Gong / Lowe
+//! search with memoization ([`search`]), after a cheap relaxed pass without
+//! failed-cas observations when there are any ([`linear`]).
 
 pub mod cli;
 pub mod edn;

@@ -11,7 +11,6 @@
 
 use crate::client::ReadConsistency;
 use clap::{Args, Parser, Subcommand};
-use std::ffi::OsString;
 use std::path::PathBuf;
 use workloads::{KeyDist, OpMix, WorkloadKind};
 
@@ -38,8 +37,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Measure throughput and latency at 1/16/64 clients, 3/5 nodes, with and without proxies.
     Bench(BenchArgs),
-    /// Run one Raft node (the same flags as the `node` binary).
-    Node(NodeArgs),
+    /// Run one Raft node (the same flags and code as the `node` binary).
+    Node(node::cli::NodeArgs),
 }
 
 /// `harness report`.
@@ -47,14 +46,6 @@ pub enum Command {
 pub struct ReportArgs {
     /// A run folder (`results/<test>/<time>`) or a results folder (`results`).
     pub path: PathBuf,
-}
-
-/// `harness node …`: the node's own flags, passed through.
-#[derive(Args, Debug)]
-pub struct NodeArgs {
-    /// The node's flags (`--id 1 --data-dir DIR …`).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<OsString>,
 }
 
 /// `harness run`.
@@ -350,13 +341,14 @@ mod tests {
     }
 
     #[test]
-    fn node_passes_its_flags_through() {
-        let Command::Node(n) = parse(&["node", "--id", "1", "--data-dir", "d"])
+    fn node_takes_the_node_binarys_flags() {
+        let Command::Node(n) = parse(&["node", "--id", "1", "--data-dir", "d", "--members", "1,2,3"])
             .unwrap()
             .command
         else {
             panic!()
         };
-        assert_eq!(n.args.len(), 4);
+        assert_eq!(n.id, 1);
+        assert!(parse(&["node", "--id", "1"]).is_err(), "--data-dir is required");
     }
 }

@@ -101,13 +101,9 @@ impl NodeCommand {
     }
 }
 
-/// THE single place where the default node command is decided (no
-/// `--node-bin`): this very binary re-executed as `harness node …`.
-///
-/// INTEGRATION POINT: `harness node` must run `node::run(args)`; until the
-/// harness depends on the node crate, the `node` subcommand in `main.rs`
-/// answers "not wired yet" and runs without `--node-bin` fail to start
-/// their nodes (exit 3, the node logs say why).
+/// The single place where the default node command is decided (no
+/// `--node-bin`): this very binary re-executed as `harness node …`, so one
+/// build always has a matching node and harness.
 pub fn default_node_command() -> Result<NodeCommand, RunError> {
     let program = std::env::current_exe().map_err(RunError::NodeProgram)?;
     Ok(NodeCommand {

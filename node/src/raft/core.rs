@@ -367,7 +367,7 @@ impl Raft {
         }
         self.read_only
             .add_request(ctx, self.log.committed, self.round);
-        self.check_rounds();
+        self.read_states.push(ReadState { ctx, index: self.log.committed });
         Ok(())
     }
 
@@ -670,7 +670,7 @@ impl Raft {
         let can_vote = self.vote == Some(from)
             || (self.vote.is_none() && self.leader.is_none())
             || (pre && msg_term > self.term);
-        let granted = can_vote;
+        let granted = can_vote && self.log.is_up_to_date(last_index, last_term);
         debug!(
             node = self.id,
             term = self.term,
