@@ -319,7 +319,7 @@ fn decide(
             return (r, 1, true);
         }
     }
-    let (r, w) = search_part(history, key, ops, tuple, opts, budget, true);
+    let t0 = Instant::now(); let (r, w) = search_part(history, key, ops, tuple, opts, budget, true); eprintln!("DBG first search {:?} {} {:?}", t0.elapsed(), matches!(r, PartOutcome::Invalid(_)), crate::search::DBG.iter().map(|x| x.load(Ordering::Relaxed)).collect::<Vec<_>>());
     if matches!(r, PartOutcome::Invalid(_)) && history.model == ModelKind::AppendKv {
         // Pruning against reads of later windows stops the search before the
         // window holding the contradicting read; search again without it so
@@ -354,6 +354,13 @@ pub fn search_part(
             history.model,
             ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv
         );
+    // The whole map as one state, each op on one key: the search may blame
+    // dead configurations on keys and backjump (see `crate::search`).
+    let key_blame = tuple
+        && matches!(
+            history.model,
+            ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv | ModelKind::AppendKv
+        );
     let mut space = if tuple {
         Space::tuple(history)
     } else {
@@ -382,6 +389,9 @@ pub fn search_part(
         let pending = relevant_pending(history, &all_infos[..infos_before[i]], window, registerish);
         let mut s = WindowSearch::new(history, &pending, window);
         s.set_future(futures[i].clone());
+        if key_blame {
+            s.enable_key_blame(history, history.keys.len() + 1);
+        }
         s
     };
     let mut searches: Vec<WindowSearch> = Vec::with_capacity(n);
@@ -434,6 +444,7 @@ pub fn search_part(
                             pending,
                             &starts[w],
                             registerish,
+                            key_blame,
                             &mut space,
                             budget,
                         );
@@ -538,6 +549,7 @@ fn shrink(
     pending: &[u32],
     starts: &[Config],
     registerish: bool,
+    key_blame: bool,
     space: &mut Space<'_>,
     budget: &Budget<'_>,
 ) {
@@ -557,6 +569,9 @@ fn shrink(
     }
     let pending = relevant_pending(history, pending, &sub, registerish);
     let mut search = WindowSearch::new(history, &pending, &sub);
+    if key_blame {
+        search.enable_key_blame(history, history.keys.len() + 1);
+    }
     if history.model == ModelKind::AppendKv {
         // The cut-off tail no longer constrains: no future reads here.
         search.set_future(FxHashMap::default());

@@ -446,6 +446,21 @@ impl<'a> Space<'a> {
         r
     }
 
+    /// Component `slot` of a tuple state (the whole state for a scalar
+    /// space): the projection the search's per-key conflict analysis
+    /// memoizes, so two maps that agree on a key share what was learned
+    /// about that key.
+    #[inline]
+    pub fn component(&self, s: State, slot: usize) -> Val {
+        match self.shape {
+            Shape::Scalar => s,
+            Shape::Tuple => self.tuples[s as usize]
+                .get(slot)
+                .copied()
+                .unwrap_or(crate::history::NIL),
+        }
+    }
+
     fn init_component(&self) -> Val {
         crate::history::NIL
     }

@@ -24,6 +24,28 @@
 //! The search is resumable: [`WindowSearch::next_end`] returns each reachable
 //! end configuration in turn, so the caller can chain quiescent windows
 //! depth-first and come back for another end state when a later window fails.
+//!
+//! Conflict-directed backjumping over keys ([`WindowSearch::enable_key_blame`],
+//! for a whole map searched as one state, i.e. key splitting disabled): every
+//! op touches one component, and by locality (Herlihy & Wing) a configuration
+//! can be completed iff, for every set of keys K, its projection on K (the
+//! placed ops of K, the values of K) can be completed with K's remaining ops
+//! alone. A dead configuration therefore gets a *blame*: a set of keys K whose
+//! projection is already dead. At a node whose children all died, K is the
+//! union of the children's blames, plus the key of the remaining op with the
+//! earliest return when needed so that every op that could come first among
+//! K's ops is one of the node's candidates (and K has a required op left);
+//! illegal candidates and the pruning rules need nothing (a linearization of
+//! K cannot start with them, or starts equally well without them). A forced
+//! move passes its child's blame up. A child placed an op of key k and died
+//! with a blame without k: the parent has the same projection on the blame, so
+//! it is dead too and its other candidates are skipped (the backjump: a wrong
+//! choice on one key is retried at once instead of under every combination of
+//! the other keys' choices). Dead one-key projections are remembered, so a
+//! configuration whose state of key k was already refuted with the same ops of
+//! k placed is cut on sight. Nodes under an `info` obligation, or on a path
+//! that reached the window's end, are blamed on all keys (no claim about a
+//! projection is made for them).
 
 use std::sync::atomic::Ordering;
 
@@ -35,6 +57,14 @@ use crate::model::{Space, State};
 
 const NIL: u32 = u32::MAX;
 const NO_OBL: u32 = u32::MAX;
+
+pub static DBG: [std::sync::atomic::AtomicU64; 16] = [const { std::sync::atomic::AtomicU64::new(0) }; 16];
+/// A set of tuple slots (keys) as a bit set; [`ALL`] means "the whole
+/// configuration", no claim about any projection.
+type Blame = u128;
+const ALL: Blame = 1 << 127;
+/// Most slots (keys plus the no-key slot) the key blame supports.
+pub const MAX_BLAME_SLOTS: usize = 127;
 
 /// A starting or ending configuration of a window: a model state plus the
 /// `info` operations (history op indices) already linearized.
@@ -79,6 +109,15 @@ pub fn zobrist(i: u32) -> u128 {
     let a = splitmix64(u64::from(i).wrapping_mul(2).wrapping_add(0x1234_5678));
     let b = splitmix64(a ^ 0xDEAD_BEEF_CAFE_F00D);
     (u128::from(a) << 64) | u128::from(b)
+}
+
+/// Memo key of a one-slot projection: the slot, the hash of its placed ops, its value.
+#[inline]
+fn proj_key(slot: usize, hash: u128, val: u32) -> u128 {
+    let s = ((slot as u64) << 32) | u64::from(val);
+    let a = splitmix64(s ^ 0x7A7A_7A7A_0000_0001);
+    let b = splitmix64(a.rotate_left(23) ^ s ^ 0x0F0F);
+    hash ^ ((u128::from(a) << 64) | u128::from(b))
 }
 
 #[inline]
@@ -131,6 +170,19 @@ pub struct WindowSearch {
     need_backtrack: bool,
     trivial_pending: bool,
     memo: FxHashSet<u128>,
+    /// Key blame on (see module docs): only for tuple states whose ops each touch one slot.
+    cbj: bool,
+    /// Tuple slot of each local op.
+    slot: Vec<u8>,
+    /// Per slot: Zobrist hash of the placed local ops of that slot.
+    slot_hash: Vec<u128>,
+    /// Per node on the path (root first): blame gathered from its dead
+    /// children, and whether it is final (a backjump or a forced move).
+    acc: Vec<(Blame, bool)>,
+    /// Blames of dead configurations whose blame is not [`ALL`].
+    blames: FxHashMap<u128, Blame>,
+    /// Dead one-slot projections ([`proj_key`]).
+    nogoods: FxHashSet<u128>,
     counted_bytes: u64,
     steps: u64,
     /// Deepest progress, for counterexamples.
@@ -226,11 +278,38 @@ impl WindowSearch {
             need_backtrack: false,
             trivial_pending: false,
             memo: FxHashSet::default(),
+            cbj: false,
+            slot: Vec::new(),
+            slot_hash: Vec::new(),
+            acc: Vec::new(),
+            blames: FxHashMap::default(),
+            nogoods: FxHashSet::default(),
             counted_bytes: 0,
             steps: 0,
             progress: Progress::default(),
             exhausted: 0,
         }
+    }
+
+    /// Turns on conflict-directed backjumping over keys (module docs). Sound
+    /// only when the model state is a tuple with one slot per key (plus the
+    /// no-key slot, `slots` in all) and every op reads or writes its own
+    /// key's slot alone: the per-key models searched with splitting disabled.
+    /// Does nothing beyond [`MAX_BLAME_SLOTS`] slots.
+    pub fn enable_key_blame(&mut self, history: &History, slots: usize) {
+        if slots > MAX_BLAME_SLOTS || slots == 0 {
+            return;
+        }
+        self.slot = self
+            .hops
+            .iter()
+            .map(|&h| {
+                let k = history.ops[h as usize].key;
+                k.map_or(slots - 1, |k| (k as usize).min(slots - 1)) as u8
+            })
+            .collect();
+        self.slot_hash = vec![0; slots];
+        self.cbj = true;
     }
 
     /// Sets the later-window reads each key's state must grow into (append-kv).
@@ -291,13 +370,19 @@ impl WindowSearch {
             self.unlift(l);
         }
         let mut hash = 0u128;
+        self.slot_hash.iter_mut().for_each(|x| *x = 0);
         for &h in &cfg.consumed {
             hash ^= zobrist(h);
             if let Some(&l) = self.local_of.get(&h) {
                 self.lift(l);
                 self.base_lifted.push(l);
+                if self.cbj {
+                    self.slot_hash[self.slot[l as usize] as usize] ^= self.z[l as usize];
+                }
             }
         }
+        self.acc.clear();
+        self.acc.push((0, false));
         self.start_consumed.clone_from(&cfg.consumed);
         self.state = cfg.state;
         self.obl = NO_OBL;
@@ -395,6 +480,89 @@ impl WindowSearch {
         Some(rv)
     }
 
+    /// The blame of the node on top of the path, which just died (module
+    /// docs): pops its accumulator.
+    fn node_blame(&mut self) -> Blame {
+        let Some((mut b, fin)) = self.acc.pop() else {
+            return ALL;
+        };
+        if fin || b & ALL != 0 {
+            return b;
+        }
+        if self.obl != NO_OBL {
+            return ALL;
+        }
+        // The earliest remaining return R. K = b is enough if, scanning on
+        // from R, a return of K comes before any call of K: then K has a
+        // required op left, and every op of K that could come first among
+        // K's ops was invoked before R, i.e. is a candidate here.
+        let mut r = self.next[HEAD as usize];
+        while r != NIL && self.entry_call[r as usize] {
+            r = self.next[r as usize];
+        }
+        if r == NIL {
+            return ALL;
+        }
+        let rbit = 1u128 << self.slot[self.entry_op[r as usize] as usize];
+        if b & rbit != 0 {
+            return b;
+        }
+        let mut e = self.next[r as usize];
+        while e != NIL {
+            let bit = 1u128 << self.slot[self.entry_op[e as usize] as usize];
+            if b & bit != 0 {
+                if self.entry_call[e as usize] {
+                    break;
+                }
+                return b;
+            }
+            e = self.next[e as usize];
+        }
+        b |= rbit;
+        b
+    }
+
+    /// Takes in the blame of a dead child reached by placing local op `l`.
+    /// Returns true when the parent is dead too (a backjump, or a forced move).
+    fn absorb(&mut self, child: Blame, l: u32, forced: bool) -> bool {
+        let Some(top) = self.acc.last_mut() else {
+            return true;
+        };
+        let bit = 1u128 << self.slot[l as usize];
+        if child & ALL == 0 && child & bit == 0 {
+            // The child has the parent's projection on `child`: dead as well.
+            *top = (child, true);
+            return true;
+        }
+        if forced {
+            *top = (child, true);
+            return true;
+        }
+        top.0 |= child;
+        false
+    }
+
+    /// Records the blame of the node on top of the path (before it is popped).
+    fn record(&mut self, space: &Space<'_>, b: Blame) {
+        {
+            let i = if b & ALL != 0 { 0 } else { b.count_ones() as usize };
+            DBG[i.min(15)].fetch_add(1, Ordering::Relaxed);
+        }
+        if b & ALL != 0 {
+            return;
+        }
+        self.blames
+            .insert(config_key(self.hash, self.state, self.obl), b);
+        if b.count_ones() == 1 {
+            let s = b.trailing_zeros() as usize;
+            self.nogoods.insert(proj_key(
+                s,
+                self.slot_hash[s],
+                space.component(self.state, s),
+            ));
+        }
+    }
+
     fn end_config(&self) -> Config {
         let mut consumed = self.start_consumed.clone();
         for f in &self.stack {
@@ -442,6 +610,9 @@ impl WindowSearch {
     /// Memory this search holds (memo table and lists), in bytes.
     pub fn bytes(&self) -> u64 {
         (self.memo.capacity() * 17
+            + self.blames.capacity() * 33
+            + self.nogoods.capacity() * 17
+            + self.acc.capacity() * 32
             + self.stack.capacity() * 12
             + self.next.len() * 14
             + self.hops.len() * 24) as u64
@@ -476,6 +647,8 @@ impl WindowSearch {
         budget.used.fetch_sub(self.counted_bytes, Ordering::Relaxed);
         self.counted_bytes = 0;
         self.memo = FxHashSet::default();
+        self.blames = FxHashMap::default();
+        self.nogoods = FxHashSet::default();
     }
 
     /// Continues the search to the next reachable end configuration.
@@ -488,6 +661,7 @@ impl WindowSearch {
         if self.trivial_pending {
             self.trivial_pending = false;
             self.need_backtrack = true;
+            self.acc.iter_mut().for_each(|a| *a = (ALL, true));
             return Step::End(self.end_config());
         }
         loop {
@@ -500,6 +674,13 @@ impl WindowSearch {
             let e = self.cursor;
             if self.need_backtrack || e == NIL || !self.entry_call[e as usize] {
                 self.need_backtrack = false;
+                let blame = if self.cbj {
+                    let b = self.node_blame();
+                    self.record(space, b);
+                    b
+                } else {
+                    ALL
+                };
                 let Some(fr) = self.stack.pop() else {
                     self.exhausted += 1;
                     self.cursor = NIL;
@@ -520,6 +701,12 @@ impl WindowSearch {
                 if fr.forced {
                     // The observer was the only move worth trying here.
                     self.need_backtrack = true;
+                }
+                if self.cbj {
+                    self.slot_hash[self.slot[fr.op as usize] as usize] ^= self.z[fr.op as usize];
+                    if self.absorb(blame, fr.op, fr.forced) {
+                        self.need_backtrack = true;
+                    }
                 }
                 continue;
             }
@@ -549,7 +736,35 @@ impl WindowSearch {
                         && !is_info
                         && ((ns == self.state && self.observer[l as usize])
                             || self.alone_on_key(history, l));
-                    if self.memo.insert(config_key(nh, ns, nobl)) {
+                    let ck = config_key(nh, ns, nobl);
+                    if self.cbj {
+                        let sl = self.slot[l as usize] as usize;
+                        let pk = proj_key(
+                            sl,
+                            self.slot_hash[sl] ^ self.z[l as usize],
+                            space.component(ns, sl),
+                        );
+                        let known = if self.nogoods.contains(&pk) {
+                            Some(1u128 << sl)
+                        } else if self.memo.contains(&ck) {
+                            Some(self.blames.get(&ck).copied().unwrap_or(ALL))
+                        } else {
+                            None
+                        };
+                        if let Some(b) = known {
+                            if self.absorb(b, l, forced) {
+                                self.need_backtrack = true;
+                            } else {
+                                self.cursor = self.next[e as usize];
+                            }
+                            continue;
+                        }
+                    }
+                    if self.memo.insert(ck) {
+                        if self.cbj {
+                            self.slot_hash[self.slot[l as usize] as usize] ^= self.z[l as usize];
+                            self.acc.push((0, false));
+                        }
                         self.stack.push(Frame {
                             op: l,
                             state: self.state,
@@ -568,6 +783,7 @@ impl WindowSearch {
                             }
                             if self.remaining == 0 {
                                 self.need_backtrack = true;
+                                self.acc.iter_mut().for_each(|a| *a = (ALL, true));
                                 if let Err(a) = self.check_budget(space, budget) {
                                     return Step::Abort(a);
                                 }

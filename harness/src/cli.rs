@@ -342,13 +342,28 @@ mod tests {
 
     #[test]
     fn node_takes_the_node_binarys_flags() {
-        let Command::Node(n) = parse(&["node", "--id", "1", "--data-dir", "d", "--members", "1,2,3"])
-            .unwrap()
-            .command
+        let Command::Node(n) = parse(&[
+            "node",
+            "--id",
+            "1",
+            "--data-dir",
+            "d",
+            "--client-listen",
+            "127.0.0.1:7001",
+            "--peer-listen",
+            "127.0.0.1:8001",
+            "--members",
+            "1,2,3",
+        ])
+        .unwrap()
+        .command
         else {
             panic!()
         };
         assert_eq!(n.id, 1);
-        assert!(parse(&["node", "--id", "1"]).is_err(), "--data-dir is required");
+        assert!(
+            parse(&["node", "--id", "1"]).is_err(),
+            "--data-dir and the listen addresses are required"
+        );
     }
 }

@@ -367,7 +367,7 @@ impl Raft {
         }
         self.read_only
             .add_request(ctx, self.log.committed, self.round);
-        self.read_states.push(ReadState { ctx, index: self.log.committed });
+        self.check_rounds();
         Ok(())
     }
 
@@ -615,13 +615,15 @@ impl Raft {
     }
 
     fn campaign(&mut self, pre: bool, transfer: bool) {
-        let voters: Vec<NodeId> = self
-            .membership
-            .voters
-            .iter()
-            .copied()
-            .filter(|&v| v != self.id)
-            .collect();
+        // Votes count only from the latest configuration, but while it is
+        // uncommitted the voters of the previous one are asked too: they
+        // learn our term, so candidates holding different configurations
+        // cannot keep out-bidding each other's terms unseen.
+        let mut voters: BTreeSet<NodeId> = self.membership.voters.clone();
+        if self.membership_index > self.log.committed && self.membership_index > 0 {
+            voters.extend(self.membership_at(self.membership_index - 1).voters);
+        }
+        voters.remove(&self.id);
         let (cand_term, last_index, last_term) =
             (self.term + 1, self.log.last_index(), self.log.last_term());
         if pre {
