@@ -451,7 +451,9 @@ pub fn search_part(
                     }
                     break PartOutcome::Invalid(Box::new(f));
                 }
+                let blame = searches[i].exhausted_blame();
                 i -= 1;
+                searches[i].resume_blame(blame);
             }
             Step::Abort(a) => {
                 let r = &ranges[i];

@@ -61,10 +61,13 @@ const NO_OBL: u32 = u32::MAX;
 pub static DBG: [std::sync::atomic::AtomicU64; 16] = [const { std::sync::atomic::AtomicU64::new(0) }; 16];
 /// A set of tuple slots (keys) as a bit set; [`ALL`] means "the whole
 /// configuration", no claim about any projection.
-type Blame = u128;
-const ALL: Blame = 1 << 127;
+pub type Blame = u128;
+pub const ALL: Blame = 1 << 127;
 /// Most slots (keys plus the no-key slot) the key blame supports.
 pub const MAX_BLAME_SLOTS: usize = 127;
+/// Dead projections on at most this many keys are remembered (larger key
+/// sets still drive backjumps; checking them would cost more than it saves).
+const MAX_NOGOOD_KEYS: u32 = 3;
 
 /// A starting or ending configuration of a window: a model state plus the
 /// `info` operations (history op indices) already linearized.
@@ -183,6 +186,11 @@ pub struct WindowSearch {
     blames: FxHashMap<u128, Blame>,
     /// Dead one-slot projections ([`proj_key`]).
     nogoods: FxHashSet<u128>,
+    /// Per slot: the key sets (of at most [`MAX_NOGOOD_KEYS`]) with a
+    /// remembered dead projection that include the slot.
+    masks_by_slot: Vec<Vec<Blame>>,
+    /// Blame of the start configuration after the last exhaustion.
+    root_blame: Blame,
     counted_bytes: u64,
     steps: u64,
     /// Deepest progress, for counterexamples.
@@ -284,6 +292,8 @@ impl WindowSearch {
             acc: Vec::new(),
             blames: FxHashMap::default(),
             nogoods: FxHashSet::default(),
+            masks_by_slot: Vec::new(),
+            root_blame: ALL,
             counted_bytes: 0,
             steps: 0,
             progress: Progress::default(),
@@ -309,7 +319,26 @@ impl WindowSearch {
             })
             .collect();
         self.slot_hash = vec![0; slots];
+        self.masks_by_slot = vec![Vec::new(); slots];
         self.cbj = true;
+    }
+
+    /// After [`Step::Exhausted`]: the keys whose projection of the start
+    /// configuration is dead ([`ALL`] when no projection is claimed).
+    pub fn exhausted_blame(&self) -> Blame {
+        self.root_blame
+    }
+
+    /// Before resuming after a [`Step::End`] whose configuration the later
+    /// windows could not extend: the keys to blame for that (from
+    /// [`WindowSearch::exhausted_blame`] of the next window), so this window
+    /// backjumps over choices on other keys.
+    pub fn resume_blame(&mut self, b: Blame) {
+        if self.cbj {
+            if let Some(top) = self.acc.last_mut() {
+                *top = (b, true);
+            }
+        }
     }
 
     /// Sets the later-window reads each key's state must grow into (append-kv).
@@ -553,14 +582,40 @@ impl WindowSearch {
         }
         self.blames
             .insert(config_key(self.hash, self.state, self.obl), b);
-        if b.count_ones() == 1 {
-            let s = b.trailing_zeros() as usize;
-            self.nogoods.insert(proj_key(
-                s,
-                self.slot_hash[s],
-                space.component(self.state, s),
-            ));
+        if b.count_ones() <= MAX_NOGOOD_KEYS {
+            let k = self.projection_key(space, self.state, b, usize::MAX, 0);
+            self.nogoods.insert(k);
+            let s0 = b.trailing_zeros() as usize;
+            if !self.masks_by_slot[s0].contains(&b) {
+                let mut m = b;
+                while m != 0 {
+                    let s = m.trailing_zeros() as usize;
+                    m &= m - 1;
+                    self.masks_by_slot[s].push(b);
+                }
+            }
         }
+    }
+
+    /// Memo key of the projection of `state` (with `flip` XORed into the
+    /// placed-ops hash of slot `fslot`) on the key set `mask`.
+    fn projection_key(
+        &self,
+        space: &Space<'_>,
+        state: State,
+        mask: Blame,
+        fslot: usize,
+        flip: u128,
+    ) -> u128 {
+        let mut k = 0u128;
+        let mut m = mask;
+        while m != 0 {
+            let s = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let h = self.slot_hash[s] ^ if s == fslot { flip } else { 0 };
+            k ^= proj_key(s, h, space.component(state, s));
+        }
+        k
     }
 
     fn end_config(&self) -> Config {
@@ -649,6 +704,7 @@ impl WindowSearch {
         self.memo = FxHashSet::default();
         self.blames = FxHashMap::default();
         self.nogoods = FxHashSet::default();
+        self.masks_by_slot.iter_mut().for_each(Vec::clear);
     }
 
     /// Continues the search to the next reachable end configuration.
@@ -661,7 +717,10 @@ impl WindowSearch {
         if self.trivial_pending {
             self.trivial_pending = false;
             self.need_backtrack = true;
-            self.acc.iter_mut().for_each(|a| *a = (ALL, true));
+            if let Some(top) = self.acc.last_mut() {
+                                    // Until the later windows say which keys failed.
+                                    *top = (ALL, true);
+                                }
             return Step::End(self.end_config());
         }
         loop {
@@ -682,6 +741,7 @@ impl WindowSearch {
                     ALL
                 };
                 let Some(fr) = self.stack.pop() else {
+                    self.root_blame = blame;
                     self.exhausted += 1;
                     self.cursor = NIL;
                     // Account small windows too (they may never reach a periodic check).
@@ -739,13 +799,17 @@ impl WindowSearch {
                     let ck = config_key(nh, ns, nobl);
                     if self.cbj {
                         let sl = self.slot[l as usize] as usize;
-                        let pk = proj_key(
-                            sl,
-                            self.slot_hash[sl] ^ self.z[l as usize],
-                            space.component(ns, sl),
-                        );
-                        let known = if self.nogoods.contains(&pk) {
-                            Some(1u128 << sl)
+                        let mut dead = None;
+                        for j in 0..self.masks_by_slot[sl].len() {
+                            let m = self.masks_by_slot[sl][j];
+                            let k = self.projection_key(space, ns, m, sl, self.z[l as usize]);
+                            if self.nogoods.contains(&k) {
+                                dead = Some(m);
+                                break;
+                            }
+                        }
+                        let known = if dead.is_some() {
+                            dead
                         } else if self.memo.contains(&ck) {
                             Some(self.blames.get(&ck).copied().unwrap_or(ALL))
                         } else {
@@ -783,7 +847,10 @@ impl WindowSearch {
                             }
                             if self.remaining == 0 {
                                 self.need_backtrack = true;
-                                self.acc.iter_mut().for_each(|a| *a = (ALL, true));
+                                if let Some(top) = self.acc.last_mut() {
+                                    // Until the later windows say which keys failed.
+                                    *top = (ALL, true);
+                                }
                                 if let Err(a) = self.check_budget(space, budget) {
                                     return Step::Abort(a);
                                 }

@@ -305,6 +305,24 @@ proptest! {
         let (h, _) = by_construction(seed, unique);
         prop_assert_eq!(verdict(&h, true, true), Validity::Valid, "{:?}", h.ops);
         prop_assert_eq!(verdict(&h, false, true), Validity::Valid, "{:?}", h.ops);
+        // The whole map as one state: the per-key backjumping must never
+        // refute a linearizable history, windowed or not.
+        for split_windows in [true, false] {
+            let unsplit = CheckOptions { split_keys: false, split_windows, parallel: false, ..CheckOptions::default() };
+            prop_assert_eq!(check_history(&h, &unsplit).valid, Validity::Valid, "unsplit, windows {}: {:?}", split_windows, h.ops);
+        }
+    }
+
+    #[test]
+    fn unsplit_many_keys_agrees_with_brute_force(ops in prop::collection::vec(gen_op(3, 2, true), 1..9)) {
+        // Few values and three keys: reads often legal, so refutations need
+        // backtracking across keys (where backjumping could go wrong).
+        let h = to_history(&ops, ModelKind::CasRegister);
+        let expected = if brute_force(&h) { Validity::Valid } else { Validity::Invalid };
+        for split_windows in [true, false] {
+            let unsplit = CheckOptions { split_keys: false, split_windows, parallel: false, ..CheckOptions::default() };
+            prop_assert_eq!(check_history(&h, &unsplit).valid, expected, "unsplit, windows {}: {:?}", split_windows, h.ops);
+        }
     }
 
     #[test]
@@ -503,8 +521,12 @@ fn kv_brute_force(h: &History) -> bool {
 }
 
 fn kv_op() -> impl Strategy<Value = KvOp> {
+    kv_op_keys(2)
+}
+
+fn kv_op_keys(keys: u8) -> impl Strategy<Value = KvOp> {
     (
-        0..2u8,
+        0..keys,
         prop_oneof![3 => Just(0u8), 1 => Just(1u8), 3 => Just(2u8)],
         0..6u8,
         prop::collection::vec(0..6u8, 0..4),
@@ -530,7 +552,7 @@ fn kv_by_construction(ops: Vec<KvOp>, corrupt: Vec<bool>) -> Vec<KvOp> {
     let mut order: Vec<usize> = (0..ops.len()).collect();
     // Linearization point: call + len/2.
     order.sort_by_key(|&i| ops[i].call * 2 + ops[i].len);
-    let mut state: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    let mut state: Vec<Vec<u8>> = vec![Vec::new(); 4];
     for i in order {
         let k = ops[i].key as usize;
         match ops[i].f {
@@ -561,5 +583,31 @@ proptest! {
         prop_assert_eq!(verdict(&h, false, true), expected, "split: {:?}", h.ops);
         let unsplit = CheckOptions { split_keys: false, parallel: false, ..CheckOptions::default() };
         prop_assert_eq!(check_history(&h, &unsplit).valid, expected, "unsplit: {:?}", h.ops);
+    }
+
+    #[test]
+    fn append_kv_unsplit_three_keys_agrees_with_brute_force(
+        ops in prop::collection::vec(kv_op_keys(3), 1..9),
+        corrupt in prop::collection::vec(prop::bool::weighted(0.1), 9),
+        constructed in any::<bool>(),
+    ) {
+        let ops = if constructed { kv_by_construction(ops, corrupt) } else { ops };
+        let h = kv_history(&ops);
+        let expected = if kv_brute_force(&h) { Validity::Valid } else { Validity::Invalid };
+        for split_windows in [true, false] {
+            let unsplit = CheckOptions { split_keys: false, split_windows, parallel: false, ..CheckOptions::default() };
+            prop_assert_eq!(check_history(&h, &unsplit).valid, expected, "unsplit, windows {}: {:?}", split_windows, h.ops);
+        }
+    }
+
+    #[test]
+    fn append_kv_unsplit_valid_by_construction_is_valid(
+        ops in prop::collection::vec(kv_op_keys(4), 1..40),
+    ) {
+        let h = kv_history(&kv_by_construction(ops, Vec::new()));
+        for split_windows in [true, false] {
+            let unsplit = CheckOptions { split_keys: false, split_windows, parallel: false, ..CheckOptions::default() };
+            prop_assert_eq!(check_history(&h, &unsplit).valid, Validity::Valid, "unsplit, windows {}: {:?}", split_windows, h.ops);
+        }
     }
 }
