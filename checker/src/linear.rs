@@ -319,7 +319,7 @@ fn decide(
             return (r, 1, true);
         }
     }
-    let t0 = Instant::now(); let (r, w) = search_part(history, key, ops, tuple, opts, budget, true); eprintln!("DBG first search {:?} {} {:?}", t0.elapsed(), matches!(r, PartOutcome::Invalid(_)), crate::search::DBG.iter().map(|x| x.load(Ordering::Relaxed)).collect::<Vec<_>>());
+    let (r, w) = search_part(history, key, ops, tuple, opts, budget, true);
     if matches!(r, PartOutcome::Invalid(_)) && history.model == ModelKind::AppendKv {
         // Pruning against reads of later windows stops the search before the
         // window holding the contradicting read; search again without it so

@@ -58,7 +58,6 @@ use crate::model::{Space, State};
 const NIL: u32 = u32::MAX;
 const NO_OBL: u32 = u32::MAX;
 
-pub static DBG: [std::sync::atomic::AtomicU64; 16] = [const { std::sync::atomic::AtomicU64::new(0) }; 16];
 /// A set of tuple slots (keys) as a bit set; [`ALL`] means "the whole
 /// configuration", no claim about any projection.
 pub type Blame = u128;
@@ -573,10 +572,6 @@ impl WindowSearch {
 
     /// Records the blame of the node on top of the path (before it is popped).
     fn record(&mut self, space: &Space<'_>, b: Blame) {
-        {
-            let i = if b & ALL != 0 { 0 } else { b.count_ones() as usize };
-            DBG[i.min(15)].fetch_add(1, Ordering::Relaxed);
-        }
         if b & ALL != 0 {
             return;
         }
@@ -718,9 +713,9 @@ impl WindowSearch {
             self.trivial_pending = false;
             self.need_backtrack = true;
             if let Some(top) = self.acc.last_mut() {
-                                    // Until the later windows say which keys failed.
-                                    *top = (ALL, true);
-                                }
+                // Until the later windows say which keys failed.
+                *top = (ALL, true);
+            }
             return Step::End(self.end_config());
         }
         loop {

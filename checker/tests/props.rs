@@ -268,7 +268,7 @@ fn to_history_scaled(ops: &[GenOp]) -> History {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, max_global_rejects: 1_000_000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 40000, max_global_rejects: 1_000_000, ..ProptestConfig::default() })]
 
     #[test]
     fn search_agrees_with_brute_force(ops in prop::collection::vec(gen_op(2, 3, true), 1..7)) {
@@ -310,6 +310,19 @@ proptest! {
         for split_windows in [true, false] {
             let unsplit = CheckOptions { split_keys: false, split_windows, parallel: false, ..CheckOptions::default() };
             prop_assert_eq!(check_history(&h, &unsplit).valid, Validity::Valid, "unsplit, windows {}: {:?}", split_windows, h.ops);
+        }
+    }
+
+    #[test]
+    fn unsplit_agrees_with_split_on_larger_histories(ops in prop::collection::vec(gen_op(3, 2, true), 8..24)) {
+        // Too long for brute force; splitting by key (checked against brute
+        // force above, and exact by locality) is the reference.
+        let h = to_history(&ops, ModelKind::CasRegister);
+        let expected = verdict(&h, false, true);
+        prop_assume!(expected != Validity::Unknown);
+        for split_windows in [true, false] {
+            let unsplit = CheckOptions { split_keys: false, split_windows, parallel: false, ..CheckOptions::default() };
+            prop_assert_eq!(check_history(&h, &unsplit).valid, expected, "unsplit, windows {}: {:?}", split_windows, h.ops);
         }
     }
 
@@ -569,7 +582,7 @@ fn kv_by_construction(ops: Vec<KvOp>, corrupt: Vec<bool>) -> Vec<KvOp> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 40000, ..ProptestConfig::default() })]
 
     #[test]
     fn append_kv_search_agrees_with_brute_force(
@@ -594,6 +607,22 @@ proptest! {
         let ops = if constructed { kv_by_construction(ops, corrupt) } else { ops };
         let h = kv_history(&ops);
         let expected = if kv_brute_force(&h) { Validity::Valid } else { Validity::Invalid };
+        for split_windows in [true, false] {
+            let unsplit = CheckOptions { split_keys: false, split_windows, parallel: false, ..CheckOptions::default() };
+            prop_assert_eq!(check_history(&h, &unsplit).valid, expected, "unsplit, windows {}: {:?}", split_windows, h.ops);
+        }
+    }
+
+    #[test]
+    fn append_kv_unsplit_agrees_with_split_on_larger_histories(
+        ops in prop::collection::vec(kv_op_keys(3), 8..24),
+        corrupt in prop::collection::vec(prop::bool::weighted(0.05), 24),
+        constructed in any::<bool>(),
+    ) {
+        let ops = if constructed { kv_by_construction(ops, corrupt) } else { ops };
+        let h = kv_history(&ops);
+        let expected = verdict(&h, false, true);
+        prop_assume!(expected != Validity::Unknown);
         for split_windows in [true, false] {
             let unsplit = CheckOptions { split_keys: false, split_windows, parallel: false, ..CheckOptions::default() };
             prop_assert_eq!(check_history(&h, &unsplit).valid, expected, "unsplit, windows {}: {:?}", split_windows, h.ops);

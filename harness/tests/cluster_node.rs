@@ -1,8 +1,7 @@
 //! The cluster seam and the nemesis against our real node binary.
 //!
-//! The harness crate does not depend on the node crate: build the node first
-//! (`cargo build --release -p node --bin node`) and point `NODE_BIN` at it,
-//! or leave it at `../tgt/faults/release/node` relative to this crate.
+//! The node is this build's `harness node` unless `NODE_BIN` names another
+//! node binary.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -15,22 +14,23 @@ use harness::nemesis::{Action, FaultKind, Nemesis, NemesisEvent, ScheduleConfig,
 use harness::proxy::LinkMode;
 use tokio::time::Instant;
 
-fn node_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("NODE_BIN") {
-        return PathBuf::from(p);
+/// The node program: `$NODE_BIN` (any node binary) if set, else this
+/// build's harness re-executed as `harness node …`, the same code as the
+/// `node` binary.
+fn node_program() -> (PathBuf, Vec<std::ffi::OsString>) {
+    match std::env::var_os("NODE_BIN") {
+        Some(p) => (PathBuf::from(p), Vec::new()),
+        None => (
+            PathBuf::from(env!("CARGO_BIN_EXE_harness")),
+            vec!["node".into()],
+        ),
     }
-    let default = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tgt/faults/release/node");
-    assert!(
-        default.exists(),
-        "these tests run the real node: build it with `cargo build --release -p node --bin node` \
-         and set NODE_BIN to the binary (not found at {})",
-        default.display()
-    );
-    default
 }
 
 async fn launch(dir: &std::path::Path, nodes: usize) -> Arc<NodeCluster> {
-    let mut c = ClusterConfig::new(node_bin(), dir, nodes);
+    let (program, program_args) = node_program();
+    let mut c = ClusterConfig::new(program, dir, nodes);
+    c.program_args = program_args;
     c.election_timeout_ms = Some((150, 300));
     c.heartbeat_ms = Some(50);
     Arc::new(NodeCluster::launch(c).await.unwrap())

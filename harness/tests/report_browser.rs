@@ -5,8 +5,9 @@
 //!
 //! Needs Debian's `chromium` (`apt-get install -y chromium`; `.ci/run`
 //! installs it). Without it the test fails under CI and is skipped with a
-//! notice elsewhere. Set `REPORT_RUN_DIR` to check a real run's folder
-//! instead of a synthetic one.
+//! notice elsewhere. One test renders a real run made on the spot (this
+//! build's harness and node; `REPORT_RUN_DIR` names an existing run folder
+//! instead), the other a synthetic invalid run, to draw a counterexample.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -122,26 +123,68 @@ fn assert_not_blank(png_path: &Path, width: u32, height: u32) {
     );
 }
 
+/// A real run: this build's harness against its own node (3 nodes, a few
+/// seconds of kills and partitions); returns the run folder.
+fn real_run(results: &Path) -> PathBuf {
+    let child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["run", "--nodes", "3", "--time-limit", "3", "--seed", "7"])
+        .args(["--nemesis", "kill,partition", "--nemesis-interval", "0.5"])
+        .arg("--results-dir")
+        .arg(results)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start harness run");
+    // The harness's nodes die with it (parent-death signal) if we kill it.
+    let mut guard = ChildGuard(child);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = guard.0.try_wait().expect("wait for harness") {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "harness run did not finish in 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(0), "a short run of our node is valid");
+    let latest = results.join("kv-kill+partition/latest");
+    std::fs::canonicalize(&latest).expect("the run folder")
+}
+
 #[test]
-fn report_renders_in_headless_chromium_without_script_errors() {
+fn real_run_report_renders_in_headless_chromium_without_script_errors() {
     let Some(browser) = chromium() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let run_dir = match std::env::var_os("REPORT_RUN_DIR") {
         Some(d) => PathBuf::from(d),
-        None => {
-            let d = tmp.path().join("synthetic/20260101T000000");
-            SyntheticRun {
-                ops: 3000,
-                ..SyntheticRun::default()
-            }
-            .write(&d)
-            .unwrap();
-            d
-        }
+        None => real_run(&tmp.path().join("results")),
     };
-    let page = render_run(&run_dir).unwrap();
+    check_report_in_browser(&browser, &run_dir, tmp.path(), false);
+}
 
-    let shot = tmp.path().join("shot.png");
+#[test]
+fn counterexample_report_renders_in_headless_chromium_without_script_errors() {
+    let Some(browser) = chromium() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("synthetic/20260101T000000");
+    SyntheticRun {
+        ops: 3000,
+        ..SyntheticRun::default()
+    }
+    .write(&run_dir)
+    .unwrap();
+    check_report_in_browser(&browser, &run_dir, tmp.path(), true);
+}
+
+/// Renders the run's report, screenshots it and dumps its DOM.
+fn check_report_in_browser(browser: &Path, run_dir: &Path, tmp: &Path, has_counterexample: bool) {
+    let browser = browser.to_path_buf();
+    let page = render_run(run_dir).unwrap();
+
+    let shot = tmp.join("shot.png");
     let profile1 = tempfile::tempdir().unwrap();
     run_chromium(
         &browser,
@@ -178,7 +221,7 @@ fn report_renders_in_headless_chromium_without_script_errors() {
         zoom.matches("<g class=\"op ").count() > 5,
         "detail view has ops"
     );
-    if std::env::var_os("REPORT_RUN_DIR").is_none() {
+    if has_counterexample {
         assert!(
             zoom.contains("cex-op"),
             "detail view opens on the counterexample"

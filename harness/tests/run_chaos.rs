@@ -1,9 +1,8 @@
 //! End-to-end runs of the real `harness` binary against real node processes
 //! on 127.0.0.1 (ports picked by binding port 0).
 //!
-//! The node program is `$NODE_BIN` if set, else the `node` binary next to
-//! the `harness` binary under test (`cargo build --release -p node --bin
-//! node` with the same target dir). The runs are serialized: each one is a
+//! The node program is `$NODE_BIN` if set, else the default of `harness
+//! run`: the harness under test re-executed as `harness node`. The runs are serialized: each one is a
 //! whole cluster and the machine may have few cores.
 
 use harness::cluster::NodeId;
@@ -21,18 +20,13 @@ fn harness_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_harness"))
 }
 
-fn node_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("NODE_BIN") {
-        return PathBuf::from(p);
+/// `--node-bin` for the runs: `$NODE_BIN` if set; else none, so the runs
+/// use their default node, this harness re-executed as `harness node`.
+fn node_bin_args() -> Vec<std::ffi::OsString> {
+    match std::env::var_os("NODE_BIN") {
+        Some(p) => vec!["--node-bin".into(), p],
+        None => Vec::new(),
     }
-    let p = harness_bin().with_file_name("node");
-    assert!(
-        p.exists(),
-        "no node binary at {}: run `cargo build --release -p node --bin node` with the same \
-         target dir first, or set NODE_BIN",
-        p.display()
-    );
-    p
 }
 
 /// Kills the harness (and so, through the parent-death signal, its nodes)
@@ -77,8 +71,7 @@ fn spawn_run(results: &Path, args: &[&str]) -> ChildGuard {
     let stderr = std::fs::File::create(results.join("stderr.txt")).unwrap();
     let child = Command::new(harness_bin())
         .arg("run")
-        .arg("--node-bin")
-        .arg(node_bin())
+        .args(node_bin_args())
         .arg("--results-dir")
         .arg(results)
         .args(args)

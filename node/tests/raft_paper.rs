@@ -254,6 +254,63 @@ fn section_6_added_node_catches_up_as_learner_then_is_promoted_to_voter() {
 }
 
 #[test]
+fn section_6_removed_node_rejoining_with_an_empty_log_catches_up_and_is_promoted() {
+    // The fault tester's scenario: remove node 4, commit, wipe its storage,
+    // restart it empty (no initial membership), and add it back under the
+    // same id. The leader must treat it as a brand-new learner.
+    let mut net = Net::new(&[1, 2, 3, 4], false, false);
+    net.elect(1);
+    for i in 0..5u8 {
+        net.raft(1).propose(vec![i]).unwrap();
+    }
+    net.pump();
+    net.tick(2);
+    let (rm, _) = net
+        .raft(1)
+        .propose_conf_change(ConfChange::RemoveNode(4))
+        .unwrap();
+    net.pump();
+    net.tick(2);
+    assert!(net.raft(1).status().commit_index >= rm);
+    assert_eq!(net.raft(1).status().membership, Membership::new([1, 2, 3]));
+    // The removal committed: the leader stops replicating to node 4.
+    net.raft(1).ready();
+    net.raft(1).advance();
+    net.tick_node(1, 2);
+    net.raft(1).tick();
+    net.raft(1).tick();
+    let rd = net.raft(1).ready();
+    assert!(
+        rd.messages.iter().all(|m| m.to != 4),
+        "no message to a removed node: {:?}",
+        rd.messages
+    );
+    net.raft(1).advance();
+    for _ in 0..2u8 {
+        net.raft(1).propose(vec![9]).unwrap();
+    }
+    net.pump();
+    // Wipe node 4 and bring it back empty, waiting to be added.
+    net.nodes.insert(4, node(4, &[], false, false));
+    net.applied.remove(&4);
+    let (add, _) = net
+        .raft(1)
+        .propose_conf_change(ConfChange::AddNode(4))
+        .unwrap();
+    net.tick(8);
+    let st = net.raft(4).status();
+    assert_eq!(st.last_index, net.raft(1).status().last_index);
+    assert!(st.commit_index > add, "rejoined node caught up: {st:?}");
+    assert_eq!(
+        net.raft(1).status().membership,
+        Membership::new([1, 2, 3, 4]),
+        "rejoined learner promoted once caught up"
+    );
+    assert_eq!(net.raft(4).status().role, Role::Follower);
+    assert_eq!(net.applied_commands(4).len(), 7);
+}
+
+#[test]
 fn section_6_removed_leader_steps_down_once_the_change_commits_and_never_campaigns() {
     let mut net = Net::new(&[1, 2, 3], false, false);
     net.elect(1);
