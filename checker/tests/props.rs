@@ -268,7 +268,7 @@ fn to_history_scaled(ops: &[GenOp]) -> History {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 40000, max_global_rejects: 1_000_000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2000, max_global_rejects: 1_000_000, ..ProptestConfig::default() })]
 
     #[test]
     fn search_agrees_with_brute_force(ops in prop::collection::vec(gen_op(2, 3, true), 1..7)) {
@@ -582,7 +582,7 @@ fn kv_by_construction(ops: Vec<KvOp>, corrupt: Vec<bool>) -> Vec<KvOp> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 40000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     #[test]
     fn append_kv_search_agrees_with_brute_force(

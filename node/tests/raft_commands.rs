@@ -483,6 +483,50 @@ fn leader_uses_the_conflict_hint_to_skip_a_whole_term() {
 }
 
 #[test]
+fn rejection_showing_a_log_shorter_than_the_match_resets_the_probe_to_the_hint() {
+    let mut r = leader();
+    r.propose(b"a".to_vec()).unwrap();
+    r.propose(b"b".to_vec()).unwrap();
+    r.ready();
+    r.step(append_ok(2, 1, 1, 3, 0));
+    r.ready();
+    r.advance();
+    assert_eq!(r.status().commit_index, 3);
+    // Node 2 comes back with an empty log (say wiped): it rejects the
+    // heartbeat at its recorded match 3, hinting that its log ends at 0.
+    r.step(msg(
+        2,
+        1,
+        1,
+        MessageBody::AppendEntriesResponse {
+            success: false,
+            match_index: 3,
+            conflict_term: None,
+            conflict_index: 1,
+            round: 0,
+        },
+    ));
+    // The leader forgets the match and resends everything from index 1.
+    assert_eq!(
+        r.ready().messages,
+        vec![append(
+            1,
+            2,
+            1,
+            (0, 0),
+            vec![noop(1, 1), cmd(1, 2, b"a"), cmd(1, 3, b"b")],
+            3
+        )]
+    );
+    // The commit index never moves back; the new ack restores the match.
+    assert_eq!(r.status().commit_index, 3);
+    r.step(append_ok(2, 1, 1, 3, 0));
+    r.propose(b"c".to_vec()).unwrap();
+    r.step(append_ok(2, 1, 1, 4, 0));
+    assert_eq!(r.status().commit_index, 4);
+}
+
+#[test]
 fn proposal_on_a_follower_is_refused_with_a_leader_hint() {
     let mut r = node(1, &[1, 2, 3], false, false);
     r.step(append(2, 1, 1, (0, 0), vec![], 0));
