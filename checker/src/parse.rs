@@ -1,6 +1,6 @@
 //! Format detection and the four readers (our JSONL, Jepsen EDN, porcupine's
 //! etcd log and kv files), all producing [`RawEvent`]s for
-//! [`history::build`](crate::history::build).
+//! [`history::build`](crate::history::build()).
 //!
 //! Every error names the file, the line and what was expected, so a user can
 //! fix or report a broken history without reading our code.

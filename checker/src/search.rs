@@ -41,11 +41,12 @@
 //! with a blame without k: the parent has the same projection on the blame, so
 //! it is dead too and its other candidates are skipped (the backjump: a wrong
 //! choice on one key is retried at once instead of under every combination of
-//! the other keys' choices). Dead one-key projections are remembered, so a
-//! configuration whose state of key k was already refuted with the same ops of
-//! k placed is cut on sight. Nodes under an `info` obligation, or on a path
-//! that reached the window's end, are blamed on all keys (no claim about a
-//! projection is made for them).
+//! the other keys' choices). Dead projections on up to [`MAX_NOGOOD_KEYS`]
+//! keys are remembered, so a configuration with the same placed ops and values
+//! on those keys is cut on sight. An end configuration that the later windows
+//! cannot extend takes the blame the next window computed for its start
+//! ([`WindowSearch::resume_blame`]). Nodes under an `info` obligation are
+//! blamed on all keys (no claim about a projection is made for them).
 
 use std::sync::atomic::Ordering;
 
@@ -66,7 +67,7 @@ pub const ALL: Blame = 1 << 127;
 pub const MAX_BLAME_SLOTS: usize = 127;
 /// Dead projections on at most this many keys are remembered (larger key
 /// sets still drive backjumps; checking them would cost more than it saves).
-const MAX_NOGOOD_KEYS: u32 = 3;
+pub const MAX_NOGOOD_KEYS: u32 = 3;
 
 /// A starting or ending configuration of a window: a model state plus the
 /// `info` operations (history op indices) already linearized.
