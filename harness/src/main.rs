@@ -22,7 +22,9 @@ fn main() -> ExitCode {
         }
     };
     if let Command::Node(args) = cli.command {
-        return run_node(args);
+        // The very code of the `node` binary, so that one build always has a
+        // matching node and harness (its own logging, its own runtime).
+        return node::main_with(args);
     }
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -67,29 +69,6 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 let stop = interrupt_signal();
                 Ok(harness::bench::run_bench(&args, &mut stdout, stop).await)
             })
-        }
-    }
-}
-
-/// `harness node …`: the very code of the `node` binary, so that one build
-/// always has a matching node and harness. Logging is the node's own
-/// (`RUST_LOG`, default `info`, to stderr, which the supervisor sends to
-/// `nodes/nN/node.log`). `node::run` builds its own tokio runtime, so it is
-/// called here on the main thread, outside any runtime.
-fn run_node(args: node::cli::NodeArgs) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
-    match node::run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("node: error: {e:#}");
-            ExitCode::FAILURE
         }
     }
 }

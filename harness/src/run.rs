@@ -356,31 +356,11 @@ pub async fn run_once(
 ) -> RunOutcome {
     let plan = match plan(args, seed, test_index, argv) {
         Ok(p) => p,
-        Err(e) => {
-            let _ = writeln!(out, "error: {e}");
-            return RunOutcome {
-                dir: PathBuf::new(),
-                exit_code: EXIT_ERROR,
-                valid: Value::Null,
-                error: Some(e.to_string()),
-                stats: None,
-                interrupted: false,
-            };
-        }
+        Err(e) => return fail_before_run_dir(out, &e),
     };
     let dir = match RunDir::create(&args.results_dir, &plan.test.name) {
         Ok(d) => d,
-        Err(e) => {
-            let _ = writeln!(out, "error: {e}");
-            return RunOutcome {
-                dir: PathBuf::new(),
-                exit_code: EXIT_ERROR,
-                valid: Value::Null,
-                error: Some(e.to_string()),
-                stats: None,
-                interrupted: false,
-            };
-        }
+        Err(e) => return fail_before_run_dir(out, &e),
     };
     let recorder = match Recorder::create(&dir.history()) {
         Ok(r) => r,
@@ -405,6 +385,19 @@ pub async fn run_once(
         tracing::warn!(error = %e, "could not sync the history");
     }
     finish(out, &dir, &plan, mode, error, interrupted).await
+}
+
+/// A run that failed before it had a folder: nothing to record or check.
+fn fail_before_run_dir(out: &mut (dyn Write + Send), e: &dyn std::fmt::Display) -> RunOutcome {
+    let _ = writeln!(out, "error: {e}");
+    RunOutcome {
+        dir: PathBuf::new(),
+        exit_code: EXIT_ERROR,
+        valid: Value::Null,
+        error: Some(e.to_string()),
+        stats: None,
+        interrupted: false,
+    }
 }
 
 fn fail_early(out: &mut dyn Write, dir: &RunDir, e: RunError) -> RunOutcome {

@@ -14,3 +14,26 @@ pub mod storage;
 pub mod trace;
 pub mod transport;
 pub use runtime::run;
+
+/// The whole `node` program after flag parsing: logging to stderr
+/// (`RUST_LOG`, default `info`, no colors since it usually goes to a file),
+/// then [`run`]. Shared by the `node` binary and `harness node …`, so the two
+/// are the same program. Call it outside any tokio runtime: [`run`] builds
+/// its own.
+pub fn main_with(args: cli::NodeArgs) -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("node: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

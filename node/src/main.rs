@@ -1,4 +1,4 @@
-//! The `node` binary: parse flags, set up logging, run the node (all logic is in the library).
+//! The `node` binary: parse flags, hand over to the library.
 
 use clap::Parser;
 use node::cli::NodeArgs;
@@ -13,20 +13,5 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
-    match node::run(cli.args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("node: error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    node::main_with(Cli::parse().args)
 }

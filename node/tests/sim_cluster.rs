@@ -41,6 +41,7 @@ fn run_part(part: u64) {
     let mut commits = 0;
     let mut snaps = 0;
     let mut reads = 0;
+    let mut rejoins = 0;
     for seed in lo..hi {
         let r = std::panic::catch_unwind(|| run_seed(seed, RuntimeFaults::default()));
         match r {
@@ -49,6 +50,7 @@ fn run_part(part: u64) {
                 commits += st.commits;
                 snaps += st.snapshots_installed;
                 reads += st.reads + st.lease_reads;
+                rejoins += st.wiped_rejoins;
             }
             Err(_) => panic!(
                 "raft simulation failed at seed {seed} (after {} seeds, {:.2?}); replay it with:\n  \
@@ -60,7 +62,7 @@ fn run_part(part: u64) {
     }
     eprintln!(
         "sim part {part}: seeds {lo}..{hi} passed in {:.2?} ({elections} elections, {commits} commits, \
-         {snaps} snapshots installed, {reads} reads)",
+         {snaps} snapshots installed, {reads} reads, {rejoins} wiped rejoins)",
         t0.elapsed()
     );
 }

@@ -333,6 +333,11 @@ impl Raft {
                     )));
                 }
                 next.learners.insert(n);
+                // Whatever we knew of a node by this id is void: it may be a
+                // removed member restarted with empty storage. `sync_progress`
+                // (run by `append_entry`) tracks it afresh: probe from our
+                // last index + 1 with nothing known to match.
+                self.progress.remove(&n);
             }
             ConfChange::RemoveNode(n) => {
                 if !next.contains(n) {
@@ -1158,6 +1163,14 @@ impl Raft {
             self.send_append(from, false);
         } else {
             let rejected = match_index;
+            if conflict_term.is_none()
+                && conflict_index >= 1
+                && conflict_index <= pr.match_index
+                && !matches!(pr.state, ProgressState::Snapshot { .. })
+            {
+                self.reset_lost_match(from, conflict_index);
+                return;
+            }
             let relevant = match &pr.state {
                 ProgressState::Replicate { .. } => rejected > pr.match_index,
                 ProgressState::Probe { .. } => rejected + 1 == pr.next_index,
@@ -1188,6 +1201,38 @@ impl Raft {
         }
     }
 
+    /// A follower's rejection says its log ends at `conflict_index - 1`, below
+    /// the match we recorded for it: our record is stale (say the node was
+    /// removed, wiped and added back under the same id, or the rejection is a
+    /// delayed answer to a message older than the match). Left alone, every
+    /// later rejection would look older than the match and be ignored, and
+    /// the follower would never catch up. So forget the match and probe from
+    /// the follower's hint.
+    ///
+    /// This is safe: `match_index` is only ever lowered here, to 0, a value
+    /// that claims nothing. The commit index never moves back and only counts
+    /// matches, so a lower match can only delay a commit (or a promotion, or a
+    /// leadership transfer) until the follower acknowledges again, never cause
+    /// a wrong one. A stale rejection costs at most one extra probe round trip.
+    fn reset_lost_match(&mut self, from: NodeId, conflict_index: Index) {
+        let Some(pr) = self.progress.get_mut(&from) else {
+            return;
+        };
+        warn!(
+            node = self.id,
+            term = self.term,
+            to = from,
+            recorded_match = pr.match_index,
+            follower_next = conflict_index,
+            "follower's log is shorter than its recorded match: probing afresh"
+        );
+        pr.match_index = 0;
+        pr.match_at_heartbeat = 0;
+        pr.next_index = conflict_index;
+        pr.state = ProgressState::Probe { paused: false };
+        self.send_append(from, true);
+    }
+
     /// Advances the commit index to the highest index stored on a majority of
     /// voters, but only by counting an entry of the current term (Figure 8).
     fn maybe_commit(&mut self) {
@@ -1212,6 +1257,7 @@ impl Raft {
         matches.sort_unstable_by(|a, b| b.cmp(a));
         let n = matches[self.membership.quorum() - 1];
         if n > self.log.committed && self.log.term(n) == Some(self.term) {
+            let old_commit = self.log.committed;
             self.log.committed = n;
             debug!(
                 node = self.id,
@@ -1220,11 +1266,11 @@ impl Raft {
                 "commit advanced"
             );
             self.needs_bcast = true;
-            if self.membership_index <= n
-                && self.progress.len()
-                    > self.membership.voters.len() + self.membership.learners.len()
-            {
-                self.sync_progress(); // the change committed: stop replicating to removed nodes
+            if self.membership_index > old_commit && self.membership_index <= n {
+                // The change committed: forget the nodes it removed, so that
+                // they get no more messages and, if one is added back later
+                // (maybe with wiped storage), it starts from fresh progress.
+                self.sync_progress();
             }
             if !self.membership.is_voter(self.id) && self.membership_index <= n {
                 info!(

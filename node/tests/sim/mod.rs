@@ -7,7 +7,9 @@
 //! links (partitions of any grouping, one-way cuts), crashes nodes (losing
 //! everything a core held that was not yet persisted) and restarts them from
 //! their persisted state, while membership changes, compactions, snapshot
-//! transfers, leadership transfers and reads go on.
+//! transfers, leadership transfers and reads go on. A removed node may come
+//! back wiped: restarted with empty storage and added again under its old id
+//! (what an operator does after replacing a disk), see [`Sim::conf_change`].
 //!
 //! Checked continuously (a panic names the broken property):
 //! * Election Safety: at most one leader per term.
@@ -187,11 +189,28 @@ struct SimNode {
     sm: StateMachine,
     /// A committed configuration once included it.
     was_member: bool,
-    /// Removed by a committed configuration: shut down for good.
+    /// Removed by a committed configuration: shut down (until re-added wiped).
     retired: bool,
+    /// Highest term this node's incarnations ever held (a vote it gave can
+    /// only be in a term at or below it).
+    max_term: Term,
     incarnation: u64,
     /// Term in which this incarnation was last seen as leader.
     seen_leader_term: Option<Term>,
+}
+
+impl SimNode {
+    /// The term this node is in now (its durable one while it is down).
+    fn current_term(&self) -> Term {
+        self.raft
+            .as_ref()
+            .map_or(self.durable.hard_state.term, |r| r.status().term)
+    }
+
+    /// Folds the current term into `max_term` (before the core goes away).
+    fn note_term(&mut self) {
+        self.max_term = self.max_term.max(self.current_term());
+    }
 }
 
 #[derive(Debug)]
@@ -241,6 +260,8 @@ pub struct Stats {
     pub reads: u64,
     pub lease_reads: u64,
     pub conf_changes: u64,
+    /// Removed nodes added back with wiped storage.
+    pub wiped_rejoins: u64,
     pub crashes: u64,
     pub liveness_ticks: u64,
 }
@@ -306,6 +327,7 @@ impl Sim {
                 sm: StateMachine::default(),
                 was_member: member,
                 retired: false,
+                max_term: 0,
                 incarnation: 0,
                 seen_leader_term: None,
             },
@@ -338,9 +360,53 @@ impl Sim {
     fn crash(&mut self, id: NodeId) {
         tracing::info!(node = id, tick = self.now, "sim: crash");
         let n = self.nodes.get_mut(&id).unwrap();
+        n.note_term();
         if n.raft.take().is_some() {
             self.stats.crashes += 1;
         }
+    }
+
+    /// A retired node that may come back with wiped storage: its removal
+    /// committed (it is retired) and every node that is not retired, up or
+    /// down, is past the highest term the old incarnation ever held.
+    ///
+    /// Why that is the safety condition: the wiped node has forgotten its
+    /// votes. Messages reach it only from nodes that are not retired, so
+    /// from now on it only sees (and so only votes in) terms above any term
+    /// in which its old incarnation could have voted; no term gets two votes
+    /// from it. (A restarted node resumes from its durable term, which is
+    /// why down nodes count too; in-flight messages to the old incarnation
+    /// are lost with its process, see `rejoin_wiped`.)
+    fn wiped_rejoin_candidate(&mut self) -> Option<NodeId> {
+        let floor = self
+            .nodes
+            .values()
+            .filter(|n| !n.retired)
+            .map(|n| n.current_term())
+            .min()?;
+        let ready: Vec<NodeId> = self
+            .nodes
+            .values()
+            .filter(|n| n.retired && n.max_term < floor)
+            .map(|n| n.id)
+            .collect();
+        ready.choose(&mut self.rng).copied()
+    }
+
+    /// Restarts retired node `id` with empty storage, waiting to be added
+    /// (no initial membership), as after a disk replacement.
+    fn rejoin_wiped(&mut self, id: NodeId) {
+        tracing::info!(node = id, tick = self.now, "sim: wiped node rejoins");
+        // The old process is gone, and with it whatever was on the way to it.
+        self.net.retain(|m| m.msg.to != id);
+        let n = self.nodes.get_mut(&id).unwrap();
+        assert!(n.retired && n.raft.is_none());
+        n.durable = Durable::default();
+        n.sm = StateMachine::default();
+        n.was_member = false;
+        n.retired = false;
+        self.stats.wiped_rejoins += 1;
+        self.start(id);
     }
 
     fn live(&self) -> Vec<NodeId> {
@@ -571,15 +637,24 @@ impl Sim {
         let members = m.voters.len() + m.learners.len();
         let add = members < 5 && (m.voters.len() <= 2 || self.rng.gen_bool(0.5));
         if add {
-            let id = self.next_id;
+            let rejoin = if self.rng.gen_bool(0.5) {
+                self.wiped_rejoin_candidate()
+            } else {
+                None
+            };
+            let id = rejoin.unwrap_or(self.next_id);
             if self
                 .raft(l)
                 .propose_conf_change(ConfChange::AddNode(id))
                 .is_ok()
             {
                 self.stats.conf_changes += 1;
-                self.next_id += 1;
-                self.add_node(id, Membership::default(), false);
+                if rejoin.is_some() {
+                    self.rejoin_wiped(id);
+                } else {
+                    self.next_id += 1;
+                    self.add_node(id, Membership::default(), false);
+                }
             }
         } else if m.voters.len() > 2 {
             let all: Vec<NodeId> = m.voters.iter().chain(m.learners.iter()).copied().collect();
@@ -873,6 +948,7 @@ impl Sim {
                         applier = id,
                         "sim: retiring removed node"
                     );
+                    n.note_term();
                     n.retired = true;
                     n.raft = None;
                 }
