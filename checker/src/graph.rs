@@ -202,6 +202,8 @@ fn invalid(
         stuck: Some(stuck),
         states: states.iter().map(|&v| history.values.get(v)).collect(),
         explanation,
+        // The graph's window already holds every op of its story.
+        witnesses: Vec::new(),
         found_by: "graph",
     }))
 }

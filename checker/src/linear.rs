@@ -54,6 +54,8 @@ pub struct Failure {
     /// The states it could have seen (rendered).
     pub states: Vec<serde_json::Value>,
     pub explanation: String,
+    /// History op indices outside the window that the explanation relies on.
+    pub witnesses: Vec<u32>,
     /// Which procedure found it: "graph" or "search".
     pub found_by: &'static str,
 }
@@ -591,7 +593,8 @@ fn shrink(
     let p = &search.progress;
     if let Some(s) = p.stuck {
         let states: Vec<State> = p.states.clone();
-        f.explanation = crate::report::explain_stuck(history, part, &sub, Some(s), &states, space);
+        (f.explanation, f.witnesses) =
+            crate::report::explain_stuck(history, part, &sub, Some(s), &states, space);
         f.stuck = Some(s);
         f.states = states.iter().map(|&x| space.describe(x)).collect();
         f.prefix = p.prefix.clone();
@@ -610,7 +613,7 @@ fn failure_from_search(
 ) -> Failure {
     let p = &search.progress;
     let states: Vec<State> = p.states.clone();
-    let explanation =
+    let (explanation, witnesses) =
         crate::report::explain_stuck(history, ops, &ops[range.clone()], p.stuck, &states, space);
     Failure {
         key,
@@ -619,6 +622,7 @@ fn failure_from_search(
         stuck: p.stuck,
         states: states.iter().map(|&s| space.describe(s)).collect(),
         explanation,
+        witnesses,
         found_by: "search",
     }
 }

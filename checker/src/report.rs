@@ -130,7 +130,11 @@ pub struct Counterexample {
     /// The states the op could have seen.
     pub states: Vec<Value>,
     pub explanation: String,
-    /// The ops of the window in detail, for reports.
+    /// Ops outside the window that the explanation relies on (e.g. the write
+    /// that overwrote a value before the read began), invoke indices.
+    #[serde(default)]
+    pub witnesses: Vec<u64>,
+    /// The ops of the window and the witnesses in detail, in invoke order, for reports.
     #[serde(default)]
     pub details: Vec<OpDetail>,
 }
@@ -318,7 +322,10 @@ pub fn at_ret(op: &Op) -> String {
     }
 }
 
-/// Explains why the stuck op could not be placed from the given states.
+/// Explains why the stuck op could not be placed from the given states,
+/// and names the ops outside the window that the explanation relies on (the
+/// write that overwrote a value before a read began, …), so that a person
+/// sees every op the story needs.
 pub fn explain_stuck(
     history: &History,
     part: &[u32],
@@ -326,9 +333,12 @@ pub fn explain_stuck(
     stuck: Option<u32>,
     states: &[State],
     space: &mut Space<'_>,
-) -> String {
+) -> (String, Vec<u32>) {
     let Some(s) = stuck else {
-        return "no order of the window's operations is consistent with the model".into();
+        return (
+            "no order of the window's operations is consistent with the model".into(),
+            Vec::new(),
+        );
     };
     let op = &history.ops[s as usize];
     let shown: Vec<String> = states.iter().map(|&x| space.show(x)).collect();
@@ -353,18 +363,19 @@ pub fn explain_stuck(
                 return story;
             }
         }
-        return format!(
+        let text = format!(
             "{} at {} fits the state there ({}), but no order of the operations that must follow it works: the window cannot be linearized from the states its predecessors leave",
             history.describe_op(op),
             at_call(op),
             shown.join(", ")
         );
+        return (text, Vec::new());
     }
     let v = |x| history.values.show(x);
-    if let Some(story) = read_story(history, part, op) {
-        return format!("{story}; {could}");
+    if let Some((story, witnesses)) = read_story(history, part, op) {
+        return (format!("{story}; {could}"), witnesses);
     }
-    match op.f {
+    let text = match op.f {
         OpF::Read(x) if history.model == crate::ModelKind::AppendKv => {
             let read = history.values.as_str(x).unwrap_or("");
             // One possible state: show where the two strings part.
@@ -421,19 +432,27 @@ pub fn explain_stuck(
             history.describe_op(op),
             at_call(op)
         ),
-    }
+    };
+    (text, Vec::new())
 }
 
 /// A definitive story for a read, if it shows a classic anomaly on its own:
 /// a value never written, read before its write began, overwritten before
 /// the read began, or (append-kv) missing an append that completed first.
-fn read_story(history: &History, part: &[u32], op: &Op) -> Option<String> {
+fn read_story(history: &History, part: &[u32], op: &Op) -> Option<(String, Vec<u32>)> {
     let OpF::Read(x) = op.f else { return None };
     if x == crate::history::UNKNOWN {
         return None;
     }
     let v = |x| history.values.show(x);
     let ops = || part.iter().map(|&i| &history.ops[i as usize]);
+    // Witnesses are few (one or two per story): a scan is cheap enough.
+    let index_of = |o: &Op| -> u32 {
+        part.iter()
+            .copied()
+            .find(|&i| std::ptr::eq(&history.ops[i as usize], o))
+            .expect("a witness comes from the part")
+    };
     if history.model == crate::ModelKind::AppendKv {
         let read = history.values.as_str(x).unwrap_or("");
         // An append that finished before the read began, missing from what it
@@ -448,12 +467,15 @@ fn read_story(history: &History, part: &[u32], op: &Op) -> Option<String> {
             }
             _ => false,
         })?;
-        return Some(format!(
-            "{} at {}, but {} completed at {} before the read began and the value read does not contain it",
-            history.describe_op(op),
-            at_call(op),
-            history.describe_op(a),
-            at_ret(a)
+        return Some((
+            format!(
+                "{} at {}, but {} completed at {} before the read began and the value read does not contain it",
+                history.describe_op(op),
+                at_call(op),
+                history.describe_op(a),
+                at_ret(a)
+            ),
+            vec![index_of(a)],
         ));
     }
     if !matches!(
@@ -466,20 +488,26 @@ fn read_story(history: &History, part: &[u32], op: &Op) -> Option<String> {
         .filter(|o| matches!(o.f, OpF::Write(y) | OpF::Cas(_, y) if y == x))
         .collect();
     if writes_x.is_empty() && x != history.init {
-        return Some(format!(
-            "{} at {}, but no operation ever wrote {}",
-            history.describe_op(op),
-            at_call(op),
-            v(x)
+        return Some((
+            format!(
+                "{} at {}, but no operation ever wrote {}",
+                history.describe_op(op),
+                at_call(op),
+                v(x)
+            ),
+            Vec::new(),
         ));
     }
     if x != history.init && writes_x.iter().all(|w| w.call > op.ret) {
-        return Some(format!(
-            "{} completed at {}, before any write of {} began (first at {})",
-            history.describe_op(op),
-            at_ret(op),
-            v(x),
-            at_call(writes_x[0])
+        return Some((
+            format!(
+                "{} completed at {}, before any write of {} began (first at {})",
+                history.describe_op(op),
+                at_ret(op),
+                v(x),
+                at_call(writes_x[0])
+            ),
+            vec![index_of(writes_x[0])],
         ));
     }
     // The latest write of x that may precede the read, then a write of
@@ -504,13 +532,24 @@ fn read_story(history: &History, part: &[u32], op: &Op) -> Option<String> {
     } else {
         v(x)
     };
-    Some(format!(
-        "{} at {}, but {} was overwritten by {} which completed at {} before the read began",
-        history.describe_op(op),
-        at_call(op),
-        what,
-        history.describe_op(w),
-        at_ret(w)
+    // The write of x the read could have seen last, then the one over it.
+    let mut witnesses: Vec<u32> = writes_x
+        .iter()
+        .filter(|o| o.call < op.ret && Some(o.ret) == latest_x_ret)
+        .take(1)
+        .map(|&o| index_of(o))
+        .collect();
+    witnesses.push(index_of(w));
+    Some((
+        format!(
+            "{} at {}, but {} was overwritten by {} which completed at {} before the read began",
+            history.describe_op(op),
+            at_call(op),
+            what,
+            history.describe_op(w),
+            at_ret(w)
+        ),
+        witnesses,
     ))
 }
 
@@ -530,6 +569,14 @@ fn detail(history: &History, i: u32) -> OpDetail {
 
 fn counterexample(history: &History, f: &Failure) -> Counterexample {
     let id = |i: u32| history.ops[i as usize].id;
+    let witnesses: Vec<u32> = f
+        .witnesses
+        .iter()
+        .copied()
+        .filter(|i| !f.window.contains(i))
+        .collect();
+    let mut shown: Vec<u32> = f.window.iter().chain(&witnesses).copied().collect();
+    shown.sort_by_key(|&i| history.ops[i as usize].call);
     Counterexample {
         key: f.key.map(|k| history.keys[k as usize].clone()),
         ops: f.window.iter().map(|&i| id(i)).collect(),
@@ -537,7 +584,8 @@ fn counterexample(history: &History, f: &Failure) -> Counterexample {
         prefix: f.prefix.iter().map(|&i| id(i)).collect(),
         states: f.states.clone(),
         explanation: f.explanation.clone(),
-        details: f.window.iter().map(|&i| detail(history, i)).collect(),
+        witnesses: witnesses.iter().map(|&i| id(i)).collect(),
+        details: shown.iter().map(|&i| detail(history, i)).collect(),
     }
 }
 

@@ -75,6 +75,38 @@ fn stale_read_is_invalid_with_a_readable_explanation() {
     assert!(s.lines().count() < 30, "{s}");
 }
 
+/// A stale read decided by the search (a cas on the key keeps it off the
+/// graph path): the writes that explain it lie in earlier quiescent
+/// windows, so the counterexample must name them as witnesses.
+#[test]
+fn counterexample_names_the_writes_its_explanation_relies_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut h = stale_read();
+    h.truncate(4); // write 17, write 22: each its own quiescent window
+    h.extend([
+        ev(4, 3, "invoke", "read", json!(null)),
+        ev(5, 4, "invoke", "cas", json!(["22", "30"])),
+        ev(6, 4, "ok", "cas", json!(["22", "30"])),
+        ev(7, 3, "ok", "read", json!("17")),
+    ]);
+    let p = write(dir.path(), "history.jsonl", &h);
+    let mut out = Vec::new();
+    assert_eq!(run(&args(p, true), &mut out).expect("run"), 1);
+    let v: Value = serde_json::from_slice(&out).expect("json");
+    let cx = &v["counterexample"];
+    assert_eq!(cx["op"], json!(4), "{cx}");
+    let text = cx["explanation"].as_str().expect("explanation");
+    assert!(text.contains("overwritten by write of k3 of 22"), "{text}");
+    assert_eq!(cx["witnesses"], json!([0, 2]), "{cx}");
+    let shown: Vec<u64> = cx["details"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .map(|d| d["index"].as_u64().expect("index"))
+        .collect();
+    assert_eq!(shown, vec![0, 2, 4, 5], "witnesses and window, in invoke order");
+}
+
 #[test]
 fn the_same_history_without_the_overwrite_is_valid() {
     let dir = tempfile::tempdir().expect("tempdir");

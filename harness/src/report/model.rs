@@ -550,14 +550,18 @@ impl RunModel {
         }
     }
 
-    /// Invoke indices the checker named in its counterexample.
+    /// Invoke indices the checker named in its counterexample: the window,
+    /// the op it could not place, and the witnesses its explanation relies on
+    /// (such as the write that overwrote the value a stale read returned).
     pub fn counterexample_ops(&self) -> Vec<u64> {
         let Some(cex) = self.counterexample() else {
             return Vec::new();
         };
         let mut out: Vec<u64> = Vec::new();
-        if let Some(ops) = cex.get("ops").and_then(Value::as_array) {
-            out.extend(ops.iter().filter_map(Value::as_u64));
+        for field in ["ops", "witnesses"] {
+            if let Some(ops) = cex.get(field).and_then(Value::as_array) {
+                out.extend(ops.iter().filter_map(Value::as_u64));
+            }
         }
         if let Some(op) = cex.get("op").and_then(Value::as_u64) {
             out.push(op);
@@ -1267,5 +1271,17 @@ mod tests {
         };
         m.add_traces(&[t], None, &mut notes);
         assert!(notes.iter().any(|n| n.contains("start_unix_ns")));
+    }
+
+    #[test]
+    fn counterexample_ops_include_the_window_the_stuck_op_and_the_witnesses() {
+        let mut notes = Vec::new();
+        let mut m = RunModel::from_events(&[], None, &mut notes);
+        assert!(m.counterexample_ops().is_empty(), "a valid run names no ops");
+        m.results = Some(serde_json::json!({
+            "valid": false,
+            "counterexample": {"ops": [1151, 1161], "op": 1161, "witnesses": [1033, 1123]}
+        }));
+        assert_eq!(m.counterexample_ops(), vec![1033, 1123, 1151, 1161]);
     }
 }

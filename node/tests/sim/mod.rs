@@ -40,6 +40,9 @@ use rand_chacha::ChaCha8Rng;
 /// Ticks allowed after healing for a leader to commit a new entry.
 pub const LIVENESS_TICKS: u64 = 400;
 
+/// Ticks allowed after that commit for every member to apply it too.
+pub const CATCH_UP_TICKS: u64 = 3_000;
+
 /// Deliberately vulnerable behaviour of the *simulated runtime* (never of the
 /// core): used only to show that the checks catch a runtime that breaks the
 /// persistence contract.
@@ -368,15 +371,20 @@ impl Sim {
 
     /// A retired node that may come back with wiped storage: its removal
     /// committed (it is retired) and every node that is not retired, up or
-    /// down, is past the highest term the old incarnation ever held.
+    /// down, is at least at the highest term the old incarnation ever held.
+    /// That allows the common case the fault tester runs: the same leader,
+    /// in the same term, removes a node and adds it back wiped.
     ///
     /// Why that is the safety condition: the wiped node has forgotten its
-    /// votes. Messages reach it only from nodes that are not retired, so
-    /// from now on it only sees (and so only votes in) terms above any term
-    /// in which its old incarnation could have voted; no term gets two votes
-    /// from it. (A restarted node resumes from its durable term, which is
-    /// why down nodes count too; in-flight messages to the old incarnation
-    /// are lost with its process, see `rejoin_wiped`.)
+    /// votes, and its old incarnation voted only in terms ≤ its `max_term`.
+    /// In-flight messages to the old incarnation are lost with its process
+    /// (see `rejoin_wiped`), and retired nodes send nothing, so every
+    /// RequestVote the new incarnation can ever receive is sent after the
+    /// rejoin by a node whose term is already ≥ `max_term`; a campaign
+    /// asks for votes in its term + 1 (a pre-vote binds nothing). So the
+    /// new incarnation votes only in terms above any its old one voted in,
+    /// and no term gets two votes from it. (A restarted node resumes from
+    /// its durable term, which is why down nodes count too.)
     fn wiped_rejoin_candidate(&mut self) -> Option<NodeId> {
         let floor = self
             .nodes
@@ -387,7 +395,7 @@ impl Sim {
         let ready: Vec<NodeId> = self
             .nodes
             .values()
-            .filter(|n| n.retired && n.max_term < floor)
+            .filter(|n| n.retired && n.max_term <= floor)
             .map(|n| n.id)
             .collect();
         ready.choose(&mut self.rng).copied()
@@ -486,7 +494,53 @@ impl Sim {
             }
             self.now += 1;
         }
+        if let Some((_, index, _)) = marker {
+            self.catch_up(index);
+        }
         self.check_all_logs();
+    }
+
+    /// Liveness for every member: each node of the leader's configuration,
+    /// learners and nodes re-added with wiped storage included, must apply
+    /// up to `index` within [`CATCH_UP_TICKS`].
+    fn catch_up(&mut self, index: Index) {
+        let start = self.now;
+        loop {
+            let lagging: Vec<NodeId> = match self.leader_nodes().first() {
+                Some(&l) => {
+                    let m = self.status(l).membership;
+                    m.voters
+                        .iter()
+                        .chain(m.learners.iter())
+                        .copied()
+                        .filter(|id| self.nodes[id].sm.applied < index)
+                        .collect()
+                }
+                None => vec![0],
+            };
+            if lagging.is_empty() {
+                return;
+            }
+            if self.now - start > CATCH_UP_TICKS {
+                let detail: Vec<String> = lagging
+                    .iter()
+                    .filter(|id| self.nodes.contains_key(id))
+                    .map(|&id| {
+                        format!(
+                            "{id}: {:?}",
+                            self.nodes[&id].raft.as_ref().map(|r| r.status())
+                        )
+                    })
+                    .collect();
+                self.fail(&format!(
+                    "liveness: members did not apply index {index} within {CATCH_UP_TICKS} ticks: {detail:?}"
+                ));
+            }
+            self.deliver_due();
+            self.tick_all();
+            self.flush_all(1.0);
+            self.now += 1;
+        }
     }
 
     fn raft(&mut self, id: NodeId) -> &mut Raft {
