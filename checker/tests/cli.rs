@@ -104,7 +104,11 @@ fn counterexample_names_the_writes_its_explanation_relies_on() {
         .iter()
         .map(|d| d["index"].as_u64().expect("index"))
         .collect();
-    assert_eq!(shown, vec![0, 2, 4, 5], "witnesses and window, in invoke order");
+    assert_eq!(
+        shown,
+        vec![0, 2, 4, 5],
+        "witnesses and window, in invoke order"
+    );
 }
 
 #[test]

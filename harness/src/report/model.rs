@@ -1277,7 +1277,10 @@ mod tests {
     fn counterexample_ops_include_the_window_the_stuck_op_and_the_witnesses() {
         let mut notes = Vec::new();
         let mut m = RunModel::from_events(&[], None, &mut notes);
-        assert!(m.counterexample_ops().is_empty(), "a valid run names no ops");
+        assert!(
+            m.counterexample_ops().is_empty(),
+            "a valid run names no ops"
+        );
         m.results = Some(serde_json::json!({
             "valid": false,
             "counterexample": {"ops": [1151, 1161], "op": 1161, "witnesses": [1033, 1123]}
