@@ -237,7 +237,15 @@ impl CheckReport {
                 let s: Vec<String> = c.states.iter().map(Value::to_string).collect();
                 writeln!(out, "  states it could have seen: {}", s.join(", "))?;
             }
-            writeln!(out, "  window ({} ops):", c.details.len())?;
+            if c.witnesses.is_empty() {
+                writeln!(out, "  window ({} ops):", c.details.len())?;
+            } else {
+                writeln!(
+                    out,
+                    "  window ({} ops) and the earlier ops the explanation names:",
+                    c.ops.len()
+                )?;
+            }
             for d in c.details.iter().take(12) {
                 writeln!(
                     out,
