@@ -197,6 +197,8 @@ struct SimNode {
     /// Highest term this node's incarnations ever held (a vote it gave can
     /// only be in a term at or below it).
     max_term: Term,
+    /// Index of the committed configuration that removed it (when retired).
+    removed_at: Index,
     incarnation: u64,
     /// Term in which this incarnation was last seen as leader.
     seen_leader_term: Option<Term>,
@@ -208,6 +210,18 @@ impl SimNode {
         self.raft
             .as_ref()
             .map_or(self.durable.hard_state.term, |r| r.status().term)
+    }
+
+    /// Where its log starts: the last index of its snapshot (0 without one).
+    fn snapshot_index(&self) -> Index {
+        match &self.raft {
+            Some(r) => r.first_index() - 1,
+            None => self
+                .durable
+                .snapshot
+                .as_ref()
+                .map_or(0, |s| s.meta.last_index),
+        }
     }
 
     /// Folds the current term into `max_term` (before the core goes away).
@@ -331,6 +345,7 @@ impl Sim {
                 was_member: member,
                 retired: false,
                 max_term: 0,
+                removed_at: 0,
                 incarnation: 0,
                 seen_leader_term: None,
             },
@@ -370,10 +385,21 @@ impl Sim {
     }
 
     /// A retired node that may come back with wiped storage: its removal
-    /// committed (it is retired) and every node that is not retired, up or
-    /// down, is at least at the highest term the old incarnation ever held.
-    /// That allows the common case the fault tester runs: the same leader,
-    /// in the same term, removes a node and adds it back wiped.
+    /// committed (it is retired); every node that is not retired, up or
+    /// down, is at least at the highest term the old incarnation ever held;
+    /// and every such node has compacted its log past the removal. That
+    /// allows the common case the fault tester runs: the same leader, in the
+    /// same term, removes a node and adds it back wiped.
+    ///
+    /// Why the compaction: a wiped node fed the log from the start would
+    /// replay old configurations in which it was a voter and campaign on
+    /// their authority, with a log that lacks committed entries; two such
+    /// nodes (or one and a lagging voter) make a majority of an old
+    /// configuration and elect a leader that breaks Leader Completeness
+    /// (seed 2938 found exactly that). Raft assumes a server id is never
+    /// reused with lost state; with every log starting past the removal,
+    /// the wiped node only ever sees configurations in which it is new, so
+    /// it is as safe as a fresh id.
     ///
     /// Why that is the safety condition: the wiped node has forgotten its
     /// votes, and its old incarnation voted only in terms ≤ its `max_term`.
@@ -392,10 +418,16 @@ impl Sim {
             .filter(|n| !n.retired)
             .map(|n| n.current_term())
             .min()?;
+        let compacted = self
+            .nodes
+            .values()
+            .filter(|n| !n.retired)
+            .map(|n| n.snapshot_index())
+            .min()?;
         let ready: Vec<NodeId> = self
             .nodes
             .values()
-            .filter(|n| n.retired && n.max_term <= floor)
+            .filter(|n| n.retired && n.max_term <= floor && n.removed_at <= compacted)
             .map(|n| n.id)
             .collect();
         ready.choose(&mut self.rng).copied()
@@ -1003,6 +1035,7 @@ impl Sim {
                         "sim: retiring removed node"
                     );
                     n.note_term();
+                    n.removed_at = e.index;
                     n.retired = true;
                     n.raft = None;
                 }
