@@ -327,23 +327,11 @@ async fn put_kv(
     key: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> HttpResponse {
-    let key = match check_key(key) {
-        Ok(k) => k,
-        Err(r) => return r.into_response(),
-    };
-    match parse_body::<PutBody>(body) {
-        Ok(b) => {
-            call(
-                &st,
-                Request::Put {
-                    key,
-                    value: b.value,
-                },
-            )
-            .await
-        }
-        Err(r) => r.into_response(),
-    }
+    write(&st, key, body, |key, b: PutBody| Request::Put {
+        key,
+        value: b.value,
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -358,22 +346,28 @@ async fn cas_kv(
     key: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> HttpResponse {
+    write(&st, key, body, |key, b: CasBody| Request::Cas {
+        key,
+        from: b.from,
+        to: b.to,
+    })
+    .await
+}
+
+/// A write: a valid key and a JSON body of type `B`, or a 400 saying which
+/// is wrong (the key is checked first), then the request `make` builds.
+async fn write<B: serde::de::DeserializeOwned>(
+    st: &ApiState,
+    key: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+    make: impl FnOnce(String, B) -> Request,
+) -> HttpResponse {
     let key = match check_key(key) {
         Ok(k) => k,
         Err(r) => return r.into_response(),
     };
-    match parse_body::<CasBody>(body) {
-        Ok(b) => {
-            call(
-                &st,
-                Request::Cas {
-                    key,
-                    from: b.from,
-                    to: b.to,
-                },
-            )
-            .await
-        }
+    match parse_body::<B>(body) {
+        Ok(b) => call(st, make(key, b)).await,
         Err(r) => r.into_response(),
     }
 }
