@@ -64,12 +64,19 @@ impl LinkCounters {
 /// Accepts connections on `listener` forever, proxying each to `upstream`.
 /// Dropping (aborting) this future aborts every connection it owns.
 pub(super) async fn serve(
-    listener: TcpListener,
+    listener: std::net::TcpListener,
     upstream: SocketAddr,
     mode: watch::Receiver<LinkMode>,
     counters: Arc<LinkCounters>,
     seed: u64,
 ) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "proxy listener unusable");
+            return;
+        }
+    };
     let mut conns = JoinSet::new();
     let mut conn_no: u64 = 0;
     loop {

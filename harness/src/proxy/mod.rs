@@ -20,8 +20,11 @@
 //! Bytes are never dropped in the middle of a stream: faults cut whole
 //! connections. [`ProxyMesh::apply`] sets a whole link matrix at once (the
 //! nemesis's partitions), [`ProxyMesh::heal`] sets every link back to `pass`.
-//! The mesh runs on the current tokio runtime; dropping it closes every
-//! listener and connection.
+//! The mesh runs on a runtime of its own (one worker thread), not on the
+//! harness's: with one client every write waits for proxied replication
+//! round trips, and proxy tasks queued behind client and nemesis work on the
+//! shared workers added latency. Dropping the mesh closes every listener and
+//! connection.
 
 mod link;
 
@@ -30,7 +33,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -76,6 +78,8 @@ pub enum ProxyError {
     },
     #[error("no proxy for link {from}->{to}")]
     UnknownLink { from: NodeId, to: NodeId },
+    #[error("could not start the proxies' runtime: {source}")]
+    Runtime { source: std::io::Error },
 }
 
 struct Link {
@@ -89,6 +93,8 @@ struct Link {
 /// One proxy per ordered pair of distinct nodes.
 pub struct ProxyMesh {
     links: BTreeMap<(NodeId, NodeId), Link>,
+    /// The proxies' own runtime; `None` only while being dropped.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl ProxyMesh {
@@ -99,14 +105,21 @@ impl ProxyMesh {
         targets: &BTreeMap<NodeId, SocketAddr>,
         seed: u64,
     ) -> Result<Self, ProxyError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("proxy")
+            .enable_all()
+            .build()
+            .map_err(|source| ProxyError::Runtime { source })?;
         let mut links = BTreeMap::new();
         for &from in targets.keys() {
             for (&to, &upstream) in targets {
                 if from == to {
                     continue;
                 }
-                let listener = TcpListener::bind("127.0.0.1:0")
-                    .await
+                // Bound here, registered with the proxies' runtime in `serve`.
+                let listener = std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
                     .map_err(|source| ProxyError::Bind { from, to, source })?;
                 let listen = listener.local_addr().map_err(|source| ProxyError::Bind {
                     from,
@@ -116,7 +129,7 @@ impl ProxyMesh {
                 let (tx, rx) = watch::channel(LinkMode::Pass);
                 let counters = Arc::new(LinkCounters::default());
                 let link_seed = seed ^ (from << 32 | to).wrapping_mul(0xA24B_AED4_963E_E407);
-                let task = tokio::spawn(link::serve(
+                let task = runtime.spawn(link::serve(
                     listener,
                     upstream,
                     rx,
@@ -136,7 +149,10 @@ impl ProxyMesh {
             }
         }
         tracing::debug!(links = links.len(), "proxy mesh up");
-        Ok(ProxyMesh { links })
+        Ok(ProxyMesh {
+            links,
+            runtime: Some(runtime),
+        })
     }
 
     /// Where node `from` must dial to reach node `to`.
@@ -210,6 +226,10 @@ impl Drop for ProxyMesh {
     fn drop(&mut self) {
         for link in self.links.values() {
             link.task.abort();
+        }
+        // Dropped from async code: must not block on the runtime's threads.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
         }
     }
 }
