@@ -155,6 +155,13 @@ pub struct BenchArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = positive_f64)]
     pub time_limit: f64,
 
+    /// Runs of each cell; the table reports the median run. Single-client
+    /// cells in particular swing from run to run (where the leader lands,
+    /// disk flush times), so one run per cell cannot separate a few percent
+    /// of proxy cost from noise.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
+
     /// Client counts to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
     pub clients: Vec<u64>,
