@@ -164,6 +164,10 @@ async fn measure(
         args.seed.to_string(),
         "--results-dir".into(),
         args.results_dir.join("bench").display().to_string(),
+        // Where the leader lands would otherwise decide how many ops pay a
+        // redirect, which moves single-client throughput by more than the
+        // proxies do.
+        "--follow-leader".into(),
     ];
     if let Some(bin) = &args.node_bin {
         argv.push("--node-bin".into());

@@ -125,6 +125,15 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_proxy: bool,
 
+    /// Each worker sends its next op to the node that last answered it
+    /// (after a not-leader redirect: the leader) instead of going back to
+    /// its own node, as a leader-aware client library would. Fewer redirects,
+    /// so throughput no longer depends on where the leader lands (`harness
+    /// bench` uses it); but reads then rarely reach followers, so leave it
+    /// off to hunt stale reads.
+    #[arg(long)]
+    pub follow_leader: bool,
+
     /// Give up on one client op after this many milliseconds (a write then
     /// ends `info`).
     #[arg(long, default_value_t = 4000, value_parser = clap::value_parser!(u64).range(50..))]

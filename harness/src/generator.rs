@@ -2,7 +2,9 @@
 //!
 //! Worker `s` is bound to node `nodes[s % n]` (round-robin) and draws its ops
 //! from its own seeded [`workloads::Generator`], so the ops of a slot depend
-//! only on the seed. Each op is an `invoke` event, a call through the
+//! only on the seed. With `follow_leader` it sends each op to the node that
+//! answered its previous one instead (back to its own node after anything
+//! but an answer). Each op is an `invoke` event, a call through the
 //! [`Client`], and an `ok` / `fail` / `info` event. After an `info` the
 //! process may still be in flight from the system's point of view, so it
 //! never invokes again: the worker takes a fresh process number and goes on.
@@ -68,6 +70,9 @@ pub struct TrafficConfig {
     pub rate: Option<f64>,
     /// The node ids, in the order workers are bound to them.
     pub nodes: Vec<u64>,
+    /// Whether a worker sends its next op to the node that last answered it
+    /// (`--follow-leader`) rather than to its own node.
+    pub follow_leader: bool,
     /// When the workers stop starting new ops.
     pub deadline: Instant,
 }
@@ -124,6 +129,8 @@ pub async fn run_traffic(
             slot,
             process: slot as u64,
             node: cfg.nodes[slot % cfg.nodes.len()],
+            target: cfg.nodes[slot % cfg.nodes.len()],
+            follow_leader: cfg.follow_leader,
             generator,
             stagger: ChaCha8Rng::seed_from_u64(
                 cfg.workload.seed ^ (0x5747_u64 << 32 | slot as u64),
@@ -160,7 +167,12 @@ pub async fn run_traffic(
 struct Worker {
     slot: usize,
     process: u64,
+    /// The worker's own node.
     node: u64,
+    /// Where its next op goes: its own node, or with `follow_leader` the
+    /// node that answered its last ok op.
+    target: u64,
+    follow_leader: bool,
     generator: Generator,
     stagger: ChaCha8Rng,
     mean_gap: Option<Duration>,
@@ -182,10 +194,19 @@ impl Worker {
             }
             let op = self.generator.next_op();
             let completion = tokio::select! {
-                c = perform(&client, &recorder, self.process, &op, self.node) => c?,
+                c = perform(&client, &recorder, self.process, &op, self.target) => c?,
                 _ = stop.wait_for(|s| *s) => return Ok(()),
             };
             self.learn(&op, &completion);
+            if self.follow_leader {
+                // Anything but an answer (node down, no leader, timeout)
+                // sends the worker back to its own node to start over.
+                self.target = if completion.kind == EventType::Ok {
+                    completion.node
+                } else {
+                    self.node
+                };
+            }
             if completion.kind == EventType::Info {
                 self.process = ids.fresh();
             }
@@ -219,5 +240,102 @@ impl Worker {
             Op::Cas { key, to, .. } => self.generator.observe(key, Some(to)),
             Op::Append { .. } => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::ReadConsistency;
+    use std::collections::BTreeMap;
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpListener};
+    use std::sync::atomic::AtomicU64;
+    use workloads::WorkloadKind;
+
+    /// A fake node that answers every request with `(status, body)` and
+    /// counts the requests it got.
+    fn fake_node(status: u16, body: &'static str) -> (SocketAddr, Arc<AtomicU64>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let hits = Arc::new(AtomicU64::new(0));
+        let counter = hits.clone();
+        std::thread::spawn(move || {
+            for stream in l.incoming() {
+                let Ok(mut s) = stream else { return };
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 8192];
+                    // One request per read: the client's requests are small
+                    // and it waits for each answer before the next.
+                    while let Ok(k) = s.read(&mut buf) {
+                        if k == 0 {
+                            return;
+                        }
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        let resp = format!(
+                            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if s.write_all(resp.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, hits)
+    }
+
+    /// Node 1 always refuses with a hint to node 2, which answers: how many
+    /// requests each got in a short run of one worker bound to node 1.
+    fn hits_with(follow_leader: bool) -> (u64, u64) {
+        let (a1, hits1) = fake_node(
+            421,
+            r#"{"error":"not-leader","leader":2,"outcome":"failed"}"#,
+        );
+        let (a2, hits2) = fake_node(200, r#"{"value":null}"#);
+        let addrs: BTreeMap<u64, SocketAddr> = [(1, a1), (2, a2)].into();
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let client = Client::new(
+                addrs,
+                Duration::from_millis(500),
+                ReadConsistency::Linearizable,
+            )
+            .unwrap();
+            let recorder = Recorder::create(&dir.path().join("history.jsonl")).unwrap();
+            let (_stop_tx, stop) = watch::channel(false);
+            let cfg = TrafficConfig {
+                workload: WorkloadConfig::new(WorkloadKind::Register, 7),
+                concurrency: 1,
+                rate: None,
+                nodes: vec![1, 2],
+                follow_leader,
+                deadline: Instant::now() + Duration::from_millis(300),
+            };
+            run_traffic(cfg, client, recorder, ProcessIds::starting_at(1), stop)
+                .await
+                .unwrap();
+        });
+        (hits1.load(Ordering::SeqCst), hits2.load(Ordering::SeqCst))
+    }
+
+    #[test]
+    fn a_bound_worker_starts_every_op_at_its_own_node() {
+        let (own, leader) = hits_with(false);
+        assert!(leader > 5, "too few ops to judge: {leader}");
+        assert_eq!(own, leader, "every op is refused once, then redirected");
+    }
+
+    #[test]
+    fn a_leader_following_worker_stays_with_the_node_that_answered() {
+        let (own, leader) = hits_with(true);
+        assert!(leader > 5, "too few ops to judge: {leader}");
+        assert_eq!(own, 1, "only the first op goes to the worker's own node");
     }
 }

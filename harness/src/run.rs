@@ -273,6 +273,7 @@ fn plan(args: &RunArgs, seed: u64, test_index: usize, argv: Vec<String>) -> Resu
         check_quorum: !args.no_check_quorum,
         proxy: !args.no_proxy,
         op_timeout_ms: args.op_timeout_ms,
+        follow_leader: args.follow_leader,
         node_bin: args
             .node_bin
             .as_ref()
@@ -550,6 +551,7 @@ async fn drive_cluster(
         concurrency: plan.test.concurrency,
         rate: plan.test.rate,
         nodes: sut.node_ids(),
+        follow_leader: plan.test.follow_leader,
         deadline: Instant::now() + limit,
     };
     let traffic_result = run_traffic(

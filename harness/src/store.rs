@@ -76,6 +76,10 @@ pub struct TestConfig {
     pub proxy: bool,
     /// Per-op client timeout, milliseconds.
     pub op_timeout_ms: u64,
+    /// Whether workers stick to the last node that answered them
+    /// (`--follow-leader`) instead of their own node.
+    #[serde(default)]
+    pub follow_leader: bool,
     /// The node program (`null`: this binary as `harness node`).
     pub node_bin: Option<String>,
     /// The command line, for replay.

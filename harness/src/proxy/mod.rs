@@ -93,8 +93,10 @@ struct Link {
 /// One proxy per ordered pair of distinct nodes.
 pub struct ProxyMesh {
     links: BTreeMap<(NodeId, NodeId), Link>,
-    /// The proxies' own runtime; `None` only while being dropped.
-    runtime: Option<tokio::runtime::Runtime>,
+    /// Tells the proxies' thread to drop its runtime (and with it every
+    /// connection); `None` once sent.
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ProxyMesh {
@@ -105,11 +107,19 @@ impl ProxyMesh {
         targets: &BTreeMap<NodeId, SocketAddr>,
         seed: u64,
     ) -> Result<Self, ProxyError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("proxy")
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
+            .map_err(|source| ProxyError::Runtime { source })?;
+        let handle = runtime.handle().clone();
+        let (shutdown, done) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("proxy".into())
+            .spawn(move || {
+                runtime.block_on(async {
+                    let _ = done.await;
+                });
+            })
             .map_err(|source| ProxyError::Runtime { source })?;
         let mut links = BTreeMap::new();
         for &from in targets.keys() {
@@ -129,7 +139,7 @@ impl ProxyMesh {
                 let (tx, rx) = watch::channel(LinkMode::Pass);
                 let counters = Arc::new(LinkCounters::default());
                 let link_seed = seed ^ (from << 32 | to).wrapping_mul(0xA24B_AED4_963E_E407);
-                let task = runtime.spawn(link::serve(
+                let task = handle.spawn(link::serve(
                     listener,
                     upstream,
                     rx,
@@ -151,7 +161,8 @@ impl ProxyMesh {
         tracing::debug!(links = links.len(), "proxy mesh up");
         Ok(ProxyMesh {
             links,
-            runtime: Some(runtime),
+            shutdown: Some(shutdown),
+            thread: Some(thread),
         })
     }
 
@@ -227,9 +238,12 @@ impl Drop for ProxyMesh {
         for link in self.links.values() {
             link.task.abort();
         }
-        // Dropped from async code: must not block on the runtime's threads.
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        // Brief: the thread only drops its tasks and sockets.
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }

@@ -1,0 +1,80 @@
+//! `harness bench` end to end: real clusters, both meshes, repeated runs.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills the harness (its nodes die with it through the parent-death
+/// signal) if the test fails before it exits.
+struct ChildGuard(Option<Child>);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn bench_runs_every_cell_on_both_meshes_and_reports_medians() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    let stdout_path = tmp.path().join("stdout.txt");
+    let mut cmd = Command::new(PathBuf::from(env!("CARGO_BIN_EXE_harness")));
+    cmd.args(["bench", "--time-limit", "1", "--clients", "1", "--nodes", "3"])
+        .args(["--repeat", "2", "--results-dir"])
+        .arg(&results);
+    if let Some(p) = std::env::var_os("NODE_BIN") {
+        cmd.arg("--node-bin").arg(p);
+    }
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut guard = ChildGuard(Some(child));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(st) = guard.0.as_mut().unwrap().try_wait().unwrap() {
+            guard.0 = None;
+            break st;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "bench did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = std::fs::read_to_string(&stdout_path).unwrap();
+    assert_eq!(status.code(), Some(0), "{out}");
+
+    let rows: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(results.join("bench/bench.json")).unwrap()).unwrap();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    for (proxy, rep) in [(true, 0), (false, 0), (true, 1), (false, 1)] {
+        let row = rows
+            .iter()
+            .find(|r| r["proxy"] == proxy && r["rep"] == rep)
+            .unwrap_or_else(|| panic!("no row proxy={proxy} rep={rep}: {rows:?}"));
+        assert!(row["ops_s"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["answered_by"].as_u64().is_some(), "{row}");
+        // Each figure can be traced to its run, made with leader-following
+        // clients and the mesh the row claims.
+        let dir = PathBuf::from(row["dir"].as_str().unwrap());
+        assert!(dir.join("history.jsonl").is_file());
+        let test: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("test.json")).unwrap()).unwrap();
+        assert_eq!(test["follow_leader"], true);
+        assert_eq!(test["proxy"], proxy);
+    }
+    assert!(out.contains("median run of each cell"), "{out}");
+    let cost = out
+        .lines()
+        .find(|l| l.contains("3 nodes   1 clients:"))
+        .unwrap_or_else(|| panic!("no proxy cost line: {out}"));
+    assert!(cost.contains("pairs"), "{cost}");
+}
