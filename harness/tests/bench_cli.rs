@@ -24,9 +24,17 @@ fn bench_runs_every_cell_on_both_meshes_and_reports_medians() {
     let results = tmp.path().join("results");
     let stdout_path = tmp.path().join("stdout.txt");
     let mut cmd = Command::new(PathBuf::from(env!("CARGO_BIN_EXE_harness")));
-    cmd.args(["bench", "--time-limit", "1", "--clients", "1", "--nodes", "3"])
-        .args(["--repeat", "2", "--results-dir"])
-        .arg(&results);
+    cmd.args([
+        "bench",
+        "--time-limit",
+        "1",
+        "--clients",
+        "1",
+        "--nodes",
+        "3",
+    ])
+    .args(["--repeat", "2", "--results-dir"])
+    .arg(&results);
     if let Some(p) = std::env::var_os("NODE_BIN") {
         cmd.arg("--node-bin").arg(p);
     }

@@ -592,6 +592,118 @@ fn read_index_waits_for_a_heartbeat_round_acknowledged_by_a_majority() {
 }
 
 #[test]
+fn a_read_after_its_round_was_sent_waits_for_the_next_round() {
+    let mut r = leader();
+    assert_eq!(r.read_index(1), Ok(()));
+    r.ready();
+    // Round 1 is on the wire: answers to it may have left the followers
+    // before read 2 arrived, so they cannot confirm it.
+    assert_eq!(r.read_index(2), Ok(()));
+    r.step(append_ok(2, 1, 1, 1, 1));
+    r.step(append_ok(3, 1, 1, 1, 1));
+    let rd = r.ready();
+    assert_eq!(rd.read_states, vec![ReadState { ctx: 1, index: 1 }]);
+    let rounds: Vec<(NodeId, u64)> = rd
+        .messages
+        .iter()
+        .map(|m| match m.body {
+            MessageBody::AppendEntries { round, .. } => (m.to, round),
+            ref b => panic!("unexpected {b:?}"),
+        })
+        .collect();
+    assert_eq!(rounds, vec![(2, 2), (3, 2)]);
+    r.step(append_ok(2, 1, 1, 1, 2));
+    assert_eq!(
+        r.ready().read_states,
+        vec![ReadState { ctx: 2, index: 1 }]
+    );
+}
+
+#[test]
+fn a_read_rides_on_the_appends_of_its_batch() {
+    let mut r = leader();
+    // Follower 3 never answered its probe; follower 2 pipelines.
+    assert_eq!(r.propose(b"a".to_vec()), Ok((2, 1)));
+    assert_eq!(r.read_index(9), Ok(()));
+    let rd = r.ready();
+    // One message per follower: the entry to 2 carries the read's round,
+    // 3 gets a bare heartbeat for it (its probe is still outstanding).
+    assert_eq!(
+        rd.messages,
+        vec![
+            msg(
+                1,
+                2,
+                1,
+                MessageBody::AppendEntries {
+                    prev_log_index: 1,
+                    prev_log_term: 1,
+                    entries: vec![cmd(1, 2, b"a")],
+                    leader_commit: 1,
+                    round: 1,
+                }
+            ),
+            msg(
+                1,
+                3,
+                1,
+                MessageBody::AppendEntries {
+                    prev_log_index: 0,
+                    prev_log_term: 0,
+                    entries: vec![],
+                    leader_commit: 1,
+                    round: 1,
+                }
+            ),
+        ]
+    );
+    r.advance();
+    // The answer to the entry confirms the read (and commits the entry).
+    r.step(append_ok(2, 1, 1, 2, 1));
+    let rd = r.ready();
+    assert_eq!(rd.read_states, vec![ReadState { ctx: 9, index: 1 }]);
+    assert_eq!(rd.commit_index, Some(2));
+}
+
+#[test]
+fn read_rounds_do_not_restart_replication_that_is_in_flight() {
+    let mut r = leader();
+    assert_eq!(r.propose(b"a".to_vec()), Ok((2, 1)));
+    r.ready();
+    r.advance();
+    // Two reads in quick succession, each in a round of its own, while the
+    // entry sent to follower 2 is still unacknowledged: that is a busy
+    // pipeline, not a lost message, so follower 2 gets bare heartbeats and
+    // no second copy of the entry.
+    for ctx in [1, 2] {
+        assert_eq!(r.read_index(ctx), Ok(()));
+        let rd = r.ready();
+        r.advance();
+        for m in rd.messages.iter().filter(|m| m.to == 2) {
+            match &m.body {
+                MessageBody::AppendEntries { entries, .. } => {
+                    assert!(entries.is_empty(), "entries re-sent to 2: {m:?}")
+                }
+                b => panic!("unexpected {b:?}"),
+            }
+        }
+    }
+    // A heartbeat interval without progress does count as a stall: the
+    // entry is sent again from the match.
+    let mut resent = false;
+    for _ in 0..10 {
+        r.tick();
+        let rd = r.ready();
+        r.advance();
+        resent |= rd.messages.iter().any(|m| {
+            m.to == 2
+                && matches!(&m.body, MessageBody::AppendEntries { entries, .. } if !entries.is_empty())
+        });
+    }
+    assert!(resent, "a stalled follower is never probed again");
+}
+
+#[test]
 fn reads_and_membership_changes_wait_for_the_leaders_own_commit() {
     let mut r = node(1, &[1, 2, 3], false, false);
     for _ in 0..10 {

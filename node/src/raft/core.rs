@@ -56,6 +56,10 @@ pub struct Raft {
     round: u64,
     /// Whether messages carrying the current round were already handed out.
     round_sent: bool,
+    /// Reads wait for a round that `ready` starts: it rides on the
+    /// AppendEntries going out anyway and heartbeats only the other peers,
+    /// so a batch of writes and reads costs one message per follower.
+    round_pending: bool,
     read_only: ReadOnly,
     /// Leadership transfer in progress: (target, start tick).
     transfer: Option<(NodeId, u64)>,
@@ -124,6 +128,7 @@ impl Raft {
             progress: BTreeMap::new(),
             round: 0,
             round_sent: false,
+            round_pending: false,
             read_only: ReadOnly::default(),
             transfer: None,
             lease_revoked: false,
@@ -367,12 +372,13 @@ impl Raft {
         if !self.committed_own_term() {
             return Err(ReadError::NotReady);
         }
+        // A round whose messages are still unsent proves leadership after
+        // now as well as a new one would; otherwise wait for the next.
         if self.round == 0 || self.round_sent {
-            self.bcast_heartbeat();
+            self.round_pending = true;
         }
-        self.read_only
-            .add_request(ctx, self.log.committed, self.round);
-        self.check_rounds();
+        let round = self.round + u64::from(self.round_pending);
+        self.read_only.add_request(ctx, self.log.committed, round);
         Ok(())
     }
 
@@ -474,6 +480,10 @@ impl Raft {
             self.needs_bcast = false;
             self.bcast_append();
         }
+        if self.role == Role::Leader && self.round_pending {
+            self.round_pending = false;
+            self.start_read_round();
+        }
         let hs = self.hard_state();
         let hard_state = (hs != self.prev_hard_state).then_some(hs);
         self.prev_hard_state = hs;
@@ -501,7 +511,7 @@ impl Raft {
 
     /// Whether [`Raft::ready`] would return a non-empty batch.
     pub fn has_ready(&self) -> bool {
-        (self.role == Role::Leader && self.needs_bcast)
+        (self.role == Role::Leader && (self.needs_bcast || self.round_pending))
             || self.hard_state() != self.prev_hard_state
             || (self.role, self.term, self.leader) != self.prev_soft
             || self.log.committed != self.prev_commit
@@ -740,6 +750,7 @@ impl Raft {
         self.progress.clear();
         self.round = 0;
         self.round_sent = false;
+        self.round_pending = false;
         self.dropped_reads.extend(self.read_only.reset());
         self.transfer = None;
         self.lease_revoked = false;
@@ -966,6 +977,9 @@ impl Raft {
         }
     }
 
+    /// The heartbeat timer: a new round with a message to every peer, and
+    /// retransmission of what seems lost (a pipeline without progress since
+    /// the last heartbeat, a probe, a snapshot chunk).
     fn bcast_heartbeat(&mut self) {
         self.round += 1;
         self.round_sent = false;
@@ -975,39 +989,83 @@ impl Raft {
             let pr = self.progress.get_mut(&to).expect("peer listed");
             let stalled = pr.match_index == pr.match_at_heartbeat;
             pr.match_at_heartbeat = pr.match_index;
-            match &mut pr.state {
-                ProgressState::Replicate { inflight } if !inflight.is_empty() && stalled => {
-                    // An AppendEntries was probably lost: probe from the match.
-                    pr.next_index = pr.match_index + 1;
-                    pr.state = ProgressState::Probe { paused: false };
-                    self.send_append(to, true);
-                }
-                ProgressState::Replicate { .. } => {
-                    let m = pr.match_index;
-                    let (prev, prev_term) = match self.log.term(m) {
-                        Some(t) => (m, t),
-                        None => (0, 0),
-                    };
-                    let body = MessageBody::AppendEntries {
-                        prev_log_index: prev,
-                        prev_log_term: prev_term,
-                        entries: Vec::new(),
-                        leader_commit: self.log.committed,
-                        round: self.round,
-                    };
-                    self.send(to, body);
-                }
-                ProgressState::Probe { paused } => {
-                    *paused = false;
-                    self.send_append(to, true);
-                }
-                ProgressState::Snapshot { sent, .. } => {
-                    *sent = false;
-                    self.send_snapshot_chunk(to);
-                }
-            }
+            self.round_message(to, true, stalled);
         }
         self.check_rounds();
+    }
+
+    /// The message that carries the current round to `to`. Only the timer
+    /// (`on_timer`) retransmits: read rounds can follow each other within a
+    /// fraction of a round trip, and taking an entry still in flight for a
+    /// lost one would drop the follower back to probing and send it the
+    /// same entries again.
+    fn round_message(&mut self, to: NodeId, on_timer: bool, stalled: bool) {
+        let Some(pr) = self.progress.get_mut(&to) else {
+            return;
+        };
+        match &mut pr.state {
+            ProgressState::Replicate { inflight } if !inflight.is_empty() && stalled => {
+                // An AppendEntries was probably lost: probe from the match.
+                pr.next_index = pr.match_index + 1;
+                pr.state = ProgressState::Probe { paused: false };
+                self.send_append(to, true);
+            }
+            ProgressState::Replicate { .. } => self.send_heartbeat(to),
+            ProgressState::Probe { paused } if on_timer || !*paused => {
+                *paused = false;
+                self.send_append(to, true);
+            }
+            ProgressState::Probe { .. } => self.send_heartbeat(to),
+            ProgressState::Snapshot { sent, .. } if on_timer => {
+                *sent = false;
+                self.send_snapshot_chunk(to);
+            }
+            ProgressState::Snapshot { .. } => {}
+        }
+    }
+
+    /// Starts the round the pending reads wait for. Every AppendEntries not
+    /// yet handed out joins it (its answer proves leadership after now just
+    /// as well), and only the peers without one get a heartbeat.
+    fn start_read_round(&mut self) {
+        self.round += 1;
+        self.round_sent = false;
+        self.read_only.start_round(self.round, self.now);
+        let mut covered = std::collections::BTreeSet::new();
+        for m in &mut self.msgs {
+            if let MessageBody::AppendEntries { round, .. } = &mut m.body {
+                *round = self.round;
+                covered.insert(m.to);
+            }
+        }
+        let peers: Vec<NodeId> = self
+            .progress
+            .keys()
+            .copied()
+            .filter(|p| !covered.contains(p))
+            .collect();
+        for to in peers {
+            self.round_message(to, false, false);
+        }
+        self.check_rounds();
+    }
+
+    /// An empty AppendEntries at the peer's match: it carries the round and
+    /// the commit index and asks for nothing to be stored.
+    fn send_heartbeat(&mut self, to: NodeId) {
+        let m = self.progress[&to].match_index;
+        let (prev, prev_term) = match self.log.term(m) {
+            Some(t) => (m, t),
+            None => (0, 0),
+        };
+        let body = MessageBody::AppendEntries {
+            prev_log_index: prev,
+            prev_log_term: prev_term,
+            entries: Vec::new(),
+            leader_commit: self.log.committed,
+            round: self.round,
+        };
+        self.send(to, body);
     }
 
     fn handle_append(
