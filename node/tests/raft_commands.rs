@@ -613,10 +613,7 @@ fn a_read_after_its_round_was_sent_waits_for_the_next_round() {
         .collect();
     assert_eq!(rounds, vec![(2, 2), (3, 2)]);
     r.step(append_ok(2, 1, 1, 1, 2));
-    assert_eq!(
-        r.ready().read_states,
-        vec![ReadState { ctx: 2, index: 1 }]
-    );
+    assert_eq!(r.ready().read_states, vec![ReadState { ctx: 2, index: 1 }]);
 }
 
 #[test]
