@@ -1,8 +1,10 @@
 //! Crash safety with real processes: `kill -9` the leader, SIGSTOP/SIGCONT the
-//! leader, and SIGTERM for a clean stop.
+//! leader (also past its lease, with a lease read waiting), and SIGTERM for a
+//! clean stop.
 
 mod common;
 
+use common::proxy::Mode;
 use common::Cluster;
 use nix::sys::signal::Signal;
 use serde_json::json;
@@ -209,4 +211,40 @@ async fn acked_writes_under_concurrent_load_survive_repeated_leader_kills() {
     );
     eprintln!("verifying {} acknowledged writes", acked.len());
     assert_all_present(&g, 0, &acked).await;
+}
+
+/// The lease's classic failure: a leader paused (a GC pause, SIGSTOP) for
+/// longer than its lease, cut off from the others, wakes up with a read
+/// already waiting and answers it from the lease although a new leader has
+/// since committed a write. Nothing from its peers can warn it (its links
+/// are stalled): only the clock can. Our loop catches up the ticks of the
+/// wall time it missed before it looks at any request, so the read is
+/// refused, never served stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_read_waiting_at_a_leader_paused_past_its_lease_is_never_stale() {
+    let c = Cluster::with_proxies(3, &[]);
+    let old = c.wait_leader(Duration::from_secs(5)).await;
+    c.put_acked("x", "1", Duration::from_secs(5)).await;
+    let (code, body) = c.get(old, "x", "lease").await;
+    assert_eq!((code, &body["value"]), (200, &json!("1")), "{body}");
+
+    c.signal(old, Signal::SIGSTOP);
+    c.set_links_of(old, Mode::Stall);
+    let others: Vec<u64> = c.running().into_iter().filter(|&i| i != old).collect();
+    let new = c.wait_leader_among(&others, Duration::from_secs(5)).await;
+    let (code, body) = c.put(new, "x", "2").await;
+    assert_eq!(code, 200, "{body}");
+
+    // The read reaches the paused node's socket, then the node resumes.
+    let read = c.get(old, "x", "lease");
+    let resume = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        c.signal(old, Signal::SIGCONT);
+    };
+    let ((code, body), ()) = tokio::join!(read, resume);
+    assert_ne!(body["value"], json!("1"), "stale lease read after a pause");
+    assert!(
+        [421, 503].contains(&code),
+        "unexpected answer {code}: {body}"
+    );
 }
