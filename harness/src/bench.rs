@@ -35,10 +35,9 @@ pub struct BenchRow {
     pub fail: u64,
     /// Unknown ops.
     pub info: u64,
-    /// The node that answered most ok ops (the leader, as long as there was
-    /// one): with few clients, whether the workers' own nodes lead decides
-    /// how many ops need a redirect, which moves throughput more than
-    /// anything under test.
+    /// The node that answered most ok ops: the leader, as long as there was
+    /// one (the workers follow it), so a run with an election in the middle
+    /// stands out.
     pub answered_by: Option<u64>,
     /// The cell's run folder.
     pub dir: String,
@@ -310,4 +309,62 @@ fn format_row(r: &BenchRow) -> String {
             .map(|n| format!("n{n}"))
             .unwrap_or_else(|| "-".into())
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(proxy: bool, rep: u32, ops_s: f64) -> BenchRow {
+        BenchRow {
+            proxy,
+            nodes: 3,
+            clients: 1,
+            rep,
+            ops_s,
+            latency_ms: None,
+            fail: 0,
+            info: 0,
+            answered_by: Some(1),
+            dir: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_median_run_is_the_middle_one_by_throughput() {
+        let rows = vec![
+            row(true, 0, 900.0),
+            row(true, 1, 1100.0),
+            row(true, 2, 1000.0),
+            row(false, 0, 1200.0),
+        ];
+        assert_eq!(median_run(&rows, true, 3, 1).unwrap().rep, 2);
+        assert_eq!(median_run(&rows, false, 3, 1).unwrap().rep, 0);
+        assert!(median_run(&rows, true, 5, 1).is_none());
+        // An even count takes the lower middle run.
+        let two = vec![row(true, 0, 900.0), row(true, 1, 1100.0)];
+        assert_eq!(median_run(&two, true, 3, 1).unwrap().rep, 0);
+    }
+
+    #[test]
+    fn the_cost_compares_medians_and_shows_the_spread_of_the_pairs() {
+        let rows = vec![
+            row(true, 0, 900.0),
+            row(false, 0, 1000.0),
+            row(true, 1, 950.0),
+            row(false, 1, 1000.0),
+            row(true, 2, 1000.0),
+            row(false, 2, 1000.0),
+        ];
+        assert_eq!(
+            cost_line(&rows, 3, 1).unwrap(),
+            "  3 nodes   1 clients: 950 / 1000 ops/s = -5.0 % (pairs -10.0 % .. +0.0 %)"
+        );
+        // One pair: no range to show.
+        assert_eq!(
+            cost_line(&rows[..2], 3, 1).unwrap(),
+            "  3 nodes   1 clients: 900 / 1000 ops/s = -10.0 %"
+        );
+        assert!(cost_line(&rows[..1], 3, 1).is_none());
+    }
 }
