@@ -88,6 +88,12 @@ pub struct RunArgs {
     #[arg(long, default_value = "all", value_parser = parse_nemesis)]
     pub nemesis: NemesisList,
 
+    /// Which node a kill, pause or member removal hits: `one` (the node the
+    /// seeded schedule picked) or `primaries` (the current leader, whenever
+    /// the schedule's gates allow it; Jepsen's target name).
+    #[arg(long, default_value = "one", value_parser = ["one", "primaries"])]
+    pub nemesis_targets: String,
+
     /// Mean seconds between fault decisions (start one, or undo one).
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0, value_parser = positive_f64)]
     pub nemesis_interval: f64,

@@ -268,6 +268,7 @@ fn plan(args: &RunArgs, seed: u64, test_index: usize, argv: Vec<String>) -> Resu
         mix: workload.mix.to_string(),
         nemesis: args.nemesis.0.clone(),
         nemesis_interval_s: args.nemesis_interval,
+        nemesis_targets: args.nemesis_targets.clone(),
         read_consistency: args.read_consistency.name().to_string(),
         pre_vote: !args.no_pre_vote,
         check_quorum: !args.no_check_quorum,
@@ -297,7 +298,16 @@ fn print_config(out: &mut dyn Write, t: &TestConfig, node: &NodeCommand, dir: &P
     let nemesis = if t.nemesis.is_empty() {
         "none".to_string()
     } else {
-        format!("{} every ~{}s", t.nemesis.join(","), t.nemesis_interval_s)
+        let targets = if t.nemesis_targets == "one" {
+            String::new()
+        } else {
+            format!(", aimed at {}", t.nemesis_targets)
+        };
+        format!(
+            "{} every ~{}s{targets}",
+            t.nemesis.join(","),
+            t.nemesis_interval_s
+        )
     };
     let _ = writeln!(out, "seed {}  (replay with --seed {})", t.seed, t.seed);
     let rows = [
@@ -508,11 +518,12 @@ async fn drive_cluster(
     let nemesis_task = if plan.kinds.is_empty() {
         None
     } else {
-        let schedule = ScheduleConfig::new(
+        let mut schedule = ScheduleConfig::new(
             sut.node_ids(),
             &plan.kinds,
             Duration::from_secs_f64(args.nemesis_interval),
         );
+        schedule.target_primaries = plan.test.nemesis_targets == "primaries";
         let sink_recorder = recorder.clone();
         let sink = Arc::new(move |ev: NemesisEvent| {
             if let Err(e) = sink_recorder.nemesis(ev.f, ev.value) {

@@ -37,6 +37,10 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     }
 }
 
+fn default_targets() -> String {
+    "one".into()
+}
+
 /// The `test.json` of a run (internal-contracts.md), written before the run.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct TestConfig {
@@ -76,6 +80,9 @@ pub struct TestConfig {
     pub proxy: bool,
     /// Per-op client timeout, milliseconds.
     pub op_timeout_ms: u64,
+    /// `one` or `primaries` (`--nemesis-targets`).
+    #[serde(default = "default_targets")]
+    pub nemesis_targets: String,
     /// Whether workers stick to the last node that answered them
     /// (`--follow-leader`) instead of their own node.
     #[serde(default)]

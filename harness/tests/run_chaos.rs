@@ -493,3 +493,77 @@ fn a_harness_killed_with_sigkill_leaves_no_node_behind() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+#[test]
+fn primaries_targeting_pauses_and_kills_the_leader() {
+    let _one = ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let results = tempfile::tempdir().unwrap();
+    let (code, _, dir) = run(
+        results.path(),
+        &[
+            "--nodes",
+            "3",
+            "--time-limit",
+            "6",
+            "-w",
+            "register",
+            "--nemesis",
+            "kill,pause",
+            "--nemesis-targets",
+            "primaries",
+            "--nemesis-interval",
+            "0.4",
+            "--seed",
+            "11",
+        ],
+        Duration::from_secs(120),
+    );
+    let r = results_json(&dir);
+    assert_eq!(code, 0, "results.json: {r:#}");
+    let test: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("test.json")).unwrap()).unwrap();
+    assert_eq!(test["nemesis_targets"], "primaries");
+    let start = test["start_unix_ns"].as_u64().unwrap();
+
+    // Each node's role changes, from its own trace: (unix ns, role).
+    let roles = |node: u64| -> Vec<(u64, String)> {
+        let path = dir.join(format!("nodes/n{node}/trace.jsonl"));
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["event"] == "role")
+            .map(|e| {
+                (
+                    e["time"].as_u64().unwrap(),
+                    e["role"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let hits: Vec<Value> = history(&dir)
+        .into_iter()
+        .filter(|e| e["process"] == "nemesis" && (e["f"] == "kill" || e["f"] == "pause"))
+        .collect();
+    let aimed: Vec<&Value> = hits
+        .iter()
+        .filter(|e| e["value"]["primary"] == true)
+        .collect();
+    assert!(
+        aimed.len() >= 2 && aimed.len() * 2 >= hits.len(),
+        "too few faults hit the leader: {aimed:?} of {hits:?}"
+    );
+    // The node each of them hit was the leader, by its own account: the
+    // last role it reported before it was paused or killed.
+    for e in aimed {
+        let node = e["value"]["node"].as_u64().unwrap();
+        let at = start + e["time"].as_u64().unwrap();
+        let last = roles(node)
+            .into_iter()
+            .rfind(|(t, _)| *t <= at)
+            .map(|(_, role)| role);
+        assert_eq!(last.as_deref(), Some("leader"), "{e}");
+    }
+}

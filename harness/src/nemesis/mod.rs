@@ -11,6 +11,8 @@
 //! - `kill` / `start`: `{"node": 3}` — SIGKILL of the node's process group /
 //!   start again on the same data dir;
 //! - `pause` / `resume`: `{"node": 3}` — SIGSTOP / SIGCONT;
+//! - a kill, pause or removal aimed at the leader
+//!   ([`ScheduleConfig::target_primaries`]) adds `"primary": true`;
 //! - `start-partition`: `{"shape": "majority", "groups": [[2, 5], [1, 3, 4]],
 //!   "links": [[1, 2, "pass"], [1, 3, "stall"], …]}` — the exact matrix of
 //!   every directed link (see [`partition`]); `stop-partition`: the same keys
@@ -41,13 +43,13 @@
 pub mod partition;
 pub mod schedule;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
-use crate::cluster::{wait_for_leader, NodeId, ProcessState, SystemUnderTest};
+use crate::cluster::{probe_leader, wait_for_leader, NodeId, ProcessState, SystemUnderTest};
 use crate::proxy::ProxyMesh;
 pub use partition::{Partition, Shape};
 pub use schedule::{Action, FaultKind, FaultState, Schedule, ScheduleConfig, Step};
@@ -114,6 +116,9 @@ pub struct Nemesis {
     /// What really happened (the schedule's bookkeeping assumes success).
     actual: FaultState,
     active: ActiveFaults,
+    /// The node behind each label the schedule plans with: the identity,
+    /// until aiming at the leader swaps two labels.
+    labels: BTreeMap<NodeId, NodeId>,
 }
 
 impl Nemesis {
@@ -140,6 +145,7 @@ impl Nemesis {
             sink,
             actual: FaultState::default(),
             active: ActiveFaults::default(),
+            labels: known.iter().map(|&n| (n, n)).collect(),
         })
     }
 
@@ -162,14 +168,60 @@ impl Nemesis {
                 _ = &mut stop => return,
                 _ = tokio::time::sleep(step.delay) => {}
             }
-            self.execute(step.action).await;
+            let (action, primary) = self.bind(step.action).await;
+            self.execute_noted(action, primary).await;
         }
         // No fault can ever happen (no kinds): just wait for the end.
         stop.await;
     }
 
+    /// Turns a planned step into one on real nodes. With
+    /// [`ScheduleConfig::target_primaries`], a kill, pause or removal of
+    /// label `l` goes to the current leader instead, by swapping `l` with
+    /// the leader's label `m`, provided the swap changes nothing the
+    /// schedule's gates looked at: `m` is not impaired in its plan, and an
+    /// active partition treats `l` and `m` alike. All later steps follow
+    /// the swap (a resume goes to the node that was paused), so the plan
+    /// stays consistent; only which node carries which label depends on
+    /// the run. Returns the step and whether it hits the leader.
+    async fn bind(&mut self, planned: Action) -> (Action, bool) {
+        let mut primary = false;
+        if let (true, Some(l)) = (self.schedule.config().target_primaries, planned.impairs()) {
+            if let Some(leader) = probe_leader(&*self.sut).await.leader {
+                let m = self
+                    .labels
+                    .iter()
+                    .find(|&(_, &node)| node == leader.leader)
+                    .map(|(&label, _)| label);
+                if let Some(m) = m {
+                    let plan = self.schedule.state();
+                    let swappable = m == l
+                        || (!plan.impaired().contains(&m)
+                            && plan.partition.as_ref().is_none_or(|p| p.symmetric_in(l, m)));
+                    if swappable {
+                        let (nl, nm) = (self.labels[&l], self.labels[&m]);
+                        self.labels.insert(l, nm);
+                        self.labels.insert(m, nl);
+                        primary = true;
+                    }
+                }
+            }
+        }
+        let labels = &self.labels;
+        (
+            planned.map_nodes(|n| labels.get(&n).copied().unwrap_or(n)),
+            primary,
+        )
+    }
+
     /// Carries out one action, updates the state and emits its event.
     pub async fn execute(&mut self, action: Action) -> NemesisEvent {
+        self.execute_noted(action, false).await
+    }
+
+    /// [`Nemesis::execute`]; `primary` marks a step aimed at the leader
+    /// (`"primary": true` in its value).
+    async fn execute_noted(&mut self, action: Action, primary: bool) -> NemesisEvent {
         let f = action.f();
         let value = match &action {
             Action::Kill(n) => self.node_op(*n, self.sut.kill(*n).await, |s| {
@@ -213,6 +265,10 @@ impl Nemesis {
             Action::RemoveMember(n) => self.remove_member(*n).await,
             Action::AddMember(n) => self.add_member(*n).await,
         };
+        let mut value = value;
+        if primary {
+            value["primary"] = json!(true);
+        }
         self.publish_active();
         let event = NemesisEvent {
             f,

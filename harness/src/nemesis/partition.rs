@@ -83,6 +83,41 @@ pub struct Partition {
 }
 
 impl Partition {
+    /// The same partition with every node renamed by `f` (a permutation).
+    pub fn relabel(&self, f: impl Fn(NodeId) -> NodeId) -> Partition {
+        let groups: Vec<Vec<NodeId>> = self
+            .groups
+            .iter()
+            .map(|g| {
+                let mut g: Vec<NodeId> = g.iter().map(|&n| f(n)).collect();
+                g.sort_unstable();
+                g
+            })
+            .collect();
+        let mut links: Vec<(NodeId, NodeId, LinkMode)> = self
+            .links
+            .iter()
+            .map(|&(a, b, m)| (f(a), f(b), m))
+            .collect();
+        links.sort_by_key(|&(a, b, _)| (a, b));
+        Partition {
+            shape: self.shape,
+            groups,
+            links,
+        }
+    }
+
+    /// Whether swapping `a` and `b` leaves every link as it is: then the
+    /// two are interchangeable for anything that looks at the partition.
+    pub fn symmetric_in(&self, a: NodeId, b: NodeId) -> bool {
+        let swap = |n: NodeId| match n {
+            n if n == a => b,
+            n if n == b => a,
+            n => n,
+        };
+        self.relabel(swap).links == self.links
+    }
+
     /// The event value: `{"shape", "groups", "links": [[from, to, mode]…]}`
     /// (plus `"delay"` when a link delays).
     pub fn to_value(&self) -> serde_json::Value {
@@ -245,6 +280,31 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn relabelling_renames_groups_and_links_and_finds_symmetries() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let p = generate(Shape::Majority, &[1, 2, 3, 4, 5], LinkMode::Stall, &mut rng);
+        let (a, b) = (p.groups[0][0], p.groups[1][0]);
+        let swap = |n: NodeId| match n {
+            n if n == a => b,
+            n if n == b => a,
+            n => n,
+        };
+        let q = p.relabel(swap);
+        assert_eq!(q.links.len(), p.links.len());
+        for &(f, t, m) in &p.links {
+            assert!(q.links.contains(&(swap(f), swap(t), m)));
+        }
+        assert!(q.groups[0].contains(&b) && q.groups[1].contains(&a));
+        // Two nodes on the same side are interchangeable; across the cut
+        // they are not.
+        assert!(!p.symmetric_in(a, b));
+        if let Some(&c) = p.groups[0].get(1) {
+            assert!(p.symmetric_in(a, c));
+        }
+        assert!(p.symmetric_in(a, a));
+    }
 
     fn cut_pairs(p: &Partition) -> BTreeSet<(NodeId, NodeId)> {
         p.links

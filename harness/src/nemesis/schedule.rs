@@ -105,6 +105,28 @@ impl Action {
         }
     }
 
+    /// The same step with every node renamed by `f`.
+    pub fn map_nodes(&self, f: impl Fn(NodeId) -> NodeId) -> Action {
+        match self {
+            Action::Kill(n) => Action::Kill(f(*n)),
+            Action::Start(n) => Action::Start(f(*n)),
+            Action::Pause(n) => Action::Pause(f(*n)),
+            Action::Resume(n) => Action::Resume(f(*n)),
+            Action::StartPartition(p) => Action::StartPartition(p.relabel(f)),
+            Action::StopPartition => Action::StopPartition,
+            Action::RemoveMember(n) => Action::RemoveMember(f(*n)),
+            Action::AddMember(n) => Action::AddMember(f(*n)),
+        }
+    }
+
+    /// The node a kill, pause or removal hits.
+    pub fn impairs(&self) -> Option<NodeId> {
+        match self {
+            Action::Kill(n) | Action::Pause(n) | Action::RemoveMember(n) => Some(*n),
+            _ => None,
+        }
+    }
+
     /// Whether this step undoes an earlier fault.
     pub fn is_undo(&self) -> bool {
         matches!(
@@ -145,6 +167,11 @@ pub struct ScheduleConfig {
     /// vote in the same term; that would be the harness's unsafety, not the
     /// node's. On, it tests catch-up from nothing.
     pub member_wipe: bool,
+    /// Aim kills, pauses and removals at the current leader (Jepsen's
+    /// `primaries` target). The schedule still plans against node labels;
+    /// the executor swaps the planned label with the leader's when that
+    /// changes nothing the gates looked at (see [`super::Nemesis`]).
+    pub target_primaries: bool,
 }
 
 impl ScheduleConfig {
@@ -161,6 +188,7 @@ impl ScheduleConfig {
             shapes: Shape::ALL.to_vec(),
             cut_modes: vec![LinkMode::Stall, LinkMode::Reset],
             member_wipe: false,
+            target_primaries: false,
         }
     }
 }
