@@ -88,9 +88,10 @@ pub struct RunArgs {
     #[arg(long, default_value = "all", value_parser = parse_nemesis)]
     pub nemesis: NemesisList,
 
-    /// Which node a kill, pause or member removal hits: `one` (the node the
-    /// seeded schedule picked) or `primaries` (the current leader, whenever
-    /// the schedule's gates allow it; Jepsen's target name).
+    /// Which nodes faults hit: `one` (the nodes the seeded schedule picked)
+    /// or `primaries` (kills, pauses and removals hit the current leader,
+    /// partitions put it on the losing side, whenever the schedule's gates
+    /// allow it; Jepsen's target name).
     #[arg(long, default_value = "one", value_parser = ["one", "primaries"])]
     pub nemesis_targets: String,
 

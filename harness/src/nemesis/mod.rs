@@ -11,7 +11,7 @@
 //! - `kill` / `start`: `{"node": 3}` — SIGKILL of the node's process group /
 //!   start again on the same data dir;
 //! - `pause` / `resume`: `{"node": 3}` — SIGSTOP / SIGCONT;
-//! - a kill, pause or removal aimed at the leader
+//! - a kill, pause, removal or partition aimed at the leader
 //!   ([`ScheduleConfig::target_primaries`]) adds `"primary": true`;
 //! - `start-partition`: `{"shape": "majority", "groups": [[2, 5], [1, 3, 4]],
 //!   "links": [[1, 2, "pass"], [1, 3, "stall"], …]}` — the exact matrix of
@@ -177,16 +177,21 @@ impl Nemesis {
 
     /// Turns a planned step into one on real nodes. With
     /// [`ScheduleConfig::target_primaries`], a kill, pause or removal of
-    /// label `l` goes to the current leader instead, by swapping `l` with
-    /// the leader's label `m`, provided the swap changes nothing the
-    /// schedule's gates looked at: `m` is not impaired in its plan, and an
-    /// active partition treats `l` and `m` alike. All later steps follow
-    /// the swap (a resume goes to the node that was paused), so the plan
-    /// stays consistent; only which node carries which label depends on
-    /// the run. Returns the step and whether it hits the leader.
+    /// label `l` (or a partition's leader spot `l`, see
+    /// [`Partition::leader_spot`]) goes to the current leader instead, by
+    /// swapping `l` with the leader's label `m`, provided the swap changes
+    /// nothing the schedule's gates looked at: neither label is impaired in
+    /// its plan (before this step), and an active partition treats `l` and
+    /// `m` alike. All later steps follow the swap (a resume goes to the node
+    /// that was paused), so the plan stays consistent; only which node
+    /// carries which label depends on the run. Returns the step and whether
+    /// it is aimed at the leader.
     async fn bind(&mut self, planned: Action) -> (Action, bool) {
         let mut primary = false;
-        if let (true, Some(l)) = (self.schedule.config().target_primaries, planned.impairs()) {
+        if let (true, Some(l)) = (
+            self.schedule.config().target_primaries,
+            planned.leader_spot(),
+        ) {
             if let Some(leader) = probe_leader(&*self.sut).await.leader {
                 let m = self
                     .labels
@@ -194,10 +199,24 @@ impl Nemesis {
                     .find(|&(_, &node)| node == leader.leader)
                     .map(|(&label, _)| label);
                 if let Some(m) = m {
-                    let plan = self.schedule.state();
+                    // The plan already holds this step: undo it to see the
+                    // state its gate saw.
+                    let mut before = self.schedule.state().clone();
+                    match &planned {
+                        Action::Kill(n) => before.apply(&Action::Start(*n)),
+                        Action::Pause(n) => before.apply(&Action::Resume(*n)),
+                        Action::RemoveMember(n) => before.apply(&Action::AddMember(*n)),
+                        Action::StartPartition(_) => before.apply(&Action::StopPartition),
+                        _ => {}
+                    }
+                    let impaired = before.impaired();
                     let swappable = m == l
-                        || (!plan.impaired().contains(&m)
-                            && plan.partition.as_ref().is_none_or(|p| p.symmetric_in(l, m)));
+                        || (!impaired.contains(&m)
+                            && !impaired.contains(&l)
+                            && before
+                                .partition
+                                .as_ref()
+                                .is_none_or(|p| p.symmetric_in(l, m)));
                     if swappable {
                         let (nl, nm) = (self.labels[&l], self.labels[&m]);
                         self.labels.insert(l, nm);

@@ -107,6 +107,28 @@ impl Partition {
         }
     }
 
+    /// The node that a partition aimed at the leader puts the leader on:
+    /// the isolated node of `one` and `one-way`, a node of the smallest
+    /// group of `majority` and `random`, the bridge of `bridge`. None for
+    /// `majorities-ring`, where every node sees a majority.
+    pub fn leader_spot(&self) -> Option<NodeId> {
+        match self.shape {
+            Shape::MajoritiesRing => None,
+            Shape::Bridge => {
+                let first = self.groups.first()?;
+                first
+                    .iter()
+                    .copied()
+                    .find(|n| self.groups.iter().all(|g| g.contains(n)))
+            }
+            _ => self
+                .groups
+                .iter()
+                .min_by_key(|g| g.len())
+                .and_then(|g| g.first().copied()),
+        }
+    }
+
     /// Whether swapping `a` and `b` leaves every link as it is: then the
     /// two are interchangeable for anything that looks at the partition.
     pub fn symmetric_in(&self, a: NodeId, b: NodeId) -> bool {

@@ -119,10 +119,12 @@ impl Action {
         }
     }
 
-    /// The node a kill, pause or removal hits.
-    pub fn impairs(&self) -> Option<NodeId> {
+    /// The node a step aimed at the leader should hit: the node of a kill,
+    /// pause or removal; the leader's spot of a partition.
+    pub fn leader_spot(&self) -> Option<NodeId> {
         match self {
             Action::Kill(n) | Action::Pause(n) | Action::RemoveMember(n) => Some(*n),
+            Action::StartPartition(p) => p.leader_spot(),
             _ => None,
         }
     }
@@ -167,8 +169,8 @@ pub struct ScheduleConfig {
     /// vote in the same term; that would be the harness's unsafety, not the
     /// node's. On, it tests catch-up from nothing.
     pub member_wipe: bool,
-    /// Aim kills, pauses and removals at the current leader (Jepsen's
-    /// `primaries` target). The schedule still plans against node labels;
+    /// Aim kills, pauses, removals and partitions at the current leader
+    /// (Jepsen's `primaries` target). The schedule still plans against node labels;
     /// the executor swaps the planned label with the leader's when that
     /// changes nothing the gates looked at (see [`super::Nemesis`]).
     pub target_primaries: bool,
