@@ -20,11 +20,11 @@
 //! Bytes are never dropped in the middle of a stream: faults cut whole
 //! connections. [`ProxyMesh::apply`] sets a whole link matrix at once (the
 //! nemesis's partitions), [`ProxyMesh::heal`] sets every link back to `pass`.
-//! The mesh runs on a runtime of its own (one worker thread), not on the
-//! harness's: with one client every write waits for proxied replication
+//! The mesh runs on a current-thread runtime on a thread of its own, not on
+//! the harness's: with one client every write waits for proxied replication
 //! round trips, and proxy tasks queued behind client and nemesis work on the
-//! shared workers added latency. Dropping the mesh closes every listener and
-//! connection.
+//! shared workers added latency. Dropping the mesh stops that thread, which
+//! closes every listener and connection.
 
 mod link;
 
