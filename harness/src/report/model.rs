@@ -721,6 +721,12 @@ pub fn build_bands(events: &[(i64, String, Value)]) -> (Vec<Band>, Vec<Marker>) 
                         String::new(),
                     ),
                 };
+                // `--nemesis-targets primaries` aimed it at the leader.
+                let label = if value.get("primary") == Some(&Value::Bool(true)) {
+                    format!("{label} (leader)")
+                } else {
+                    label
+                };
                 open.push((bands.len(), nodes.clone()));
                 bands.push(Band {
                     kind,
@@ -1150,7 +1156,7 @@ mod tests {
     fn harness_nemesis_values_make_bands_and_failed_steps_make_markers() {
         // The shapes `harness run` writes (see harness::nemesis).
         let (bands, markers) = build_bands(&[
-            nem(10, "kill", json!({"node": 3})),
+            nem(10, "kill", json!({"node": 3, "primary": true})),
             nem(20, "start", json!({"node": 3})),
             nem(
                 30,
@@ -1181,7 +1187,7 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                ("kill n3", 10, Some(20)),
+                ("kill n3 (leader)", 10, Some(20)),
                 ("removed n2", 30, Some(60)),
                 ("partition bridge (not undone)", 70, None),
             ]
