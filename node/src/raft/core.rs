@@ -977,13 +977,18 @@ impl Raft {
         }
     }
 
+    /// Opens a new round, started now, whose messages are not yet sent.
+    fn next_round(&mut self) {
+        self.round += 1;
+        self.round_sent = false;
+        self.read_only.start_round(self.round, self.now);
+    }
+
     /// The heartbeat timer: a new round with a message to every peer, and
     /// retransmission of what seems lost (a pipeline without progress since
     /// the last heartbeat, a probe, a snapshot chunk).
     fn bcast_heartbeat(&mut self) {
-        self.round += 1;
-        self.round_sent = false;
-        self.read_only.start_round(self.round, self.now);
+        self.next_round();
         let peers: Vec<NodeId> = self.progress.keys().copied().collect();
         for to in peers {
             let pr = self.progress.get_mut(&to).expect("peer listed");
@@ -1028,9 +1033,7 @@ impl Raft {
     /// yet handed out joins it (its answer proves leadership after now just
     /// as well), and only the peers without one get a heartbeat.
     fn start_read_round(&mut self) {
-        self.round += 1;
-        self.round_sent = false;
-        self.read_only.start_round(self.round, self.now);
+        self.next_round();
         let mut covered = std::collections::BTreeSet::new();
         for m in &mut self.msgs {
             if let MessageBody::AppendEntries { round, .. } = &mut m.body {
