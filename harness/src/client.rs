@@ -443,7 +443,7 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::{Read, Write};
     use std::net::TcpListener;
@@ -452,7 +452,7 @@ mod tests {
 
     /// A tiny scripted HTTP server: answers the n-th request with the n-th
     /// canned (status, body), recording the request lines.
-    fn scripted(
+    pub(crate) fn scripted(
         replies: Vec<(u16, &'static str)>,
     ) -> (SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -246,55 +246,24 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::tests::scripted;
     use crate::client::ReadConsistency;
     use std::collections::BTreeMap;
-    use std::io::{Read, Write};
-    use std::net::{SocketAddr, TcpListener};
-    use std::sync::atomic::AtomicU64;
+    use std::net::SocketAddr;
     use workloads::WorkloadKind;
-
-    /// A fake node that answers every request with `(status, body)` and
-    /// counts the requests it got.
-    fn fake_node(status: u16, body: &'static str) -> (SocketAddr, Arc<AtomicU64>) {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        let hits = Arc::new(AtomicU64::new(0));
-        let counter = hits.clone();
-        std::thread::spawn(move || {
-            for stream in l.incoming() {
-                let Ok(mut s) = stream else { return };
-                let counter = counter.clone();
-                std::thread::spawn(move || {
-                    let mut buf = vec![0u8; 8192];
-                    // One request per read: the client's requests are small
-                    // and it waits for each answer before the next.
-                    while let Ok(k) = s.read(&mut buf) {
-                        if k == 0 {
-                            return;
-                        }
-                        counter.fetch_add(1, Ordering::SeqCst);
-                        let resp = format!(
-                            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                            body.len()
-                        );
-                        if s.write_all(resp.as_bytes()).is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        (addr, hits)
-    }
 
     /// Node 1 always refuses with a hint to node 2, which answers: how many
     /// requests each got in a short run of one worker bound to node 1.
     fn hits_with(follow_leader: bool) -> (u64, u64) {
-        let (a1, hits1) = fake_node(
-            421,
-            r#"{"error":"not-leader","leader":2,"outcome":"failed"}"#,
-        );
-        let (a2, hits2) = fake_node(200, r#"{"value":null}"#);
+        // More canned answers than a 300 ms run can use.
+        let (a1, seen1) = scripted(vec![
+            (
+                421,
+                r#"{"error":"not-leader","leader":2,"outcome":"failed"}"#
+            );
+            100_000
+        ]);
+        let (a2, seen2) = scripted(vec![(200, r#"{"value":null}"#); 10_000]);
         let addrs: BTreeMap<u64, SocketAddr> = [(1, a1), (2, a2)].into();
         let dir = tempfile::tempdir().unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -322,7 +291,8 @@ mod tests {
                 .await
                 .unwrap();
         });
-        (hits1.load(Ordering::SeqCst), hits2.load(Ordering::SeqCst))
+        let hits = |seen: &std::sync::Mutex<Vec<String>>| seen.lock().unwrap().len() as u64;
+        (hits(&seen1), hits(&seen2))
     }
 
     #[test]
