@@ -2,21 +2,11 @@
 
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-/// Kills the harness (its nodes die with it through the parent-death
-/// signal) if the test fails before it exits.
-struct ChildGuard(Option<Child>);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+use common::ChildGuard;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 #[test]
 fn bench_runs_every_cell_on_both_meshes_and_reports_medians() {
@@ -44,19 +34,7 @@ fn bench_runs_every_cell_on_both_meshes_and_reports_medians() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut guard = ChildGuard(Some(child));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(st) = guard.0.as_mut().unwrap().try_wait().unwrap() {
-            guard.0 = None;
-            break st;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "bench did not finish"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = ChildGuard(Some(child)).wait_timeout(Duration::from_secs(120));
     let out = std::fs::read_to_string(&stdout_path).unwrap();
     assert_eq!(status.code(), Some(0), "{out}");
 

@@ -5,12 +5,15 @@
 //! run`: the harness under test re-executed as `harness node`. The runs are serialized: each one is a
 //! whole cluster and the machine may have few cores.
 
+mod common;
+
+use common::ChildGuard;
 use harness::cluster::NodeId;
 use harness::nemesis::{FaultKind, Schedule, ScheduleConfig};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -26,40 +29,6 @@ fn node_bin_args() -> Vec<std::ffi::OsString> {
     match std::env::var_os("NODE_BIN") {
         Some(p) => vec!["--node-bin".into(), p],
         None => Vec::new(),
-    }
-}
-
-/// Kills the harness (and so, through the parent-death signal, its nodes)
-/// if a test panics before it exits.
-struct ChildGuard(Option<Child>);
-
-impl ChildGuard {
-    fn wait_timeout(&mut self, limit: Duration) -> ExitStatus {
-        let started = Instant::now();
-        loop {
-            if let Some(st) = self.0.as_mut().unwrap().try_wait().unwrap() {
-                self.0 = None;
-                return st;
-            }
-            assert!(
-                started.elapsed() < limit,
-                "harness did not exit within {limit:?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn pid(&self) -> i32 {
-        self.0.as_ref().unwrap().id() as i32
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 
