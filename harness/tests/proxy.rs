@@ -89,7 +89,14 @@ async fn pass_forwards_both_ways_on_every_link() {
         for to in 1..=3 {
             if from != to {
                 assert!(link_works(&mesh, from, to, Duration::from_secs(5)).await);
-                let st = mesh.stats(from, to).unwrap();
+                // The proxy thread counts a chunk just after writing it, so
+                // the echo can reach us a moment before its count is in.
+                let deadline = std::time::Instant::now() + Duration::from_secs(1);
+                let mut st = mesh.stats(from, to).unwrap();
+                while st.bytes_backward < 4 && std::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    st = mesh.stats(from, to).unwrap();
+                }
                 assert_eq!(st.accepted, 1);
                 assert_eq!(st.bytes_forward, 4);
                 assert_eq!(st.bytes_backward, 4);
