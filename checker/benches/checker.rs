@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 fn corpus() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/porcupine");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/porcupine");
     assert!(
         dir.join("MANIFEST.tsv").is_file(),
         "porcupine corpus not found at {}",

@@ -1,18 +1,18 @@
 //! Every file of the porcupine and knossos corpora gets its expected verdict.
 //!
-//! The corpora live next to the repository (`../shared/corpus`, relative to
-//! the workspace); `MANIFEST.tsv` names each file's format, model, initial
-//! value (knossos) and expected verdict.
+//! The corpora are part of the crate (`tests/corpus/`, with their provenance
+//! and licenses in `tests/corpus/README.md`); `MANIFEST.tsv` names each
+//! file's format, model, initial value (knossos) and expected verdict.
 
 use std::path::{Path, PathBuf};
 
 use checker::{check_path, CheckOptions, Format, ModelKind, Validity};
 
 fn corpus_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
     assert!(
         dir.join("porcupine/MANIFEST.tsv").is_file() && dir.join("knossos/MANIFEST.tsv").is_file(),
-        "corpus not found at {} (expected ../../shared/corpus relative to the checker crate, with porcupine/ and knossos/ MANIFEST.tsv)",
+        "corpus not found at {} (expected tests/corpus/porcupine and tests/corpus/knossos, each with a MANIFEST.tsv)",
         dir.display()
     );
     dir
