@@ -7,8 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use checker::history::{self, Dialect, EventType, FailedCas, OpF, Process, RawEvent};
+use checker::history::{self, Dialect, FailedCas, OpF};
 use checker::{check_history, parse, CheckOptions, Format, History, ModelKind, Validity};
+use formats::history::{Event, EventType, Process};
+use formats::Numbered;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
@@ -88,7 +90,7 @@ pub fn generate(
     info_p: f64,
     cas: bool,
     seed: u64,
-) -> Vec<RawEvent> {
+) -> Vec<Numbered<Event>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Kind {
         Read,
@@ -112,8 +114,8 @@ pub fn generate(
     let mut next_value = 1u64;
     let mut events = Vec::with_capacity(n_ops * 2 + 64);
     let mut invoked = 0usize;
-    let mut time = 0i64;
-    let mut push = |events: &mut Vec<RawEvent>,
+    let mut time = 0u64;
+    let mut push = |events: &mut Vec<Numbered<Event>>,
                     p: u64,
                     kind: EventType,
                     f: &str,
@@ -122,8 +124,7 @@ pub fn generate(
                     error: Option<String>| {
         time += 1000;
         let index = events.len() as u64;
-        events.push(RawEvent {
-            line: events.len() + 1,
+        let event = Event {
             index,
             time: Some(time),
             process: Process::Client(p),
@@ -131,7 +132,12 @@ pub fn generate(
             f: f.to_string(),
             key: Some(format!("k{key}")),
             value,
+            node: None,
             error,
+        };
+        events.push(Numbered {
+            line: events.len() + 1,
+            event,
         });
     };
     let value_of = |k: Kind| match k {

@@ -26,9 +26,9 @@ use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::explain::{at_call, at_ret};
 use crate::history::{History, OpF, Val, INF, UNKNOWN};
-use crate::linear::{Failure, PartOutcome};
-use crate::report::{at_call, at_ret};
+use crate::verdict::{Failure, PartOutcome};
 use crate::ModelKind;
 
 #[derive(Debug, Clone)]

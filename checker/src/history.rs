@@ -1,12 +1,16 @@
 //! The normalized history: paired operations with interned values.
 //!
-//! Every input format is first read into [`RawEvent`]s (one per line or map),
-//! then [`build`] pairs invocations with completions, validates the history's
-//! own assumptions (one open op per process, a completion matches its invoke,
-//! no completion without an invoke) and turns each client operation into an
-//! [`Op`] the models understand. Values are interned to `u32` so the search
-//! compares integers, never JSON.
+//! Every input format is first read into history [`Event`]s (the one event
+//! type of `formats`, each with its line), then [`build`] does three things
+//! in turn: [`pair`] validates the history's own assumptions (one open op
+//! per process, a completion matches its invoke, no completion without an
+//! invoke) while pairing invocations with completions; each pair is read as
+//! an [`Ending`] (how the op ended, which value it carries); and
+//! [`Tables::op`] turns it into an [`Op`] the models understand, interning
+//! values to `u32` so that the search compares integers, never JSON.
 
+use formats::history::{Event, EventType, Process};
+use formats::Numbered;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
@@ -113,39 +117,6 @@ pub fn abbreviate(s: &str) -> String {
     format!("{head}…{tail} ({n} chars)")
 }
 
-/// The process of an event: a client number, or something else (the nemesis).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Process {
-    Client(u64),
-    Other(String),
-}
-
-/// Event type as recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
-    Invoke,
-    Ok,
-    Fail,
-    Info,
-}
-
-/// One event as read from the input, before pairing.
-#[derive(Debug, Clone)]
-pub struct RawEvent {
-    /// 1-based line of the event in its file (for error messages).
-    pub line: usize,
-    /// The event's `index` field, else its position among events.
-    pub index: u64,
-    /// Recorded time (ns), if any. Never used for ordering: the file order is real-time order.
-    pub time: Option<i64>,
-    pub process: Process,
-    pub kind: EventType,
-    pub f: String,
-    pub key: Option<String>,
-    pub value: Value,
-    pub error: Option<String>,
-}
-
 /// How a `fail` of a `cas` is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailedCas {
@@ -212,8 +183,10 @@ pub struct Op {
     pub call: u64,
     /// Position of the completion, [`INF`] if it never completed or ended `info`.
     pub ret: u64,
-    pub call_time: Option<i64>,
-    pub ret_time: Option<i64>,
+    /// Recorded time of the invoke (ns), if the history records time.
+    pub call_time: Option<u64>,
+    /// Recorded time of the completion, if any and if the op is not `info`.
+    pub ret_time: Option<u64>,
     pub status: Status,
     pub f: OpF,
     /// Line of the invoke event.
@@ -285,13 +258,14 @@ impl History {
 }
 
 /// The model a format implies when `--model` is not given.
-pub fn default_model(format: Format, events: &[RawEvent]) -> ModelKind {
+pub fn default_model(format: Format, events: &[Numbered<Event>]) -> ModelKind {
     match format {
         Format::EtcdLog => ModelKind::CasRegister,
         Format::PorcupineKv => ModelKind::AppendKv,
         Format::Jsonl | Format::Edn => {
             let client = events
                 .iter()
+                .map(|e| &e.event)
                 .filter(|e| matches!(e.process, Process::Client(_)));
             let mut keyed = false;
             for e in client {
@@ -328,6 +302,162 @@ fn invalid(file: &str, line: usize, message: String) -> CheckError {
     }
 }
 
+/// Pairs events into operations, validating the history's own assumptions.
+pub fn build(
+    file: &str,
+    dialect: Dialect,
+    events: Vec<Numbered<Event>>,
+    model: Option<ModelKind>,
+    init: Option<Value>,
+) -> Result<History, CheckError> {
+    let model = model.unwrap_or_else(|| default_model(dialect.format, &events));
+    let init_value = init.unwrap_or_else(|| default_init(dialect.format, model));
+    let n_events = events.len();
+    let calls = pair(file, events)?;
+    let invocations = calls.len();
+    let mut tables = Tables::new(model, &init_value);
+    let mut ops = Vec::with_capacity(calls.len());
+    for call in &calls {
+        let ending = Ending::of(call);
+        if let Some(f) = tables.op_f(model, dialect, &ending, file)? {
+            ops.push(tables.op(model, call, &ending, f));
+        }
+    }
+    ops.sort_by_key(|o| o.call);
+    Ok(History {
+        file: file.to_string(),
+        format: dialect.format,
+        model,
+        values: tables.values,
+        init: tables.init,
+        keys: tables.keys,
+        registers: tables.registers,
+        register_init: tables.register_init,
+        ops,
+        invocations,
+        events: n_events,
+    })
+}
+
+/// A client's invocation with its completion, if it had one, and the
+/// position of each among all events (the real-time order).
+pub struct Call {
+    invoke: Numbered<Event>,
+    pos: u64,
+    done: Option<(Numbered<Event>, u64)>,
+}
+
+/// Pairs every client invocation with the next completion of its process,
+/// in invocation order. Events of other processes (the nemesis) are no ops.
+/// Fails on what no real history can hold: a second invocation while the
+/// process still has one open, a completion without an invocation, or one
+/// of another operation.
+pub fn pair(file: &str, events: Vec<Numbered<Event>>) -> Result<Vec<Call>, CheckError> {
+    let mut open: FxHashMap<u64, usize> = FxHashMap::default();
+    let mut calls: Vec<Call> = Vec::new();
+    for (pos, ev) in events.into_iter().enumerate() {
+        let pos = pos as u64;
+        let Process::Client(p) = ev.event.process else {
+            continue;
+        };
+        let (e, line) = (&ev.event, ev.line);
+        if e.kind == EventType::Invoke {
+            if let Some(&prev) = open.get(&p) {
+                let prev = &calls[prev].invoke;
+                return Err(invalid(
+                    file,
+                    line,
+                    format!(
+                        "process {p} invokes {} while its {} invoked on line {} is still open (one open op per process)",
+                        e.f, prev.event.f, prev.line
+                    ),
+                ));
+            }
+            open.insert(p, calls.len());
+            calls.push(Call {
+                invoke: ev,
+                pos,
+                done: None,
+            });
+            continue;
+        }
+        let Some(i) = open.remove(&p) else {
+            return Err(invalid(
+                file,
+                line,
+                format!(
+                    "completion ({:?} {}) of process {p} without an invocation",
+                    e.kind, e.f
+                ),
+            ));
+        };
+        let invoke = &calls[i].invoke;
+        if invoke.event.f != e.f {
+            return Err(invalid(
+                file,
+                line,
+                format!(
+                    "completion {} of process {p} does not match its invocation {} on line {}",
+                    e.f, invoke.event.f, invoke.line
+                ),
+            ));
+        }
+        calls[i].done = Some((ev, pos));
+    }
+    Ok(calls)
+}
+
+/// How one call ended, in the terms the models need.
+pub struct Ending<'a> {
+    invoke: &'a Numbered<Event>,
+    completion: Option<&'a Numbered<Event>>,
+    /// Ended `fail`: did not happen (a failed cas may still be an observation).
+    fail: bool,
+    /// Ended `info` or never completed: may take effect at any later time.
+    info: bool,
+    /// The value the op carries: the completion's for an ok op that has
+    /// one (what a read returned), else the invocation's.
+    value: &'a Value,
+}
+
+impl<'a> Ending<'a> {
+    fn of(call: &'a Call) -> Self {
+        let completion = call.done.as_ref().map(|(d, _)| d);
+        let kind = completion.map_or(EventType::Info, |d| d.event.kind);
+        let invoked = &call.invoke.event.value;
+        let value = match completion {
+            Some(d) if kind == EventType::Ok && (!d.event.value.is_null() || invoked.is_null()) => {
+                &d.event.value
+            }
+            _ => invoked,
+        };
+        Ending {
+            invoke: &call.invoke,
+            completion,
+            fail: kind == EventType::Fail,
+            info: matches!(kind, EventType::Info | EventType::Invoke),
+            value,
+        }
+    }
+
+    /// A history error about this op, on its invocation's line.
+    fn bad(&self, file: &str, what: &str) -> CheckError {
+        let e = &self.invoke.event;
+        invalid(
+            file,
+            self.invoke.line,
+            format!("operation {} with value {}: {what}", e.f, e.value),
+        )
+    }
+
+    /// A failed cas whose completion says the value was not `from`.
+    fn failed_precondition(&self) -> bool {
+        self.completion
+            .and_then(|d| d.event.error.as_deref())
+            .is_some_and(|e| e.contains("precondition"))
+    }
+}
+
 fn as_pair(v: &Value) -> Option<(&Value, &Value)> {
     match v {
         Value::Array(a) if a.len() == 2 => Some((&a[0], &a[1])),
@@ -335,313 +465,241 @@ fn as_pair(v: &Value) -> Option<(&Value, &Value)> {
     }
 }
 
-/// Pairs events into operations, validating the history's own assumptions.
-pub fn build(
-    file: &str,
-    dialect: Dialect,
-    events: Vec<RawEvent>,
-    model: Option<ModelKind>,
-    init: Option<Value>,
-) -> Result<History, CheckError> {
-    let model = model.unwrap_or_else(|| default_model(dialect.format, &events));
-    let init_value = init.unwrap_or_else(|| default_init(dialect.format, model));
-    let mut values = Values::default();
-    let mut keys: Vec<String> = Vec::new();
-    let mut key_index: FxHashMap<String, u32> = FxHashMap::default();
-    let mut registers: Vec<String> = Vec::new();
-    let mut reg_index: FxHashMap<String, u32> = FxHashMap::default();
-    let mut register_init: Vec<Val> = Vec::new();
+/// The tables a history's values, keys and registers are interned into.
+struct Tables {
+    values: Values,
+    keys: Vec<String>,
+    key_index: FxHashMap<String, u32>,
+    registers: Vec<String>,
+    reg_index: FxHashMap<String, u32>,
+    register_init: Vec<Val>,
+    /// The interned initial value (for a mutex: 1 when held).
+    init: Val,
+}
 
-    // Multi-register init: a map register -> value.
-    let init = match (&init_value, model) {
-        (Value::Object(m), ModelKind::MultiRegister) => {
-            for (k, v) in m {
-                let id = registers.len() as u32;
-                registers.push(k.clone());
-                reg_index.insert(k.clone(), id);
-                register_init.push(values.intern(v));
-            }
-            NIL
-        }
-        (v, ModelKind::Mutex) => match v {
-            Value::Bool(true) => 1,
-            Value::String(s) if s == "locked" || s == "held" => 1,
-            _ => 0,
-        },
-        (v, _) => values.intern(v),
-    };
-
-    // Open invocation per process: index into `pending`.
-    let mut open: FxHashMap<u64, usize> = FxHashMap::default();
-    struct Pending {
-        ev: RawEvent,
-        pos: u64,
-        done: Option<(RawEvent, u64)>,
-    }
-    let mut pending: Vec<Pending> = Vec::new();
-    let n_events = events.len();
-    for (pos, ev) in events.into_iter().enumerate() {
-        let pos = pos as u64;
-        let p = match ev.process {
-            Process::Client(p) => p,
-            Process::Other(_) => continue,
+impl Tables {
+    fn new(model: ModelKind, init_value: &Value) -> Self {
+        let mut t = Tables {
+            values: Values::default(),
+            keys: Vec::new(),
+            key_index: FxHashMap::default(),
+            registers: Vec::new(),
+            reg_index: FxHashMap::default(),
+            register_init: Vec::new(),
+            init: NIL,
         };
-        match ev.kind {
-            EventType::Invoke => {
-                if let Some(&prev) = open.get(&p) {
-                    return Err(invalid(
-                        file,
-                        ev.line,
-                        format!(
-                            "process {p} invokes {} while its {} invoked on line {} is still open (one open op per process)",
-                            ev.f, pending[prev].ev.f, pending[prev].ev.line
-                        ),
-                    ));
+        t.init = match (init_value, model) {
+            // Multi-register init: a map register -> value.
+            (Value::Object(m), ModelKind::MultiRegister) => {
+                for (k, v) in m {
+                    let v = t.values.intern(v);
+                    t.register(k, v);
                 }
-                open.insert(p, pending.len());
-                pending.push(Pending {
-                    ev,
-                    pos,
-                    done: None,
-                });
+                NIL
             }
-            _ => {
-                let Some(i) = open.remove(&p) else {
-                    return Err(invalid(
-                        file,
-                        ev.line,
-                        format!(
-                            "completion ({:?} {}) of process {p} without an invocation",
-                            ev.kind, ev.f
-                        ),
-                    ));
-                };
-                if pending[i].ev.f != ev.f {
-                    return Err(invalid(
-                        file,
-                        ev.line,
-                        format!(
-                            "completion {} of process {p} does not match its invocation {} on line {}",
-                            ev.f, pending[i].ev.f, pending[i].ev.line
-                        ),
-                    ));
-                }
-                pending[i].done = Some((ev, pos));
+            (v, ModelKind::Mutex) => match v {
+                Value::Bool(true) => 1,
+                Value::String(s) if s == "locked" || s == "held" => 1,
+                _ => 0,
+            },
+            (v, _) => t.values.intern(v),
+        };
+        t
+    }
+
+    fn key(&mut self, k: &str) -> u32 {
+        if let Some(&id) = self.key_index.get(k) {
+            return id;
+        }
+        let id = self.keys.len() as u32;
+        self.keys.push(k.to_string());
+        self.key_index.insert(k.to_string(), id);
+        id
+    }
+
+    /// The id of a register, created with initial value `init` if new.
+    fn register(&mut self, name: &str, init: Val) -> u32 {
+        if let Some(&id) = self.reg_index.get(name) {
+            return id;
+        }
+        let id = self.registers.len() as u32;
+        self.registers.push(name.to_string());
+        self.reg_index.insert(name.to_string(), id);
+        self.register_init.push(init);
+        id
+    }
+
+    /// What the op did in the model's terms; `None` when it constrains
+    /// nothing (a failed write, a read whose result is unknown).
+    fn op_f(
+        &mut self,
+        model: ModelKind,
+        dialect: Dialect,
+        e: &Ending,
+        file: &str,
+    ) -> Result<Option<OpF>, CheckError> {
+        match model {
+            ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv => {
+                self.register_f(model, dialect, e, file)
             }
+            ModelKind::AppendKv => self.append_f(e, file),
+            ModelKind::MultiRegister => self.txn_f(e, file),
+            ModelKind::Mutex => match e.invoke.event.f.as_str() {
+                "acquire" | "lock" => Ok((!e.fail).then_some(OpF::Acquire)),
+                "release" | "unlock" => Ok((!e.fail).then_some(OpF::Release)),
+                other => Err(e.bad(file, &format!("f {other:?} is not part of the mutex model"))),
+            },
         }
     }
 
-    let invocations = pending.len();
-    let mut ops = Vec::with_capacity(pending.len());
-    for Pending { ev, pos, done } in pending {
-        let (kind, done_ev, ret) = match done {
-            Some((d, rpos)) => (d.kind, Some(d), rpos),
-            None => (EventType::Info, None, INF),
-        };
-        if kind == EventType::Info && done_ev.is_some() {
-            // keep ret = INF below
-        }
-        let status = match kind {
-            EventType::Ok => Status::Ok,
-            EventType::Info | EventType::Invoke => Status::Info,
-            EventType::Fail => Status::Ok, // only kept for observations below
-        };
-        let ret = if status == Status::Info { INF } else { ret };
-        let ret_time = if status == Status::Info {
-            None
-        } else {
-            done_ev.as_ref().and_then(|d| d.time)
-        };
-        let line = ev.line;
-        let ret_line = done_ev.as_ref().map_or(0, |d| d.line);
-        let bad = |what: &str| {
-            invalid(
-                file,
-                line,
-                format!("operation {} with value {}: {what}", ev.f, ev.value),
-            )
-        };
-        // The value an op carries: the completion's for ok reads, else the invoke's.
-        let out_value = match (&done_ev, kind) {
-            (Some(d), EventType::Ok) if !d.value.is_null() || ev.value.is_null() => &d.value,
-            _ => &ev.value,
-        };
-        let f = ev.f.as_str();
-        let fail = kind == EventType::Fail;
-        let info = status == Status::Info;
-        let opf: Option<OpF> = match model {
-            ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv => match f {
-                "read" | "get" => {
-                    if fail || info {
-                        None
-                    } else if out_value.is_null() && dialect.nil_read_unknown {
-                        Some(OpF::Read(UNKNOWN))
-                    } else {
-                        Some(OpF::Read(values.intern(out_value)))
-                    }
+    /// read / write / cas on registers (one, or one per key).
+    fn register_f(
+        &mut self,
+        model: ModelKind,
+        dialect: Dialect,
+        e: &Ending,
+        file: &str,
+    ) -> Result<Option<OpF>, CheckError> {
+        let v = &mut self.values;
+        Ok(match e.invoke.event.f.as_str() {
+            "read" | "get" if e.fail || e.info => None,
+            "read" | "get" if e.value.is_null() && dialect.nil_read_unknown => {
+                Some(OpF::Read(UNKNOWN))
+            }
+            "read" | "get" => Some(OpF::Read(v.intern(e.value))),
+            "write" | "put" => (!e.fail).then(|| OpF::Write(v.intern(&e.invoke.event.value))),
+            "cas" => {
+                if model == ModelKind::Register {
+                    return Err(e.bad(
+                        file,
+                        "cas is not part of the register model (use cas-register)",
+                    ));
                 }
-                "write" | "put" => {
-                    if fail {
-                        None
-                    } else {
-                        Some(OpF::Write(values.intern(&ev.value)))
-                    }
-                }
-                "cas" => {
-                    if model == ModelKind::Register {
-                        return Err(bad(
-                            "cas is not part of the register model (use cas-register)",
-                        ));
-                    }
-                    let (a, b) = as_pair(&ev.value).ok_or_else(|| bad("cas needs [from, to]"))?;
-                    if fail {
-                        let observed = match dialect.failed_cas {
-                            FailedCas::Observation => true,
-                            FailedCas::OnPrecondition => done_ev
-                                .as_ref()
-                                .and_then(|d| d.error.as_deref())
-                                .is_some_and(|e| e.contains("precondition")),
-                        };
-                        observed.then(|| OpF::CasFailed(values.intern(a)))
-                    } else {
-                        Some(OpF::Cas(values.intern(a), values.intern(b)))
-                    }
-                }
-                other => {
-                    return Err(bad(&format!(
-                        "f {other:?} is not part of the {} model",
-                        model.name()
-                    )))
-                }
-            },
-            ModelKind::AppendKv => match f {
-                "read" | "get" => {
-                    if fail || info {
-                        None
-                    } else if out_value.is_null() {
-                        Some(OpF::Read(values.intern(&Value::String(String::new()))))
-                    } else {
-                        Some(OpF::Read(values.intern(out_value)))
-                    }
-                }
-                "write" | "put" | "append" => {
-                    if fail {
-                        None
-                    } else {
-                        let s = match &ev.value {
-                            Value::String(s) => s.clone(),
-                            Value::Null => String::new(),
-                            other => other.to_string(),
-                        };
-                        let v = values.intern(&Value::String(s));
-                        Some(if f == "append" {
-                            OpF::Append(v)
-                        } else {
-                            OpF::Write(v)
-                        })
-                    }
-                }
-                other => {
-                    return Err(bad(&format!(
-                        "f {other:?} is not part of the append-kv model"
-                    )))
-                }
-            },
-            ModelKind::MultiRegister => {
-                if f != "txn" {
-                    return Err(bad("multi-register ops must be txn"));
-                }
-                if fail {
-                    None
+                let (from, to) = as_pair(&e.invoke.event.value)
+                    .ok_or_else(|| e.bad(file, "cas needs [from, to]"))?;
+                if !e.fail {
+                    Some(OpF::Cas(v.intern(from), v.intern(to)))
                 } else {
-                    let Value::Array(items) = out_value else {
-                        return Err(bad("txn value must be a list of [f register value]"));
+                    let observed = match dialect.failed_cas {
+                        FailedCas::Observation => true,
+                        FailedCas::OnPrecondition => e.failed_precondition(),
                     };
-                    let mut micro = Vec::with_capacity(items.len());
-                    for it in items {
-                        let Value::Array(t) = it else {
-                            return Err(bad("txn micro-op must be [f register value]"));
-                        };
-                        if t.len() != 3 {
-                            return Err(bad("txn micro-op must be [f register value]"));
-                        }
-                        let write = match t[0].as_str() {
-                            Some("read" | "r") => false,
-                            Some("write" | "w") => true,
-                            _ => return Err(bad("txn micro-op f must be read or write")),
-                        };
-                        let name = match &t[1] {
-                            Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        };
-                        let reg = *reg_index.entry(name.clone()).or_insert_with(|| {
-                            registers.push(name);
-                            register_init.push(init);
-                            (registers.len() - 1) as u32
-                        });
-                        if !write && (info || t[2].is_null()) {
-                            continue; // unknown read: no constraint
-                        }
-                        micro.push(Micro {
-                            write,
-                            reg,
-                            val: values.intern(&t[2]),
-                        });
-                    }
-                    if micro.is_empty() || (info && micro.iter().all(|m| !m.write)) {
-                        None
-                    } else {
-                        Some(OpF::Txn(micro.into_boxed_slice()))
-                    }
+                    observed.then(|| OpF::CasFailed(v.intern(from)))
                 }
             }
-            ModelKind::Mutex => match f {
-                "acquire" | "lock" => (!fail).then_some(OpF::Acquire),
-                "release" | "unlock" => (!fail).then_some(OpF::Release),
-                other => return Err(bad(&format!("f {other:?} is not part of the mutex model"))),
-            },
+            other => {
+                return Err(e.bad(
+                    file,
+                    &format!("f {other:?} is not part of the {} model", model.name()),
+                ))
+            }
+        })
+    }
+
+    /// get / put / append on a map of strings.
+    fn append_f(&mut self, e: &Ending, file: &str) -> Result<Option<OpF>, CheckError> {
+        let v = &mut self.values;
+        Ok(match e.invoke.event.f.as_str() {
+            "read" | "get" if e.fail || e.info => None,
+            "read" | "get" if e.value.is_null() => {
+                Some(OpF::Read(v.intern(&Value::String(String::new()))))
+            }
+            "read" | "get" => Some(OpF::Read(v.intern(e.value))),
+            "write" | "put" | "append" if e.fail => None,
+            f @ ("write" | "put" | "append") => {
+                let s = match &e.invoke.event.value {
+                    Value::String(s) => s.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                let id = v.intern(&Value::String(s));
+                Some(if f == "append" {
+                    OpF::Append(id)
+                } else {
+                    OpF::Write(id)
+                })
+            }
+            other => {
+                return Err(e.bad(
+                    file,
+                    &format!("f {other:?} is not part of the append-kv model"),
+                ))
+            }
+        })
+    }
+
+    /// A transaction of reads and writes over named registers.
+    fn txn_f(&mut self, e: &Ending, file: &str) -> Result<Option<OpF>, CheckError> {
+        if e.invoke.event.f != "txn" {
+            return Err(e.bad(file, "multi-register ops must be txn"));
+        }
+        if e.fail {
+            return Ok(None);
+        }
+        let Value::Array(items) = e.value else {
+            return Err(e.bad(file, "txn value must be a list of [f register value]"));
         };
-        let Some(opf) = opf else { continue };
+        let mut micro = Vec::with_capacity(items.len());
+        for it in items {
+            let t = match it {
+                Value::Array(t) if t.len() == 3 => t,
+                _ => return Err(e.bad(file, "txn micro-op must be [f register value]")),
+            };
+            let write = match t[0].as_str() {
+                Some("read" | "r") => false,
+                Some("write" | "w") => true,
+                _ => return Err(e.bad(file, "txn micro-op f must be read or write")),
+            };
+            let name = match &t[1] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let reg = self.register(&name, self.init);
+            if !write && (e.info || t[2].is_null()) {
+                continue; // unknown read: no constraint
+            }
+            micro.push(Micro {
+                write,
+                reg,
+                val: self.values.intern(&t[2]),
+            });
+        }
+        Ok(
+            if micro.is_empty() || (e.info && micro.iter().all(|m| !m.write)) {
+                None
+            } else {
+                Some(OpF::Txn(micro.into_boxed_slice()))
+            },
+        )
+    }
+
+    /// The op of a call, given what it did.
+    fn op(&mut self, model: ModelKind, call: &Call, e: &Ending, f: OpF) -> Op {
+        let ev = &call.invoke.event;
+        let status = if e.info { Status::Info } else { Status::Ok };
+        let (ret, ret_time) = match (status, &call.done) {
+            (Status::Ok, Some((d, rpos))) => (*rpos, d.event.time),
+            _ => (INF, None),
+        };
         let key = match (&ev.key, model) {
             (
                 Some(k),
                 ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv | ModelKind::AppendKv,
-            ) => Some(*key_index.entry(k.clone()).or_insert_with(|| {
-                keys.push(k.clone());
-                (keys.len() - 1) as u32
-            })),
+            ) => Some(self.key(k)),
             _ => None,
         };
-        let p = match ev.process {
-            Process::Client(p) => p,
-            Process::Other(_) => unreachable!("nemesis events were skipped"),
-        };
-        ops.push(Op {
+        Op {
             id: ev.index,
-            process: p,
+            process: ev.process.client().expect("calls are client ops"),
             key,
-            call: pos,
+            call: call.pos,
             ret,
             call_time: ev.time,
             ret_time,
             status,
-            f: opf,
-            line,
-            ret_line,
-        });
+            f,
+            line: call.invoke.line,
+            ret_line: call.done.as_ref().map_or(0, |(d, _)| d.line),
+        }
     }
-    ops.sort_by_key(|o| o.call);
-    Ok(History {
-        file: file.to_string(),
-        format: dialect.format,
-        model,
-        values,
-        init,
-        keys,
-        registers,
-        register_init,
-        ops,
-        invocations,
-        events: n_events,
-    })
 }

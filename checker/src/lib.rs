@@ -4,7 +4,7 @@
 //! clients saw have happened atomically, in an order that respects real time,
 //! on the named sequential datatype? And, given node traces, did the Raft
 //! cluster keep its safety promises? It reads our JSONL history
-//! (`../shared/DESIGN.md`), Jepsen/Knossos `history.edn` and the two porcupine
+//! (`docs/formats.md`), Jepsen/Knossos `history.edn` and the two porcupine
 //! log formats, detecting the format from the content.
 //!
 //! Use [`check_path`] on a run folder or a history file, or
@@ -32,8 +32,10 @@
 //! search with memoization ([`search`]), after a cheap relaxed pass without
 //! failed-cas observations when there are any ([`linear`]).
 
+pub mod budget;
 pub mod cli;
 pub mod edn;
+pub mod explain;
 pub mod graph;
 pub mod history;
 pub mod linear;
@@ -42,6 +44,7 @@ pub mod parse;
 pub mod raft;
 pub mod report;
 pub mod search;
+pub mod verdict;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -56,7 +59,7 @@ pub use report::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
-    /// Our JSON-lines history (`history.jsonl`, DESIGN.md).
+    /// Our JSON-lines history (`history.jsonl`, docs/formats.md).
     Jsonl,
     /// Jepsen / Knossos `history.edn`.
     Edn,
@@ -230,7 +233,7 @@ pub fn check_path(path: &Path, opts: &CheckOptions) -> Result<CheckReport, Check
     };
     let meta = std::fs::metadata(path).map_err(io)?;
     if meta.is_dir() {
-        let hist_path = path.join("history.jsonl");
+        let hist_path = path.join(formats::history::FILE_NAME);
         let mut report = if hist_path.exists() {
             check_file(&hist_path, opts)?
         } else {
@@ -243,7 +246,7 @@ pub fn check_path(path: &Path, opts: &CheckOptions) -> Result<CheckReport, Check
         Ok(report)
     } else if path
         .file_name()
-        .is_some_and(|n| n.to_string_lossy().ends_with("trace.jsonl"))
+        .is_some_and(|n| n.to_string_lossy().ends_with(formats::trace::FILE_NAME))
     {
         let raft = raft::check_trace_files(&[path.to_path_buf()], &[])?;
         let mut report = CheckReport::empty_unknown("a trace file holds no client history");
@@ -257,12 +260,7 @@ pub fn check_path(path: &Path, opts: &CheckOptions) -> Result<CheckReport, Check
 
 fn check_file(path: &Path, opts: &CheckOptions) -> Result<CheckReport, CheckError> {
     let started = Instant::now();
-    let bytes = std::fs::read(path).map_err(|source| CheckError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let name = path.display().to_string();
-    let history = parse::parse_bytes(&name, &bytes, opts)?;
+    let history = parse::parse_file(path, opts)?;
     let parse_ms = started.elapsed().as_secs_f64() * 1e3;
     let mut report = check_history(&history, opts);
     report.parse_ms = parse_ms;

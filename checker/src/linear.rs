@@ -15,72 +15,14 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::budget::{Abort, Budget};
+use crate::explain::explain_stuck;
 use crate::graph;
 use crate::history::{History, OpF, Val, INF};
 use crate::model::{Space, State};
 use crate::search::{Config, Step, WindowSearch};
+use crate::verdict::{Failure, HistoryVerdict, PartOutcome};
 use crate::{CheckOptions, ModelKind};
-
-/// Why a search stopped without a verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Abort {
-    Time,
-    Memory,
-    /// Another part already found a violation.
-    Stopped,
-}
-
-/// Budget shared by all parts of one check (a part may get an earlier
-/// `deadline`, a time slice, before the check's own `global_deadline`).
-#[derive(Debug, Clone, Copy)]
-pub struct Budget<'a> {
-    pub deadline: Instant,
-    pub global_deadline: Instant,
-    pub memory_limit: u64,
-    pub used: &'a AtomicU64,
-    pub stop: &'a AtomicBool,
-}
-
-/// A violation found in one part, with what a person needs to follow it.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub key: Option<u32>,
-    /// History op indices of the smallest window that cannot be linearized.
-    pub window: Vec<u32>,
-    /// History op indices linearized before getting stuck (the longest linearizable prefix).
-    pub prefix: Vec<u32>,
-    /// The op that could not be placed.
-    pub stuck: Option<u32>,
-    /// The states it could have seen (rendered).
-    pub states: Vec<serde_json::Value>,
-    pub explanation: String,
-    /// History op indices outside the window that the explanation relies on.
-    pub witnesses: Vec<u32>,
-    /// Which procedure found it: "graph" or "search".
-    pub found_by: &'static str,
-}
-
-/// Result of one part.
-#[derive(Debug, Clone)]
-pub enum PartOutcome {
-    Valid,
-    Invalid(Box<Failure>),
-    /// No verdict; `retry` when only a time slice (not the budget) ran out.
-    Unknown {
-        reason: String,
-        retry: bool,
-    },
-}
-
-/// Result of the whole linearizability check.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub verdict: PartOutcome,
-    pub parts: usize,
-    pub windows: usize,
-    pub graph_parts: usize,
-    pub search_parts: usize,
-}
 
 /// Time slice of each part in the first pass over several parts.
 const FIRST_SLICE: Duration = Duration::from_millis(50);
@@ -89,7 +31,7 @@ const FIRST_SLICE: Duration = Duration::from_millis(50);
 const PARALLEL_MIN_OPS: usize = 4096;
 
 /// Checks a history for linearizability under the given options.
-pub fn check(history: &History, opts: &CheckOptions) -> Outcome {
+pub fn check(history: &History, opts: &CheckOptions) -> HistoryVerdict {
     let used = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let global_deadline = Instant::now() + opts.time_limit;
@@ -200,7 +142,7 @@ pub fn check(history: &History, opts: &CheckOptions) -> Outcome {
         }
     }
     let verdict = invalid.or(unknown).unwrap_or(PartOutcome::Valid);
-    Outcome {
+    HistoryVerdict {
         verdict,
         parts: n_parts,
         windows,
@@ -593,8 +535,7 @@ fn shrink(
     let p = &search.progress;
     if let Some(s) = p.stuck {
         let states: Vec<State> = p.states.clone();
-        (f.explanation, f.witnesses) =
-            crate::report::explain_stuck(history, part, &sub, Some(s), &states, space);
+        (f.explanation, f.witnesses) = explain_stuck(history, part, &sub, Some(s), &states, space);
         f.stuck = Some(s);
         f.states = states.iter().map(|&x| space.describe(x)).collect();
         f.prefix = p.prefix.clone();
@@ -614,7 +555,7 @@ fn failure_from_search(
     let p = &search.progress;
     let states: Vec<State> = p.states.clone();
     let (explanation, witnesses) =
-        crate::report::explain_stuck(history, ops, &ops[range.clone()], p.stuck, &states, space);
+        explain_stuck(history, ops, &ops[range.clone()], p.stuck, &states, space);
     Failure {
         key,
         window: ops[range.clone()].to_vec(),

@@ -1,14 +1,22 @@
 //! Format detection and the four readers (our JSONL, Jepsen EDN, porcupine's
-//! etcd log and kv files), all producing [`RawEvent`]s for
-//! [`history::build`](crate::history::build()).
+//! etcd log and kv files), all producing the history [`Event`]s of
+//! `formats` for [`history::build`](crate::history::build()).
 //!
-//! Every error names the file, the line and what was expected, so a user can
-//! fix or report a broken history without reading our code.
+//! Our JSONL is read by `formats`' streaming reader, so a run folder's
+//! history is never held in memory as text. Every error names the file, the
+//! line and what was expected, so a user can fix or report a broken history
+//! without reading our code.
 
+use std::io::{BufRead, Read, Seek};
+use std::path::Path;
+
+use formats::history::{self as jsonl_history, Event, EventType, Process};
+use formats::jsonl::snippet;
+use formats::{Numbered, ReadError};
 use serde_json::Value;
 
 use crate::edn;
-use crate::history::{self, Dialect, EventType, FailedCas, History, Process, RawEvent};
+use crate::history::{self, Dialect, FailedCas, History};
 use crate::{CheckError, CheckOptions, Format};
 
 fn perr(file: &str, line: usize, expected: &str, found: impl Into<String>) -> CheckError {
@@ -20,14 +28,34 @@ fn perr(file: &str, line: usize, expected: &str, found: impl Into<String>) -> Ch
     }
 }
 
-fn snippet(s: &str) -> String {
-    let s: String = s.chars().take(60).collect();
-    format!("{s:?}")
+impl From<ReadError> for CheckError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Io { file, source } => CheckError::Io {
+                path: file.into(),
+                source,
+            },
+            ReadError::Malformed {
+                file,
+                line,
+                expected,
+                found,
+            } => CheckError::Parse {
+                file,
+                line,
+                expected,
+                found,
+            },
+        }
+    }
 }
+
+/// How many leading bytes [`detect`] looks at.
+const DETECT_BYTES: usize = 4096;
 
 /// Guesses the format from the content (and, for an empty file, the name).
 pub fn detect(file: &str, bytes: &[u8]) -> Format {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(DETECT_BYTES)]);
     let first = text
         .lines()
         .map(str::trim)
@@ -54,174 +82,106 @@ pub fn detect(file: &str, bytes: &[u8]) -> Format {
 /// Parses a history file's bytes in the given (or detected) format.
 pub fn parse_bytes(file: &str, bytes: &[u8], opts: &CheckOptions) -> Result<History, CheckError> {
     let format = opts.format.unwrap_or_else(|| detect(file, bytes));
-    let (events, dialect) = match format {
-        Format::Jsonl => (
-            parse_jsonl(file, bytes)?,
-            Dialect {
-                format,
-                nil_read_unknown: false,
-                failed_cas: FailedCas::OnPrecondition,
-            },
-        ),
-        Format::Edn => (
-            parse_edn(file, bytes)?,
-            Dialect {
-                format,
-                nil_read_unknown: true,
-                failed_cas: FailedCas::OnPrecondition,
-            },
-        ),
-        Format::PorcupineKv => (
-            parse_edn(file, bytes)?,
-            Dialect {
-                format,
-                nil_read_unknown: false,
-                failed_cas: FailedCas::OnPrecondition,
-            },
-        ),
-        Format::EtcdLog => (
-            parse_etcd_log(file, bytes)?,
-            Dialect {
-                format,
-                nil_read_unknown: false,
-                failed_cas: FailedCas::Observation,
-            },
-        ),
+    let events = match format {
+        Format::Jsonl => parse_jsonl(file, bytes)?,
+        Format::Edn | Format::PorcupineKv => parse_edn(file, bytes)?,
+        Format::EtcdLog => parse_etcd_log(file, bytes)?,
+    };
+    build(file, format, events, opts)
+}
+
+/// Parses a history file, streaming it when it is our JSONL (a long run's
+/// history is large; the other formats come from small test files).
+pub fn parse_file(path: &Path, opts: &CheckOptions) -> Result<History, CheckError> {
+    let file = path.display().to_string();
+    let io = |source| CheckError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut input = std::fs::File::open(path).map_err(io)?;
+    let format = match opts.format {
+        Some(f) => f,
+        None => {
+            let mut head = Vec::with_capacity(DETECT_BYTES);
+            (&mut input)
+                .take(DETECT_BYTES as u64)
+                .read_to_end(&mut head)
+                .map_err(io)?;
+            input.rewind().map_err(io)?;
+            detect(&file, &head)
+        }
+    };
+    let events = if format == Format::Jsonl {
+        read_jsonl(&file, std::io::BufReader::with_capacity(1 << 16, input))?
+    } else {
+        let mut bytes = Vec::new();
+        input.read_to_end(&mut bytes).map_err(io)?;
+        match format {
+            Format::EtcdLog => parse_etcd_log(&file, &bytes)?,
+            _ => parse_edn(&file, &bytes)?,
+        }
+    };
+    build(&file, format, events, opts)
+}
+
+/// Applies the reading rules of the format, then pairs and interns.
+fn build(
+    file: &str,
+    format: Format,
+    events: Vec<Numbered<Event>>,
+    opts: &CheckOptions,
+) -> Result<History, CheckError> {
+    let dialect = Dialect {
+        format,
+        // Knossos' EDN leaves a read's result nil when it was not recorded.
+        nil_read_unknown: format == Format::Edn,
+        // Porcupine's etcd logs fail a cas only on its precondition.
+        failed_cas: if format == Format::EtcdLog {
+            FailedCas::Observation
+        } else {
+            FailedCas::OnPrecondition
+        },
     };
     history::build(file, dialect, events, opts.model, opts.init.clone())
 }
 
-fn event_type(s: &str) -> Option<EventType> {
-    match s {
-        "invoke" => Some(EventType::Invoke),
-        "ok" => Some(EventType::Ok),
-        "fail" => Some(EventType::Fail),
-        "info" => Some(EventType::Info),
-        _ => None,
-    }
+/// Our JSONL history: one JSON object per line; blank lines are skipped, and
+/// so is a torn last line (a crash mid-write).
+pub fn parse_jsonl(file: &str, bytes: &[u8]) -> Result<Vec<Numbered<Event>>, CheckError> {
+    read_jsonl(file, bytes)
 }
 
-fn process_of(v: &Value) -> Option<Process> {
-    match v {
-        Value::Number(n) => n.as_u64().map(Process::Client),
-        Value::String(s) => Some(Process::Other(s.clone())),
-        _ => None,
+fn read_jsonl(file: &str, input: impl BufRead) -> Result<Vec<Numbered<Event>>, CheckError> {
+    let mut reader = jsonl_history::Reader::new(file, input);
+    let events = reader.by_ref().collect::<Result<Vec<_>, _>>()?;
+    if let Some(line) = reader.torn_line() {
+        tracing::warn!(file, line, "skipped a torn last line (a crash mid-write)");
     }
-}
-
-fn key_of(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
-/// Turns one map (JSON object or EDN map) into an event.
-fn map_event(
-    file: &str,
-    line: usize,
-    pos: usize,
-    v: &Value,
-    what: &str,
-) -> Result<RawEvent, CheckError> {
-    let Value::Object(m) = v else {
-        return Err(perr(file, line, what, snippet(&v.to_string())));
-    };
-    let kind = m
-        .get("type")
-        .and_then(Value::as_str)
-        .and_then(event_type)
-        .ok_or_else(|| {
-            perr(
-                file,
-                line,
-                "a \"type\" of invoke, ok, fail or info",
-                m.get("type").map_or("nothing".into(), |t| t.to_string()),
-            )
-        })?;
-    let process = m.get("process").and_then(process_of).ok_or_else(|| {
-        perr(
-            file,
-            line,
-            "a \"process\" (an integer, or a name such as nemesis)",
-            m.get("process").map_or("nothing".into(), |t| t.to_string()),
-        )
-    })?;
-    let f = match m.get("f") {
-        Some(Value::String(s)) => s.clone(),
-        Some(other) if matches!(process, Process::Other(_)) => other.to_string(),
-        Some(other) => return Err(perr(file, line, "an \"f\" name", other.to_string())),
-        None => {
-            if matches!(process, Process::Other(_)) {
-                String::new()
-            } else {
-                return Err(perr(file, line, "an \"f\" field", "none"));
-            }
-        }
-    };
-    let index = m.get("index").and_then(Value::as_u64).unwrap_or(pos as u64);
-    let time = m.get("time").and_then(Value::as_i64);
-    let error = match m.get("error") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(other) => Some(other.to_string()),
-    };
-    Ok(RawEvent {
-        line,
-        index,
-        time,
-        process,
-        kind,
-        f,
-        key: key_of(m.get("key")),
-        value: m.get("value").cloned().unwrap_or(Value::Null),
-        error,
-    })
-}
-
-/// Our JSONL history: one JSON object per line; blank lines are skipped.
-pub fn parse_jsonl(file: &str, bytes: &[u8]) -> Result<Vec<RawEvent>, CheckError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1;
-        perr(file, line, "UTF-8 text", "invalid bytes")
-    })?;
-    let mut out = Vec::new();
-    for (i, l) in text.lines().enumerate() {
-        let line = i + 1;
-        let l = l.trim();
-        if l.is_empty() {
-            continue;
-        }
-        let v: Value = serde_json::from_str(l)
-            .map_err(|e| perr(file, line, &format!("a JSON object ({e})"), snippet(l)))?;
-        out.push(map_event(file, line, out.len(), &v, "a JSON object")?);
-    }
-    Ok(out)
+    Ok(events)
 }
 
 /// Jepsen EDN (and porcupine's kv files): a collection of maps or a bare sequence.
-pub fn parse_edn(file: &str, bytes: &[u8]) -> Result<Vec<RawEvent>, CheckError> {
+pub fn parse_edn(file: &str, bytes: &[u8]) -> Result<Vec<Numbered<Event>>, CheckError> {
     let items = edn::read_history(bytes).map_err(|e| perr(file, e.line, &e.expected, e.found))?;
     let mut out = Vec::with_capacity(items.len());
-    for (pos, (line, v)) in items.iter().enumerate() {
-        out.push(map_event(
-            file,
-            *line,
-            pos,
-            v,
-            "an EDN map {:process …, :type …, :f …}",
-        )?);
+    for (pos, (line, v)) in items.into_iter().enumerate() {
+        if !v.is_object() {
+            return Err(perr(
+                file,
+                line,
+                "an EDN map {:process …, :type …, :f …}",
+                snippet(&v.to_string()),
+            ));
+        }
+        let event =
+            Event::from_json(v, pos as u64).map_err(|m| perr(file, line, &m.expected, m.found))?;
+        out.push(Numbered { line, event });
     }
     Ok(out)
 }
 
 /// Porcupine's `jepsen/etcd_NNN.log`: `INFO  jepsen.util - <process> <type> <f> <value>`.
-pub fn parse_etcd_log(file: &str, bytes: &[u8]) -> Result<Vec<RawEvent>, CheckError> {
+pub fn parse_etcd_log(file: &str, bytes: &[u8]) -> Result<Vec<Numbered<Event>>, CheckError> {
     const EXPECT: &str = "a line \"INFO  jepsen.util - <process> <type> <f> <value>\"";
     let text = String::from_utf8_lossy(bytes);
     let mut out = Vec::new();
@@ -247,7 +207,7 @@ pub fn parse_etcd_log(file: &str, bytes: &[u8]) -> Result<Vec<RawEvent>, CheckEr
             .map_err(|_| perr(file, line, "a process number", snippet(p)))?;
         let kind = t
             .strip_prefix(':')
-            .and_then(event_type)
+            .and_then(EventType::from_name)
             .ok_or_else(|| perr(file, line, ":invoke, :ok, :fail or :info", snippet(t)))?;
         let f = f
             .strip_prefix(':')
@@ -264,8 +224,7 @@ pub fn parse_etcd_log(file: &str, bytes: &[u8]) -> Result<Vec<RawEvent>, CheckEr
                 )
             })?
         };
-        out.push(RawEvent {
-            line,
+        let event = Event {
             index: out.len() as u64,
             time: None,
             process,
@@ -273,8 +232,10 @@ pub fn parse_etcd_log(file: &str, bytes: &[u8]) -> Result<Vec<RawEvent>, CheckEr
             f: f.to_string(),
             key: None,
             value,
+            node: None,
             error: None,
-        });
+        };
+        out.push(Numbered { line, event });
     }
     Ok(out)
 }

@@ -1,4 +1,5 @@
-//! Raft safety from node traces (`nodes/*/trace.jsonl`, DESIGN.md "Trace").
+//! Raft safety from node traces (`nodes/*/trace.jsonl`, docs/formats.md
+//! "Trace").
 //!
 //! Checked, each violation reported with the events that show it:
 //! - **Election safety**: at most one leader per term. Two leaders in
@@ -9,46 +10,30 @@
 //!   approach of tigerbeetle's `state_checker.zig`. A commit event whose term
 //!   disagrees with the canonical entry is a divergence too.
 //! - **Commit monotonicity**: a node's commit index never goes backwards
-//!   within one process lifetime. A lifetime ends at a `{"event": "start"}`
-//!   line, a `snapshot` line, or an apply that replays an index the node
-//!   already applied (what a restarted node does), since a restarted node
+//!   within one process lifetime. A lifetime ends at a `start` event, a
+//!   `snapshot` event, or an apply that replays an index the node already
+//!   applied (what a restarted node does), since a restarted node
 //!   legitimately relearns its commit index from zero.
 //!
-//! Systems without traces can supply **external observations**: a JSONL file
-//! of `{"time": <ns>, "node": <id>, "term": <n>, "role": "leader"|…}` lines,
-//! e.g. from polling `GET /status`; they join the election-safety check. In a
-//! run folder the file is `observations.jsonl`.
+//! Systems without traces can supply **external observations**
+//! (`observations.jsonl` in a run folder, docs/formats.md "Observations"),
+//! e.g. from polling `GET /status`; status observations join the
+//! election-safety check.
 //!
-//! A final line that does not parse is skipped: `kill -9` can cut the last
-//! write of a trace short. Any other malformed line is an error.
+//! The files are read by `formats`, which skips a last line torn by
+//! `kill -9`; any other malformed line is an error.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use formats::jsonl::Record;
+use formats::observations::{Observation, ObservationKind};
+use formats::trace::{Role, TraceEvent, TraceKind};
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use crate::report::{RaftSafetyResult, Validity, Violation};
 use crate::CheckError;
-
-/// One trace (or observation) event.
-#[derive(Debug, Clone)]
-pub struct TraceEvent {
-    pub time: i64,
-    pub node: u64,
-    pub raw: Value,
-}
-
-impl TraceEvent {
-    fn kind(&self) -> &str {
-        self.raw
-            .get("event")
-            .and_then(Value::as_str)
-            .unwrap_or("role")
-    }
-    fn u(&self, f: &str) -> Option<u64> {
-        self.raw.get(f).and_then(Value::as_u64)
-    }
-}
 
 /// Checks a run folder's traces; `None` when it has neither traces nor observations.
 pub fn check_run_dir(dir: &Path) -> Result<Option<RaftSafetyResult>, CheckError> {
@@ -56,14 +41,14 @@ pub fn check_run_dir(dir: &Path) -> Result<Option<RaftSafetyResult>, CheckError>
     let mut traces = Vec::new();
     if let Ok(rd) = std::fs::read_dir(&nodes) {
         for e in rd.flatten() {
-            let t = e.path().join("trace.jsonl");
+            let t = e.path().join(formats::trace::FILE_NAME);
             if t.is_file() {
                 traces.push(t);
             }
         }
     }
     traces.sort();
-    let obs = dir.join("observations.jsonl");
+    let obs = dir.join(formats::observations::FILE_NAME);
     let observations: Vec<PathBuf> = if obs.is_file() { vec![obs] } else { vec![] };
     if traces.is_empty() && observations.is_empty() {
         return Ok(None);
@@ -71,47 +56,11 @@ pub fn check_run_dir(dir: &Path) -> Result<Option<RaftSafetyResult>, CheckError>
     check_trace_files(&traces, &observations).map(Some)
 }
 
-/// Reads one JSONL file of trace events or observations.
-pub fn read_events(path: &Path) -> Result<Vec<TraceEvent>, CheckError> {
-    let text = std::fs::read(path).map_err(|source| CheckError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let text = String::from_utf8_lossy(&text);
-    let lines: Vec<&str> = text.lines().collect();
-    let mut out = Vec::with_capacity(lines.len());
-    for (i, l) in lines.iter().enumerate() {
-        if l.trim().is_empty() {
-            continue;
-        }
-        let parsed: Result<Value, _> = serde_json::from_str(l);
-        let file = path.display().to_string();
-        let v = match parsed {
-            Ok(v) => v,
-            Err(_) if i + 1 == lines.len() => continue, // cut short by kill -9
-            Err(e) => {
-                return Err(CheckError::Parse {
-                    file,
-                    line: i + 1,
-                    expected: format!("a JSON trace event ({e})"),
-                    found: l.chars().take(60).collect(),
-                })
-            }
-        };
-        let (Some(time), Some(node)) = (
-            v.get("time").and_then(Value::as_i64),
-            v.get("node").and_then(Value::as_u64),
-        ) else {
-            return Err(CheckError::Parse {
-                file,
-                line: i + 1,
-                expected: "an object with integer \"time\" and \"node\"".into(),
-                found: l.chars().take(60).collect(),
-            });
-        };
-        out.push(TraceEvent { time, node, raw: v });
-    }
-    Ok(out)
+/// Reads one JSON-lines file of trace events or observations, in file order.
+pub fn read_file<T: Record>(path: &Path) -> Result<Vec<T>, CheckError> {
+    let reader = formats::jsonl::Reader::<_, T>::open(path)?;
+    let events = reader.read_all()?;
+    Ok(events.into_iter().map(|n| n.event).collect())
 }
 
 /// Checks trace files plus observation files.
@@ -120,15 +69,15 @@ pub fn check_trace_files(
     observations: &[PathBuf],
 ) -> Result<RaftSafetyResult, CheckError> {
     let mut events = Vec::new();
-    let mut nodes = std::collections::BTreeSet::new();
+    let mut nodes = BTreeSet::new();
     for p in traces {
-        let evs = read_events(p)?;
+        let evs: Vec<TraceEvent> = read_file(p)?;
         nodes.extend(evs.iter().map(|e| e.node));
         events.extend(evs);
     }
     let mut obs = Vec::new();
     for p in observations {
-        obs.extend(read_events(p)?);
+        obs.extend(read_file::<Observation>(p)?);
     }
     let mut r = check_events(&events, &obs);
     r.nodes = r.nodes.max(nodes.len());
@@ -137,144 +86,57 @@ pub fn check_trace_files(
 
 const MAX_VIOLATIONS: usize = 100;
 
+/// A claim about who led which term: a trace's role event or an observation.
+#[derive(Clone, Copy)]
+enum Claim<'a> {
+    Trace(&'a TraceEvent, u64, Role),
+    Observed(&'a Observation, u64, Role),
+}
+
+impl Claim<'_> {
+    fn time(&self) -> u64 {
+        match self {
+            Claim::Trace(e, ..) => e.time,
+            Claim::Observed(o, ..) => o.time,
+        }
+    }
+    fn node(&self) -> u64 {
+        match self {
+            Claim::Trace(e, ..) => e.node,
+            Claim::Observed(o, ..) => o.node,
+        }
+    }
+    fn term_if_leader(&self) -> Option<u64> {
+        match *self {
+            Claim::Trace(_, term, Role::Leader) | Claim::Observed(_, term, Role::Leader) => {
+                Some(term)
+            }
+            _ => None,
+        }
+    }
+    /// The line as a violation shows it.
+    fn json(&self) -> Value {
+        match self {
+            Claim::Trace(e, ..) => json_of(*e),
+            Claim::Observed(o, ..) => json_of(*o),
+        }
+    }
+}
+
+fn json_of(e: &impl serde::Serialize) -> Value {
+    serde_json::to_value(e).unwrap_or(Value::Null)
+}
+
 /// The pure check over trace events (per node in file order) and observations.
-pub fn check_events(trace: &[TraceEvent], observations: &[TraceEvent]) -> RaftSafetyResult {
+pub fn check_events(trace: &[TraceEvent], observations: &[Observation]) -> RaftSafetyResult {
     let mut violations = Vec::new();
-    let mut nodes = std::collections::BTreeSet::new();
-
-    // Election safety over trace role events and observations.
-    let mut leader_of: FxHashMap<u64, &TraceEvent> = FxHashMap::default();
-    let mut reported: std::collections::BTreeSet<(u64, u64, u64)> = Default::default();
-    let mut roles: Vec<&TraceEvent> = trace
-        .iter()
-        .filter(|e| e.kind() == "role")
-        .chain(observations.iter())
-        .collect();
-    roles.sort_by_key(|e| e.time);
-    for e in roles {
-        nodes.insert(e.node);
-        if e.raw.get("role").and_then(Value::as_str) != Some("leader") {
-            continue;
-        }
-        let Some(term) = e.u("term") else { continue };
-        match leader_of.get(&term) {
-            None => {
-                leader_of.insert(term, e);
-            }
-            Some(first) if first.node != e.node => {
-                let pair = (term, first.node.min(e.node), first.node.max(e.node));
-                if reported.insert(pair) && violations.len() < MAX_VIOLATIONS {
-                    violations.push(Violation {
-                        kind: "two-leaders".into(),
-                        message: format!(
-                            "nodes {} and {} were both leader of term {term}",
-                            first.node, e.node
-                        ),
-                        events: vec![first.raw.clone(), e.raw.clone()],
-                    });
-                }
-            }
-            Some(_) => {}
-        }
-    }
-
-    // Canonical log: first apply of each index by time.
-    let mut applies: Vec<&TraceEvent> = trace.iter().filter(|e| e.kind() == "apply").collect();
-    applies.sort_by_key(|e| e.time);
-    let mut canonical: FxHashMap<u64, (u64, String, &TraceEvent)> = FxHashMap::default();
-    let entry_of = |e: &TraceEvent| -> Option<(u64, u64, String)> {
-        Some((
-            e.u("index")?,
-            e.u("term")?,
-            e.raw
-                .get("digest")
-                .map(|d| d.as_str().map_or_else(|| d.to_string(), str::to_string))
-                .unwrap_or_default(),
-        ))
-    };
-    for e in &applies {
-        let Some((index, term, digest)) = entry_of(e) else {
-            continue;
-        };
-        match canonical.get(&index) {
-            None => {
-                canonical.insert(index, (term, digest, e));
-            }
-            Some((t, d, first)) => {
-                if (*t != term || *d != digest) && violations.len() < MAX_VIOLATIONS {
-                    violations.push(Violation {
-                        kind: "divergent-apply".into(),
-                        message: format!(
-                            "node {} applied (term {term}, digest {digest}) at index {index}, but node {} applied (term {t}, digest {d}) there",
-                            e.node, first.node
-                        ),
-                        events: vec![first.raw.clone(), e.raw.clone()],
-                    });
-                }
-            }
-        }
-    }
-
-    // Per node, in trace order: commit monotonicity and commit terms.
-    let mut per_node: FxHashMap<u64, Vec<&TraceEvent>> = FxHashMap::default();
+    let mut nodes = BTreeSet::new();
+    election_safety(trace, observations, &mut nodes, &mut violations);
+    let canonical = canonical_log(trace, &mut violations);
     for e in trace {
         nodes.insert(e.node);
-        per_node.entry(e.node).or_default().push(e);
     }
-    let mut node_ids: Vec<u64> = per_node.keys().copied().collect();
-    node_ids.sort_unstable();
-    for n in node_ids {
-        let mut last_commit: Option<&TraceEvent> = None;
-        let mut max_applied: Option<u64> = None;
-        for e in &per_node[&n] {
-            match e.kind() {
-                "start" | "snapshot" => last_commit = None,
-                "apply" => {
-                    let idx = e.u("index");
-                    if let (Some(i), Some(m)) = (idx, max_applied) {
-                        if i <= m {
-                            last_commit = None; // a restarted node replays its log
-                        }
-                    }
-                    max_applied = max_applied.max(idx);
-                }
-                "commit" => {
-                    let Some(idx) = e.u("index") else { continue };
-                    if let (Some(term), Some((t, _, first))) = (e.u("term"), canonical.get(&idx)) {
-                        if term != *t && violations.len() < MAX_VIOLATIONS {
-                            violations.push(Violation {
-                                kind: "divergent-apply".into(),
-                                message: format!(
-                                    "node {n} committed index {idx} in term {term}, but node {} applied term {t} there",
-                                    first.node
-                                ),
-                                events: vec![first.raw.clone(), e.raw.clone()],
-                            });
-                        }
-                    }
-                    if let Some(prev) = last_commit {
-                        if prev.u("index").is_some_and(|p| idx < p)
-                            && violations.len() < MAX_VIOLATIONS
-                        {
-                            violations.push(Violation {
-                                kind: "commit-regress".into(),
-                                message: format!(
-                                    "node {n}'s commit index went back from {} to {idx}",
-                                    prev.u("index").unwrap_or(0)
-                                ),
-                                events: vec![prev.raw.clone(), e.raw.clone()],
-                            });
-                        }
-                    }
-                    if last_commit.is_none_or(|p| p.u("index").is_none_or(|p| idx >= p)) {
-                        last_commit = Some(e);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-
+    commits(trace, &canonical, &mut violations);
     RaftSafetyResult {
         valid: if violations.is_empty() {
             Validity::Valid
@@ -284,5 +146,157 @@ pub fn check_events(trace: &[TraceEvent], observations: &[TraceEvent]) -> RaftSa
         nodes: nodes.len(),
         events: trace.len() + observations.len(),
         violations,
+    }
+}
+
+fn push(violations: &mut Vec<Violation>, kind: &str, message: String, events: Vec<Value>) {
+    if violations.len() < MAX_VIOLATIONS {
+        violations.push(Violation {
+            kind: kind.into(),
+            message,
+            events,
+        });
+    }
+}
+
+/// At most one leader per term, over trace role events and observations.
+fn election_safety(
+    trace: &[TraceEvent],
+    observations: &[Observation],
+    nodes: &mut BTreeSet<u64>,
+    violations: &mut Vec<Violation>,
+) {
+    let mut claims: Vec<Claim> = trace
+        .iter()
+        .filter_map(|e| match e.kind {
+            TraceKind::Role { term, role, .. } => Some(Claim::Trace(e, term, role)),
+            _ => None,
+        })
+        .chain(observations.iter().map(|o| match o.kind {
+            ObservationKind::Status { term, role, .. } => Claim::Observed(o, term, role),
+        }))
+        .collect();
+    claims.sort_by_key(Claim::time);
+    let mut leader_of: FxHashMap<u64, Claim> = FxHashMap::default();
+    let mut reported: BTreeSet<(u64, u64, u64)> = BTreeSet::new();
+    for c in claims {
+        nodes.insert(c.node());
+        let Some(term) = c.term_if_leader() else {
+            continue;
+        };
+        match leader_of.get(&term) {
+            None => {
+                leader_of.insert(term, c);
+            }
+            Some(first) if first.node() != c.node() => {
+                let (a, b) = (first.node(), c.node());
+                if reported.insert((term, a.min(b), a.max(b))) {
+                    push(
+                        violations,
+                        "two-leaders",
+                        format!("nodes {a} and {b} were both leader of term {term}"),
+                        vec![first.json(), c.json()],
+                    );
+                }
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// The entry applied first (by time) at each index: `(term, digest, event)`.
+type Canonical<'a> = FxHashMap<u64, (u64, &'a str, &'a TraceEvent)>;
+
+/// Builds the canonical log and reports every apply that disagrees with it.
+fn canonical_log<'a>(trace: &'a [TraceEvent], violations: &mut Vec<Violation>) -> Canonical<'a> {
+    let mut applies: Vec<(&TraceEvent, u64, u64, &str)> = trace
+        .iter()
+        .filter_map(|e| match &e.kind {
+            TraceKind::Apply {
+                index,
+                term,
+                digest,
+                ..
+            } => Some((e, *index, *term, digest.as_str())),
+            _ => None,
+        })
+        .collect();
+    applies.sort_by_key(|a| a.0.time);
+    let mut canonical: Canonical = FxHashMap::default();
+    for (e, index, term, digest) in applies {
+        match canonical.get(&index) {
+            None => {
+                canonical.insert(index, (term, digest, e));
+            }
+            Some((t, d, first)) => {
+                if *t != term || *d != digest {
+                    push(
+                        violations,
+                        "divergent-apply",
+                        format!(
+                            "node {} applied (term {term}, digest {digest}) at index {index}, but node {} applied (term {t}, digest {d}) there",
+                            e.node, first.node
+                        ),
+                        vec![json_of(*first), json_of(e)],
+                    );
+                }
+            }
+        }
+    }
+    canonical
+}
+
+/// Per node, in trace order: the commit index never goes back within a
+/// lifetime, and a committed index holds the canonical entry's term.
+fn commits(trace: &[TraceEvent], canonical: &Canonical, violations: &mut Vec<Violation>) {
+    let mut per_node: FxHashMap<u64, Vec<&TraceEvent>> = FxHashMap::default();
+    for e in trace {
+        per_node.entry(e.node).or_default().push(e);
+    }
+    let mut node_ids: Vec<u64> = per_node.keys().copied().collect();
+    node_ids.sort_unstable();
+    for n in node_ids {
+        let mut last_commit: Option<(u64, &TraceEvent)> = None;
+        let mut max_applied: Option<u64> = None;
+        for e in &per_node[&n] {
+            match e.kind {
+                TraceKind::Start { .. } | TraceKind::Snapshot { .. } => last_commit = None,
+                TraceKind::Apply { index, .. } => {
+                    if max_applied.is_some_and(|m| index <= m) {
+                        last_commit = None; // a restarted node replays its log
+                    }
+                    max_applied = max_applied.max(Some(index));
+                }
+                TraceKind::Commit { index, term } => {
+                    if let Some((t, _, first)) = canonical.get(&index) {
+                        if term != *t {
+                            push(
+                                violations,
+                                "divergent-apply",
+                                format!(
+                                    "node {n} committed index {index} in term {term}, but node {} applied term {t} there",
+                                    first.node
+                                ),
+                                vec![json_of(*first), json_of(*e)],
+                            );
+                        }
+                    }
+                    if let Some((prev, prev_event)) = last_commit {
+                        if index < prev {
+                            push(
+                                violations,
+                                "commit-regress",
+                                format!("node {n}'s commit index went back from {prev} to {index}"),
+                                vec![json_of(prev_event), json_of(*e)],
+                            );
+                        }
+                    }
+                    if last_commit.is_none_or(|(prev, _)| index >= prev) {
+                        last_commit = Some((index, e));
+                    }
+                }
+                TraceKind::Role { .. } | TraceKind::Config { .. } => {}
+            }
+        }
     }
 }

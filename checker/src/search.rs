@@ -52,8 +52,8 @@ use std::sync::atomic::Ordering;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::budget::{Abort, Budget};
 use crate::history::{History, OpF, INF};
-use crate::linear::{Abort, Budget};
 use crate::model::{Space, State};
 
 const NIL: u32 = u32::MAX;

@@ -2,8 +2,10 @@
 //! valid-by-construction histories, injected stale and future reads, the
 //! graph fast path against the search, and parser fuzzing.
 
-use checker::history::{self, Dialect, EventType, FailedCas, History, Process, RawEvent};
+use checker::history::{self, Dialect, FailedCas, History};
 use checker::{check_history, parse, CheckOptions, Format, ModelKind, Validity};
+use formats::history::{Event, EventType, Process};
+use formats::Numbered;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -80,16 +82,20 @@ fn to_history(ops: &[GenOp], model: ModelKind) -> History {
             (_, 1) => (EventType::Info, None),
             _ => (EventType::Fail, Some("precondition".to_string())),
         };
-        raw.push(RawEvent {
-            line: raw.len() + 1,
+        let event = Event {
             index: raw.len() as u64,
-            time: Some(i64::from(t)),
+            time: Some(u64::from(t)),
             process: Process::Client(i as u64),
             kind,
             f: f.to_string(),
             key: Some(format!("k{}", o.key)),
             value,
+            node: None,
             error,
+        };
+        raw.push(Numbered {
+            line: raw.len() + 1,
+            event,
         });
     }
     history::build("generated", dialect(), raw, Some(model), None).expect("valid history")
@@ -438,16 +444,20 @@ fn kv_history(ops: &[KvOp]) -> History {
             (_, false) => EventType::Ok,
             (_, true) => EventType::Info,
         };
-        raw.push(RawEvent {
-            line: raw.len() + 1,
+        let event = Event {
             index: raw.len() as u64,
-            time: Some(i64::from(t)),
+            time: Some(u64::from(t)),
             process: Process::Client(i as u64),
             kind: ty,
             f: f.to_string(),
             key: Some(format!("k{}", o.key)),
             value,
+            node: None,
             error: None,
+        };
+        raw.push(Numbered {
+            line: raw.len() + 1,
+            event,
         });
     }
     history::build(

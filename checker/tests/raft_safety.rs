@@ -2,16 +2,16 @@
 
 use std::path::Path;
 
-use checker::raft::{check_events, check_trace_files, TraceEvent};
+use checker::raft::{check_events, check_trace_files};
 use checker::{check_path, CheckOptions, Validity};
+use formats::jsonl::Record;
+use formats::observations::Observation;
+use formats::trace::TraceEvent;
 use serde_json::{json, Value};
 
+/// A trace line, read the way the checker reads trace files.
 fn ev(v: Value) -> TraceEvent {
-    TraceEvent {
-        time: v["time"].as_i64().expect("time"),
-        node: v["node"].as_u64().expect("node"),
-        raw: v,
-    }
+    TraceEvent::parse_line(v.to_string().as_bytes(), 0).expect("a trace event")
 }
 
 /// Three nodes, node 1 leads term 2, everyone applies 1..=3 identically.
@@ -27,7 +27,7 @@ fn clean_run() -> Vec<Value> {
             t += 1;
             out.push(json!({"time": t, "node": node, "event": "commit", "index": idx, "term": 2}));
             t += 1;
-            out.push(json!({"time": t, "node": node, "event": "apply", "index": idx, "term": 2, "digest": format!("d{idx}")}));
+            out.push(json!({"time": t, "node": node, "event": "apply", "index": idx, "term": 2, "digest": format!("d{idx}"), "kind": "command"}));
         }
     }
     out
@@ -71,10 +71,10 @@ fn leaders_of_different_terms_at_once_are_legal() {
 fn divergent_apply_is_caught() {
     let mut lines = clean_run();
     lines.push(
-        json!({"time": 90, "node": 2, "event": "apply", "index": 4, "term": 2, "digest": "d4"}),
+        json!({"time": 90, "node": 2, "event": "apply", "index": 4, "term": 2, "digest": "d4", "kind": "command"}),
     );
     lines.push(
-        json!({"time": 91, "node": 3, "event": "apply", "index": 4, "term": 3, "digest": "other"}),
+        json!({"time": 91, "node": 3, "event": "apply", "index": 4, "term": 3, "digest": "other", "kind": "command"}),
     );
     let r = check(lines);
     assert_eq!(r.valid, Validity::Invalid);
@@ -100,10 +100,10 @@ fn a_restart_may_relearn_the_commit_index() {
     let mut lines = clean_run();
     // Node 2 restarts and replays its log from index 1, then learns commit 2 first.
     lines.push(
-        json!({"time": 95, "node": 2, "event": "apply", "index": 1, "term": 2, "digest": "d1"}),
+        json!({"time": 95, "node": 2, "event": "apply", "index": 1, "term": 2, "digest": "d1", "kind": "command"}),
     );
     lines.push(json!({"time": 96, "node": 2, "event": "commit", "index": 2, "term": 2}));
-    lines.push(json!({"time": 97, "node": 2, "event": "start"}));
+    lines.push(json!({"time": 97, "node": 2, "event": "start", "term": 2, "snapshot_index": 0}));
     lines.push(json!({"time": 98, "node": 2, "event": "commit", "index": 1, "term": 2}));
     assert_eq!(check(lines).valid, Validity::Valid);
 }
@@ -111,9 +111,12 @@ fn a_restart_may_relearn_the_commit_index() {
 #[test]
 fn external_observations_join_the_leader_check() {
     let traces: Vec<TraceEvent> = clean_run().into_iter().map(ev).collect();
-    let obs = vec![ev(
-        json!({"time": 40, "node": 2, "term": 2, "role": "leader"}),
-    )];
+    // The first version of the format: no "event", no "leader".
+    let obs = vec![Observation::parse_line(
+        br#"{"time": 40, "node": 2, "term": 2, "role": "leader"}"#,
+        0,
+    )
+    .expect("an observation")];
     let r = check_events(&traces, &obs);
     assert_eq!(r.valid, Validity::Invalid);
     assert_eq!(r.violations[0].kind, "two-leaders");
@@ -158,7 +161,7 @@ fn run_folder_combines_history_and_traces() {
     let t3 = run.join("nodes/n3/trace.jsonl");
     let mut lines: Vec<Value> = clean_run().into_iter().filter(|l| l["node"] == 3).collect();
     lines.push(
-        json!({"time": 200, "node": 3, "event": "apply", "index": 2, "term": 9, "digest": "x"}),
+        json!({"time": 200, "node": 3, "event": "apply", "index": 2, "term": 9, "digest": "x", "kind": "command"}),
     );
     write_lines(&t3, &lines);
     let r = check_path(run, &CheckOptions::default()).expect("check");
