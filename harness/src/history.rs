@@ -1,5 +1,6 @@
 //! The history recorder: every client op and every fault, one JSON line each,
-//! in the order the harness observed them (DESIGN.md "History").
+//! in the order the harness observed them (`history.jsonl`, docs/formats.md
+//! "History"; the event type, its writer and its reader are `formats`').
 //!
 //! The index and the time of an event are taken under one lock together
 //! with the write, so indexes and times both increase down the file. Each
@@ -10,12 +11,12 @@
 //! The recorder also keeps live counters for the progress line (ok / fail /
 //! info, and the faults currently active as told by the nemesis events).
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write;
 use std::path::Path;
+
+pub use formats::history::{Event, EventType, Process};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -34,82 +35,6 @@ pub enum HistoryError {
     /// A line could not be written.
     #[error("cannot write history: {0}")]
     Write(#[from] std::io::Error),
-}
-
-/// Who performed an event: a client process number or the nemesis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Process {
-    /// A client process (a Jepsen "process"; a worker gets a new one after
-    /// an `info`).
-    Client(u64),
-    /// The fault injector.
-    Nemesis,
-}
-
-impl Serialize for Process {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Process::Client(p) => s.serialize_u64(*p),
-            Process::Nemesis => s.serialize_str("nemesis"),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Process {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match Value::deserialize(d)? {
-            Value::Number(n) => n
-                .as_u64()
-                .map(Process::Client)
-                .ok_or_else(|| serde::de::Error::custom("process must be a non-negative integer")),
-            Value::String(s) if s == "nemesis" => Ok(Process::Nemesis),
-            other => Err(serde::de::Error::custom(format!(
-                "process must be an integer or \"nemesis\", got {other}"
-            ))),
-        }
-    }
-}
-
-/// The `type` of an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EventType {
-    /// An op began.
-    Invoke,
-    /// It happened.
-    Ok,
-    /// It definitely did not happen.
-    Fail,
-    /// Unknown: it may happen at any later time (also every nemesis event).
-    Info,
-}
-
-/// One history line as it is written (field order is DESIGN.md's).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    /// Position in the file, from 0.
-    pub index: u64,
-    /// Nanoseconds since the run started.
-    pub time: u64,
-    /// Client process number or `"nemesis"`.
-    pub process: Process,
-    /// invoke / ok / fail / info.
-    #[serde(rename = "type")]
-    pub kind: EventType,
-    /// The operation (`read`, `write`, `cas`, `append`, or a fault name).
-    pub f: String,
-    /// The key, absent for faults.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    /// The op's value (see DESIGN.md) or the fault's description.
-    #[serde(default)]
-    pub value: Value,
-    /// The node the client talked to last.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node: Option<u64>,
-    /// Why an op failed or is unknown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 /// An event before the recorder gives it an index and a time.
@@ -160,7 +85,8 @@ pub struct Counts {
 }
 
 struct Inner {
-    out: File,
+    /// Unbuffered: each line is one `write` to the kernel.
+    out: formats::history::Writer<File>,
     next_index: u64,
     /// Active fault descriptions by kind (`kill`, `pause`, `partition`),
     /// derived from the nemesis events.
@@ -218,7 +144,7 @@ impl Recorder {
         Ok(Recorder {
             shared: Arc::new(Shared {
                 inner: Mutex::new(Inner {
-                    out,
+                    out: formats::history::Writer::new(out),
                     next_index: 0,
                     active: BTreeMap::new(),
                 }),
@@ -251,7 +177,7 @@ impl Recorder {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let event = Event {
             index: inner.next_index,
-            time: self.elapsed_ns(),
+            time: Some(self.elapsed_ns()),
             process: ev.process,
             kind: ev.kind,
             f: ev.f,
@@ -260,11 +186,9 @@ impl Recorder {
             node: ev.node,
             error: ev.error,
         };
-        let mut line = serde_json::to_vec(&event).expect("events always serialize");
-        line.push(b'\n');
         // One write per line straight to the file: the kernel has it once
         // this returns, whatever happens to the harness afterwards.
-        inner.out.write_all(&line)?;
+        inner.out.write(&event)?;
         inner.next_index += 1;
         if event.process == Process::Nemesis {
             if let Some((kind, opens)) = fault_transition(&event.f) {
@@ -318,33 +242,16 @@ impl Recorder {
             .inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        inner.out.sync_data()?;
+        inner.out.get_ref().sync_data()?;
         Ok(())
     }
 }
 
-/// Reads a history file written by [`Recorder`]; a torn last line (the
-/// harness died mid-write) is skipped, any other bad line is an error.
-pub fn read_history(path: &Path) -> Result<Vec<Event>, std::io::Error> {
-    let text = std::fs::read_to_string(path)?;
-    let mut events = Vec::new();
-    let lines: Vec<&str> = text.lines().collect();
-    for (i, line) in lines.iter().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Event>(line) {
-            Ok(ev) => events.push(ev),
-            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => break,
-            Err(e) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}:{}: {e}", path.display(), i + 1),
-                ))
-            }
-        }
-    }
-    Ok(events)
+/// Reads a whole history file (`formats`' reader: a torn last line, the
+/// harness dying mid-write, is skipped; any other bad line is an error).
+pub fn read_history(path: &Path) -> Result<Vec<Event>, formats::ReadError> {
+    let events = formats::history::Reader::open(path)?.read_all()?;
+    Ok(events.into_iter().map(|n| n.event).collect())
 }
 
 #[cfg(test)]
@@ -396,6 +303,7 @@ mod tests {
             "field order: {first}"
         );
         let events = read_history(&path).unwrap();
+        assert!(events.iter().all(|e| e.time.is_some()));
         assert!(events.windows(2).all(|w| w[0].time <= w[1].time));
         assert_eq!(rec.counts().ok, 1);
         assert_eq!(rec.active_faults(), vec!["partition".to_string()]);

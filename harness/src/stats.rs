@@ -119,6 +119,12 @@ fn window_edge(f: &str) -> Option<(&'static str, bool)> {
     }
 }
 
+/// An event's time; the harness always records one, a history without
+/// times has all its events at 0.
+fn time(ev: &Event) -> u64 {
+    ev.time.unwrap_or(0)
+}
+
 /// Computes the stats of a history.
 pub fn compute(events: &[Event]) -> Stats {
     let mut by_f: BTreeMap<String, Outcomes> = BTreeMap::new();
@@ -129,8 +135,8 @@ pub fn compute(events: &[Event]) -> Stats {
     let mut open_windows: Vec<usize> = Vec::new();
     let mut nemesis_events: BTreeMap<String, u64> = BTreeMap::new();
     let mut ok_total = 0u64;
-    let end_ns = events.last().map(|e| e.time).unwrap_or(0);
-    let start_ns = events.first().map(|e| e.time).unwrap_or(0);
+    let end_ns = events.last().map(time).unwrap_or(0);
+    let start_ns = events.first().map(time).unwrap_or(0);
 
     for ev in events {
         match ev.process {
@@ -144,7 +150,7 @@ pub fn compute(events: &[Event]) -> Stats {
                     windows.push(FaultWindow {
                         f: kind.to_string(),
                         value: ev.value.clone(),
-                        start_ns: ev.time,
+                        start_ns: time(ev),
                         end_ns,
                         ok: 0,
                         fail: 0,
@@ -159,7 +165,7 @@ pub fn compute(events: &[Event]) -> Stats {
                         .or_else(|| open_windows.iter().position(|&w| windows[w].f == kind));
                     if let Some(p) = pos {
                         let w = open_windows.remove(p);
-                        windows[w].end_ns = ev.time;
+                        windows[w].end_ns = time(ev);
                     }
                 }
             }
@@ -170,18 +176,20 @@ pub fn compute(events: &[Event]) -> Stats {
                 kind => {
                     let entry = by_f.entry(ev.f.clone()).or_default();
                     entry.add(kind);
-                    completions.push((ev.time, kind));
+                    completions.push((time(ev), kind));
                     if let Some(inv) = open.remove(&p) {
                         if kind == EventType::Ok {
                             ok_total += 1;
                             samples
                                 .entry(ev.f.clone())
                                 .or_default()
-                                .push(ev.time.saturating_sub(inv.time));
+                                .push(time(ev).saturating_sub(time(inv)));
                         }
                     }
                 }
             },
+            // Neither a client nor a fault of ours (a foreign history).
+            Process::Named(_) => {}
         }
     }
     for inv in open.values() {
@@ -228,12 +236,12 @@ pub fn ok_latency(events: &[Event]) -> Option<Latency> {
         };
         match ev.kind {
             EventType::Invoke => {
-                open.insert(p, ev.time);
+                open.insert(p, time(ev));
             }
             kind => {
                 if let Some(t0) = open.remove(&p) {
                     if kind == EventType::Ok {
-                        samples.push(ev.time.saturating_sub(t0));
+                        samples.push(time(ev).saturating_sub(t0));
                     }
                 }
             }
@@ -250,7 +258,7 @@ mod tests {
     fn ev(index: u64, time_ms: u64, process: Process, kind: EventType, f: &str) -> Event {
         Event {
             index,
-            time: time_ms * 1_000_000,
+            time: Some(time_ms * 1_000_000),
             process,
             kind,
             f: f.into(),

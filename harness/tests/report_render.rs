@@ -66,10 +66,9 @@ fn invalid_run_report_shows_verdict_counterexample_bands_and_leaders() {
     assert!(!html.contains("http://") && !html.contains("https://"));
 
     let data = embedded_data(&html);
-    let invokes = fs::read_to_string(dir.join("history.jsonl"))
+    let invokes = formats::history::Reader::open(&dir.join("history.jsonl"))
         .unwrap()
-        .lines()
-        .filter(|l| l.contains("\"invoke\""))
+        .filter(|e| e.as_ref().unwrap().event.kind == formats::history::EventType::Invoke)
         .count();
     assert_eq!(data["ops"].as_array().unwrap().len(), invokes);
     assert_eq!(data["cexop"], cex["op"]);

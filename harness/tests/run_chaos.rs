@@ -8,6 +8,7 @@
 mod common;
 
 use common::ChildGuard;
+use formats::trace::{Role, TraceEvent, TraceKind};
 use harness::cluster::NodeId;
 use harness::nemesis::{FaultKind, Schedule, ScheduleConfig};
 use serde_json::Value;
@@ -85,11 +86,11 @@ fn results_json(dir: &Path) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// The history as `formats` reads it, each event in its JSON form.
 fn history(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("history.jsonl"))
+    formats::history::Reader::open(&dir.join("history.jsonl"))
         .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|e| serde_json::to_value(e.unwrap().event).unwrap())
         .collect()
 }
 
@@ -497,18 +498,17 @@ fn primaries_targeting_aims_kills_pauses_and_partitions_at_the_leader() {
     let start = test["start_unix_ns"].as_u64().unwrap();
 
     // Each node's role changes, from its own trace: (unix ns, role).
-    let roles = |node: u64| -> Vec<(u64, String)> {
+    let roles = |node: u64| -> Vec<(u64, Role)> {
         let path = dir.join(format!("nodes/n{node}/trace.jsonl"));
-        std::fs::read_to_string(path)
+        formats::trace::Reader::open(&path)
             .unwrap()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|e| e["event"] == "role")
-            .map(|e| {
-                (
-                    e["time"].as_u64().unwrap(),
-                    e["role"].as_str().unwrap().to_string(),
-                )
+            .filter_map(|e| match e.unwrap().event {
+                TraceEvent {
+                    time,
+                    kind: TraceKind::Role { role, .. },
+                    ..
+                } => Some((time, role)),
+                _ => None,
             })
             .collect()
     };
@@ -516,7 +516,7 @@ fn primaries_targeting_aims_kills_pauses_and_partitions_at_the_leader() {
         roles(node)
             .into_iter()
             .rfind(|(t, _)| *t <= at)
-            .is_some_and(|(_, role)| role == "leader")
+            .is_some_and(|(_, role)| role == Role::Leader)
     };
     let faults: Vec<Value> = history(&dir)
         .into_iter()

@@ -248,13 +248,13 @@ pub fn embed_selection(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::Process;
+    use formats::history::Process;
     use serde_json::Value;
 
     fn op(index: u64, f: &str, start: i64, end: Option<i64>, outcome: Outcome) -> Op {
         Op {
             index,
-            process: Process::Num(1),
+            process: Process::Client(1),
             f: f.into(),
             key: None,
             invoke_ns: start,

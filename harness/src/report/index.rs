@@ -4,9 +4,9 @@
 
 use std::fmt::Write;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
+use formats::history::{EventType, Process};
 use serde_json::Value;
 
 use super::page::Verdict;
@@ -73,26 +73,24 @@ fn read_json(path: &Path) -> Option<Value> {
     serde_json::from_str(&fs::read_to_string(path).ok()?).ok()
 }
 
-/// Invokes and the last event time in a history, for runs without results.
+/// Invokes and the last event time in a history, for runs without results
+/// (lines `formats` rejects are skipped: the index shows what it can).
 fn scan_history(path: &Path) -> Option<(u64, i64)> {
-    let f = fs::File::open(path).ok()?;
+    let reader = formats::history::Reader::open(path).ok()?;
     let mut invokes = 0u64;
-    let mut last = 0i64;
-    for line in BufReader::new(f).lines() {
-        let Ok(line) = line else { break };
-        let Ok(v) = serde_json::from_str::<Value>(&line) else {
-            continue;
+    let mut last = 0u64;
+    for item in reader {
+        let ev = match item {
+            Ok(ev) => ev.event,
+            Err(formats::ReadError::Malformed { .. }) => continue,
+            Err(_) => break,
         };
-        if v.get("type").and_then(Value::as_str) == Some("invoke")
-            && v.get("process").and_then(Value::as_str) != Some("nemesis")
-        {
+        if ev.kind == EventType::Invoke && ev.process != Process::Nemesis {
             invokes += 1;
         }
-        if let Some(t) = v.get("time").and_then(Value::as_i64) {
-            last = last.max(t);
-        }
+        last = last.max(ev.time.unwrap_or(0));
     }
-    Some((invokes, last))
+    Some((invokes, last as i64))
 }
 
 /// Reads what the index shows about one run folder.

@@ -1,15 +1,18 @@
 //! The report model: what a run folder says, turned into things a page can
 //! draw (paired ops, lanes, fault bands, leader spans) and a list of what is
-//! missing. It reads only files and reads them defensively as
-//! `serde_json::Value`, because a report is most needed for runs that went
-//! wrong: interrupted by Ctrl-C, with a truncated last line, no
-//! `results.json` or no traces.
+//! missing. It reads only files, and reads them defensively, because a
+//! report is most needed for runs that went wrong: interrupted by Ctrl-C,
+//! with a truncated last line, no `results.json` or no traces. The history
+//! and the traces are read by `formats` like everywhere else; a line it
+//! rejects is skipped and counted here instead of failing the page.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
+use formats::history::{Event, EventType, Process};
+use formats::trace::{Role, TraceKind};
+use formats::ReadError;
 use serde_json::Value;
 
 use super::ReportError;
@@ -56,36 +59,6 @@ impl Outcome {
     }
 }
 
-/// A client process: an integer in our histories, but anything else is kept
-/// as text so foreign histories still draw.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Process {
-    Num(i64),
-    Name(String),
-}
-
-impl Process {
-    fn from_value(v: &Value) -> Option<Process> {
-        match v {
-            Value::Number(n) => n.as_i64().map(Process::Num),
-            Value::String(s) if s == "nemesis" => None,
-            Value::String(s) => Some(match s.parse::<i64>() {
-                Ok(n) => Process::Num(n),
-                Err(_) => Process::Name(s.clone()),
-            }),
-            _ => None,
-        }
-    }
-
-    /// Short label for lane headings.
-    pub fn label(&self) -> String {
-        match self {
-            Process::Num(n) => format!("p{n}"),
-            Process::Name(s) => s.clone(),
-        }
-    }
-}
-
 /// One client operation: its invoke paired with its completion.
 #[derive(Debug, Clone)]
 pub struct Op {
@@ -103,10 +76,15 @@ pub struct Op {
     pub invoke_value: Value,
     pub complete_value: Value,
     pub error: Option<String>,
-    pub node: Option<i64>,
+    pub node: Option<u64>,
 }
 
 impl Op {
+    /// Short label for lane headings and tooltips: `p3` for client 3.
+    pub fn process_label(&self) -> String {
+        process_label(&self.process)
+    }
+
     /// End of the op's interval in the model: its completion for ok/fail,
     /// the end of the run for info and pending ops (they may take effect at
     /// any later time).
@@ -132,7 +110,7 @@ impl Op {
 
     /// One-line human description, e.g. `#12 p3 cas k2 ["5","9"] → fail (precondition)`.
     pub fn describe(&self) -> String {
-        let mut s = format!("#{} {} {}", self.index, self.process.label(), self.f);
+        let mut s = format!("#{} {} {}", self.index, self.process_label(), self.f);
         if let Some(k) = &self.key {
             s.push(' ');
             s.push_str(k);
@@ -152,6 +130,15 @@ impl Op {
             s.push_str(&format!(" ({e})"));
         }
         s
+    }
+}
+
+/// `p3` for client 3; other processes by name.
+fn process_label(p: &Process) -> String {
+    match p {
+        Process::Client(n) => format!("p{n}"),
+        Process::Nemesis => "nemesis".into(),
+        Process::Named(s) => s.clone(),
     }
 }
 
@@ -341,84 +328,63 @@ impl RunModel {
 
     /// Builds ops, lanes and bands from parsed history events.
     pub fn from_events(
-        events: &[Value],
+        events: &[Event],
         test: Option<&Value>,
         notes: &mut Vec<String>,
     ) -> RunModel {
         let mut ops: Vec<Op> = Vec::new();
-        let mut open: HashMap<Process, usize> = HashMap::new();
+        let mut open: HashMap<&Process, usize> = HashMap::new();
         let mut nemesis: Vec<(i64, String, Value)> = Vec::new();
         let mut orphans = 0usize;
         let mut double_invokes = 0usize;
         let mut max_time = 0i64;
-        for (pos, ev) in events.iter().enumerate() {
-            let time = ev.get("time").and_then(Value::as_i64).unwrap_or(0);
+        for ev in events {
+            let time = ev.time.map_or(0, |t| t as i64);
             max_time = max_time.max(time);
-            let ty = ev.get("type").and_then(Value::as_str).unwrap_or("");
-            let f = ev
-                .get("f")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_string();
-            let is_nemesis = ev.get("process").and_then(Value::as_str) == Some("nemesis");
-            if is_nemesis {
+            if ev.process == Process::Nemesis {
                 // Faults are logged as `info` when they took effect; an
                 // `invoke` (if a harness writes one) is only the intent and a
                 // `fail` did not happen.
-                if ty != "invoke" && ty != "fail" {
-                    nemesis.push((time, f, ev.get("value").cloned().unwrap_or(Value::Null)));
+                if ev.kind == EventType::Info || ev.kind == EventType::Ok {
+                    nemesis.push((time, ev.f.clone(), ev.value.clone()));
                 }
                 continue;
             }
-            let Some(process) = ev.get("process").and_then(Process::from_value) else {
+            if ev.kind == EventType::Invoke {
+                if open.contains_key(&ev.process) {
+                    double_invokes += 1;
+                }
+                open.insert(&ev.process, ops.len());
+                ops.push(Op {
+                    index: ev.index,
+                    process: ev.process.clone(),
+                    f: ev.f.clone(),
+                    key: ev.key.clone(),
+                    invoke_ns: time,
+                    complete_ns: None,
+                    outcome: Outcome::Pending,
+                    invoke_value: ev.value.clone(),
+                    complete_value: Value::Null,
+                    error: None,
+                    node: ev.node,
+                });
+                continue;
+            }
+            let Some(i) = open.remove(&ev.process) else {
+                orphans += 1;
                 continue;
             };
-            let index = ev
-                .get("index")
-                .and_then(Value::as_u64)
-                .unwrap_or(pos as u64);
-            match ty {
-                "invoke" => {
-                    if open.contains_key(&process) {
-                        double_invokes += 1;
-                    }
-                    open.insert(process.clone(), ops.len());
-                    ops.push(Op {
-                        index,
-                        process,
-                        f,
-                        key: ev.get("key").map(key_text),
-                        invoke_ns: time,
-                        complete_ns: None,
-                        outcome: Outcome::Pending,
-                        invoke_value: ev.get("value").cloned().unwrap_or(Value::Null),
-                        complete_value: Value::Null,
-                        error: None,
-                        node: ev.get("node").and_then(Value::as_i64),
-                    });
-                }
-                "ok" | "fail" | "info" => {
-                    let Some(i) = open.remove(&process) else {
-                        orphans += 1;
-                        continue;
-                    };
-                    let op = &mut ops[i];
-                    op.complete_ns = Some(time.max(op.invoke_ns));
-                    op.outcome = match ty {
-                        "ok" => Outcome::Ok,
-                        "fail" => Outcome::Fail,
-                        _ => Outcome::Info,
-                    };
-                    op.complete_value = ev.get("value").cloned().unwrap_or(Value::Null);
-                    op.error = ev.get("error").map(|e| match e {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    });
-                    if op.node.is_none() {
-                        op.node = ev.get("node").and_then(Value::as_i64);
-                    }
-                }
-                _ => {}
+            let op = &mut ops[i];
+            op.complete_ns = Some(time.max(op.invoke_ns));
+            op.outcome = match ev.kind {
+                EventType::Ok => Outcome::Ok,
+                EventType::Fail => Outcome::Fail,
+                _ => Outcome::Info,
+            };
+            op.complete_value = ev.value.clone();
+            op.error = ev.error.clone();
+            if op.node.is_none() {
+                op.node = ev.node;
             }
         }
         if orphans > 0 {
@@ -482,13 +448,13 @@ impl RunModel {
             let mut roles: Vec<&RoleEvent> = t.roles.iter().collect();
             roles.sort_by_key(|r| r.time_unix_ns);
             for (i, r) in roles.iter().enumerate() {
-                if r.role != "leader" {
+                if r.role != Role::Leader {
                     continue;
                 }
                 let start_ns = r.time_unix_ns - start;
                 let next = roles[i + 1..]
                     .iter()
-                    .find(|n| n.role != "leader" || n.term != r.term);
+                    .find(|n| n.role != Role::Leader || n.term != r.term);
                 let kill = self
                     .bands
                     .iter()
@@ -504,7 +470,7 @@ impl RunModel {
                 };
                 spans.push(LeaderSpan {
                     node: t.node.clone(),
-                    term: r.term,
+                    term: Some(r.term),
                     start_ns,
                     end_ns: end_ns.max(start_ns),
                     open,
@@ -586,13 +552,6 @@ impl RunModel {
             .enumerate()
             .map(|(i, o)| (o.index, i))
             .collect()
-    }
-}
-
-fn key_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }
 
@@ -815,22 +774,22 @@ pub fn assign_lanes(ops: &[Op], concurrency: Option<u64>, max_lanes: usize) -> L
             .map(|(i, p)| (*p, i as u32))
             .collect();
         return Lanes {
-            labels: procs.iter().map(|p| p.label()).collect(),
+            labels: procs.iter().map(|p| process_label(p)).collect(),
             lane_of_op: ops.iter().map(|o| index[&o.process]).collect(),
             folded: false,
         };
     }
     let workers = concurrency
         .filter(|c| *c > 0)
-        .map_or(max_lanes as u64, |c| c.min(256)) as i64;
+        .map_or(max_lanes as u64, |c| c.min(256));
     let mut labels: Vec<String> = (0..workers).map(|w| format!("w{w}")).collect();
     let other = workers as u32;
     let mut has_other = false;
     let lane_of_op = ops
         .iter()
         .map(|o| match o.process {
-            Process::Num(p) => p.rem_euclid(workers) as u32,
-            Process::Name(_) => {
+            Process::Client(p) => (p % workers) as u32,
+            Process::Nemesis | Process::Named(_) => {
                 has_other = true;
                 other
             }
@@ -869,28 +828,20 @@ fn read_json_file(path: &Path, name: &str, notes: &mut Vec<String>) -> Option<Va
     }
 }
 
-/// Reads `history.jsonl`; unreadable lines (typically a truncated last line
-/// after Ctrl-C) are skipped and counted.
-fn read_history(path: &Path, notes: &mut Vec<String>) -> Result<Vec<Value>, ReportError> {
-    let file = fs::File::open(path).map_err(|source| ReportError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+/// Reads `history.jsonl`; lines `formats` rejects (typically a truncated
+/// last line after Ctrl-C) are skipped and counted.
+fn read_history(path: &Path, notes: &mut Vec<String>) -> Result<Vec<Event>, ReportError> {
+    let mut reader = formats::history::Reader::open(path).map_err(|e| io_error(path, e))?;
     let mut events = Vec::new();
     let mut bad = 0usize;
-    for line in BufReader::new(file).lines() {
-        let line = line.map_err(|source| ReportError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Value>(&line) {
-            Ok(v) if v.is_object() => events.push(v),
-            _ => bad += 1,
+    for item in reader.by_ref() {
+        match item {
+            Ok(ev) => events.push(ev.event),
+            Err(ReadError::Malformed { .. }) => bad += 1,
+            Err(e) => return Err(io_error(path, e)),
         }
     }
+    bad += usize::from(reader.torn_line().is_some());
     if bad > 0 {
         notes.push(format!(
             "{bad} line(s) of history.jsonl could not be parsed and were skipped (truncated by an interrupt?)."
@@ -899,12 +850,23 @@ fn read_history(path: &Path, notes: &mut Vec<String>) -> Result<Vec<Value>, Repo
     Ok(events)
 }
 
+fn io_error(path: &Path, e: ReadError) -> ReportError {
+    let source = match e {
+        ReadError::Io { source, .. } => source,
+        other => std::io::Error::new(std::io::ErrorKind::InvalidData, other.to_string()),
+    };
+    ReportError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// A role change from a node trace.
 #[derive(Debug, Clone)]
 pub struct RoleEvent {
     pub time_unix_ns: i64,
-    pub term: Option<u64>,
-    pub role: String,
+    pub term: u64,
+    pub role: Role,
 }
 
 /// What the report needs from one node's trace.
@@ -912,11 +874,10 @@ pub struct RoleEvent {
 pub struct NodeTrace {
     pub node: String,
     pub roles: Vec<RoleEvent>,
-    pub last_time_unix_ns: Option<i64>,
 }
 
-/// Reads `nodes/*/trace.jsonl`, parsing only role events (traces hold a
-/// commit and an apply per entry per node: millions of lines in a long run).
+/// Reads the role events of every `nodes/*/trace.jsonl`; unreadable lines
+/// are skipped and counted.
 fn read_traces(nodes_dir: &Path, notes: &mut Vec<String>) -> Result<Vec<NodeTrace>, ReportError> {
     let Ok(entries) = fs::read_dir(nodes_dir) else {
         return Ok(Vec::new());
@@ -925,8 +886,8 @@ fn read_traces(nodes_dir: &Path, notes: &mut Vec<String>) -> Result<Vec<NodeTrac
     dirs.sort();
     let mut out = Vec::new();
     for d in dirs {
-        let path = d.join("trace.jsonl");
-        let Ok(file) = fs::File::open(&path) else {
+        let path = d.join(formats::trace::FILE_NAME);
+        let Ok(mut reader) = formats::trace::Reader::open(&path) else {
             continue;
         };
         let dir_name = d
@@ -935,50 +896,32 @@ fn read_traces(nodes_dir: &Path, notes: &mut Vec<String>) -> Result<Vec<NodeTrac
             .unwrap_or_default();
         let mut node = dir_name.clone();
         let mut roles = Vec::new();
-        let mut last = None;
         let mut bad = 0usize;
-        for line in BufReader::new(file).lines() {
-            let line = line.map_err(|source| ReportError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            if !line.contains("\"role\"") {
-                continue;
-            }
-            let Ok(v) = serde_json::from_str::<Value>(&line) else {
-                bad += 1;
-                continue;
+        for item in reader.by_ref() {
+            let e = match item {
+                Ok(e) => e.event,
+                Err(ReadError::Malformed { .. }) => {
+                    bad += 1;
+                    continue;
+                }
+                Err(e) => return Err(io_error(&path, e)),
             };
-            let Some(t) = v.get("time").and_then(Value::as_i64) else {
-                continue;
-            };
-            last = Some(last.map_or(t, |l: i64| l.max(t)));
-            if v.get("event").and_then(Value::as_str) != Some("role") {
-                continue;
+            if let TraceKind::Role { term, role, .. } = e.kind {
+                node = format!("n{}", e.node);
+                roles.push(RoleEvent {
+                    time_unix_ns: e.time as i64,
+                    term,
+                    role,
+                });
             }
-            if let Some(n) = v.get("node") {
-                node = node_name(n);
-            }
-            roles.push(RoleEvent {
-                time_unix_ns: t,
-                term: v.get("term").and_then(Value::as_u64),
-                role: v
-                    .get("role")
-                    .and_then(Value::as_str)
-                    .unwrap_or("?")
-                    .to_string(),
-            });
         }
+        bad += usize::from(reader.torn_line().is_some());
         if bad > 0 {
             notes.push(format!(
                 "{bad} unreadable line(s) in nodes/{dir_name}/trace.jsonl were skipped."
             ));
         }
-        out.push(NodeTrace {
-            node,
-            roles,
-            last_time_unix_ns: last,
-        });
+        out.push(NodeTrace { node, roles });
     }
     Ok(out)
 }
@@ -988,8 +931,15 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn ev(index: u64, time: i64, process: Value, ty: &str, f: &str, value: Value) -> Value {
-        json!({"index": index, "time": time, "process": process, "type": ty, "f": f, "key": "k1", "value": value})
+    fn ev(index: u64, time: i64, process: Value, ty: &str, f: &str, value: Value) -> Event {
+        read(
+            json!({"index": index, "time": time, "process": process, "type": ty, "f": f, "key": "k1", "value": value}),
+        )
+    }
+
+    /// An event as `formats` reads it from a line.
+    fn read(v: Value) -> Event {
+        Event::from_json(v, 0).expect("a history event")
     }
 
     #[test]
@@ -1206,9 +1156,15 @@ mod tests {
     #[test]
     fn nemesis_invokes_and_failures_are_not_faults() {
         let events = vec![
-            json!({"index": 0, "time": 5, "process": "nemesis", "type": "invoke", "f": "kill", "value": [1]}),
-            json!({"index": 1, "time": 6, "process": "nemesis", "type": "info", "f": "kill", "value": [1]}),
-            json!({"index": 2, "time": 7, "process": "nemesis", "type": "fail", "f": "pause", "value": [2]}),
+            read(
+                json!({"index": 0, "time": 5, "process": "nemesis", "type": "invoke", "f": "kill", "value": [1]}),
+            ),
+            read(
+                json!({"index": 1, "time": 6, "process": "nemesis", "type": "info", "f": "kill", "value": [1]}),
+            ),
+            read(
+                json!({"index": 2, "time": 7, "process": "nemesis", "type": "fail", "f": "pause", "value": [2]}),
+            ),
         ];
         let mut notes = Vec::new();
         let m = RunModel::from_events(&events, None, &mut notes);
@@ -1220,31 +1176,31 @@ mod tests {
     #[test]
     fn leader_spans_end_at_next_role_change_or_kill() {
         let events = vec![
-            json!({"index": 0, "time": 500, "process": "nemesis", "type": "info", "f": "kill", "value": [2]}),
-            json!({"index": 1, "time": 900, "process": 1, "type": "invoke", "f": "read"}),
+            read(
+                json!({"index": 0, "time": 500, "process": "nemesis", "type": "info", "f": "kill", "value": [2]}),
+            ),
+            read(json!({"index": 1, "time": 900, "process": 1, "type": "invoke", "f": "read"})),
         ];
         let mut notes = Vec::new();
         let mut m = RunModel::from_events(&events, None, &mut notes);
         let start = 1_000_000;
-        let role = |t: i64, term: u64, role: &str| RoleEvent {
+        let role = |t: i64, term: u64, role: Role| RoleEvent {
             time_unix_ns: start + t,
-            term: Some(term),
-            role: role.into(),
+            term,
+            role,
         };
         let traces = vec![
             NodeTrace {
                 node: "n1".into(),
                 roles: vec![
-                    role(100, 1, "leader"),
-                    role(300, 2, "follower"),
-                    role(600, 3, "leader"),
+                    role(100, 1, Role::Leader),
+                    role(300, 2, Role::Follower),
+                    role(600, 3, Role::Leader),
                 ],
-                last_time_unix_ns: Some(start + 700),
             },
             NodeTrace {
                 node: "n2".into(),
-                roles: vec![role(320, 2, "leader"), role(800, 3, "follower")],
-                last_time_unix_ns: Some(start + 800),
+                roles: vec![role(320, 2, Role::Leader), role(800, 3, Role::Follower)],
             },
         ];
         m.add_traces(&traces, Some(start), &mut notes);
@@ -1273,7 +1229,6 @@ mod tests {
         let t = NodeTrace {
             node: "n1".into(),
             roles: vec![],
-            last_time_unix_ns: None,
         };
         m.add_traces(&[t], None, &mut notes);
         assert!(notes.iter().any(|n| n.contains("start_unix_ns")));

@@ -409,7 +409,7 @@ fn counterexample(o: &mut String, c: &Ctx, cex: &Value) {
         let _ = write!(
             o,
             "<tr{cls}><td>#{idx}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td class=\"o-{}\">{}{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&op.process.label()),
+            esc(&op.process_label()),
             esc(&op.f),
             esc(&value),
             op.outcome.name(),
@@ -1308,7 +1308,7 @@ fn embedded_data(c: &Ctx) -> String {
                 op.complete_ns.map(|c| c / 1000).unwrap_or(-1),
                 op.outcome.code(),
                 v,
-                op.process.label()
+                op.process_label()
             ])
         })
         .collect();

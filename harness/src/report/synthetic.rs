@@ -6,9 +6,11 @@
 //! seed. It is not a substitute for a run: nothing in it is checked.
 
 use std::fs;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::Path;
 
+use formats::history::{Event, EventType, Process};
+use formats::trace::{Role, TraceEvent, TraceKind};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
@@ -148,11 +150,11 @@ impl SyntheticRun {
         let per_worker = self.ops.div_ceil(self.concurrency.max(1));
         let think = (duration / per_worker.max(1) as i64).max(1);
         let keys = 5;
-        let mut events: Vec<(i64, Value)> = Vec::with_capacity(self.ops * 2 + faults.len() * 2);
+        let mut events: Vec<(i64, Event)> = Vec::with_capacity(self.ops * 2 + faults.len() * 2);
         let mut write_value = 0u64;
         let mut issued = 0usize;
         for w in 0..self.concurrency.max(1) {
-            let mut process = w as i64;
+            let mut process = w as u64;
             let mut now = rng.gen_range(0..think.max(2));
             for _ in 0..per_worker {
                 if issued >= self.ops {
@@ -180,48 +182,58 @@ impl SyntheticRun {
                 };
                 let mut latency = ((0.8 + 0.5 * gauss(&mut rng)).exp() * ms as f64) as i64;
                 let fault = in_fault(now);
-                let mut outcome = "ok";
+                let mut outcome = EventType::Ok;
                 if let Some(fl) = fault {
                     let hits_leader = fl.nodes.contains(&leader_at(now)) || fl.kind == "partition";
                     if hits_leader {
                         let r: f64 = rng.gen();
                         if r < 0.04 {
-                            outcome = "info";
+                            outcome = EventType::Info;
                             latency = 1_000 * ms;
                         } else if r < 0.15 {
-                            outcome = "fail";
+                            outcome = EventType::Fail;
                         } else if r < 0.5 {
                             latency += rng.gen_range(50..400) * ms;
                         }
                     }
                 }
-                if outcome == "ok" && f == "cas" && rng.gen_bool(0.4) {
-                    outcome = "fail";
+                if outcome == EventType::Ok && f == "cas" && rng.gen_bool(0.4) {
+                    outcome = EventType::Fail;
                 }
-                let invoke = json!({"time": now, "process": process, "type": "invoke", "f": f, "key": key, "value": value, "node": node});
-                events.push((now, invoke));
+                let invoke = Event {
+                    index: 0,
+                    time: Some(now as u64),
+                    process: Process::Client(process),
+                    kind: EventType::Invoke,
+                    f: f.to_string(),
+                    key: Some(key),
+                    value,
+                    node: Some(node as u64),
+                    error: None,
+                };
                 let done = now + latency.max(50_000);
-                let mut completion = json!({"time": done, "process": process, "type": outcome, "f": f, "key": key, "value": value, "node": node});
-                if f == "read" && outcome == "ok" {
-                    completion["value"] = if write_value == 0 {
+                let mut completion = Event {
+                    time: Some(done as u64),
+                    kind: outcome,
+                    ..invoke.clone()
+                };
+                events.push((now, invoke));
+                if f == "read" && outcome == EventType::Ok {
+                    completion.value = if write_value == 0 {
                         Value::Null
                     } else {
                         json!(rng.gen_range(1..=write_value).to_string())
                     };
                 }
-                if outcome == "fail" {
-                    completion["error"] = json!(if f == "cas" {
-                        "precondition"
-                    } else {
-                        "not-leader"
-                    });
-                }
-                if outcome == "info" {
-                    completion["error"] = json!("timeout");
-                }
+                completion.error = match outcome {
+                    EventType::Fail if f == "cas" => Some("precondition".into()),
+                    EventType::Fail => Some("not-leader".into()),
+                    EventType::Info => Some("timeout".into()),
+                    _ => None,
+                };
                 events.push((done, completion));
-                if outcome == "info" {
-                    process += self.concurrency as i64;
+                if outcome == EventType::Info {
+                    process += self.concurrency as u64;
                 }
                 now = done + rng.gen_range(0..(2 * think).max(2));
             }
@@ -236,23 +248,17 @@ impl SyntheticRun {
                     json!({"groups": f.groups, "links": []}),
                 ),
             };
-            events.push((
-                f.start,
-                json!({"time": f.start, "process": "nemesis", "type": "info", "f": start_f, "value": value}),
-            ));
             let undo = if f.kind == "partition" {
                 Value::Null
             } else {
                 json!(f.nodes)
             };
-            events.push((
-                f.end,
-                json!({"time": f.end, "process": "nemesis", "type": "info", "f": end_f, "value": undo}),
-            ));
+            events.push((f.start, nemesis(f.start, start_f, value)));
+            events.push((f.end, nemesis(f.end, end_f, undo)));
         }
         events.sort_by_key(|e| e.0);
         for (i, (_, e)) in events.iter_mut().enumerate() {
-            e["index"] = json!(i);
+            e.index = i as u64;
         }
 
         // A stale read for the counterexample, about 60% into the run.
@@ -274,10 +280,10 @@ impl SyntheticRun {
                      "--seed", self.seed.to_string()],
         });
         fs::write(dir.join("test.json"), serde_json::to_vec_pretty(&test)?)?;
-        let mut h = BufWriter::new(fs::File::create(dir.join("history.jsonl"))?);
+        let file = fs::File::create(dir.join(formats::history::FILE_NAME))?;
+        let mut h = formats::history::Writer::new(BufWriter::new(file));
         for (_, e) in &events {
-            serde_json::to_writer(&mut h, e)?;
-            h.write_all(b"\n")?;
+            h.write(e)?;
         }
         h.flush()?;
 
@@ -285,35 +291,28 @@ impl SyntheticRun {
             for n in &nodes {
                 let nd = dir.join("nodes").join(format!("n{n}"));
                 fs::create_dir_all(&nd)?;
-                let mut tr = BufWriter::new(fs::File::create(nd.join("trace.jsonl"))?);
+                let file = fs::File::create(nd.join(formats::trace::FILE_NAME))?;
+                let mut tr = formats::trace::Writer::new(BufWriter::new(file));
+                let mut line = |time: i64, kind: TraceKind| {
+                    tr.write(&TraceEvent {
+                        time: time as u64,
+                        node: *n as u64,
+                        kind,
+                    })
+                };
                 let mut index = 0u64;
-                for (i, (at, leader, term)) in leaders.iter().enumerate() {
+                for (i, &(at, leader, term)) in leaders.iter().enumerate() {
                     let at = START_UNIX_NS + at;
-                    if *leader == *n {
-                        writeln!(
-                            tr,
-                            "{}",
-                            json!({"time": at - 20 * ms, "node": n, "event": "role", "term": term, "role": "candidate"})
-                        )?;
-                        writeln!(
-                            tr,
-                            "{}",
-                            json!({"time": at, "node": n, "event": "role", "term": term, "role": "leader"})
-                        )?;
+                    let role = |role, leader| TraceKind::Role { term, role, leader };
+                    if leader == *n {
+                        line(at - 20 * ms, role(Role::Candidate, None))?;
+                        line(at, role(Role::Leader, Some(leader as u64)))?;
                     } else if i == 0 || leaders[i - 1].1 == *n {
-                        writeln!(
-                            tr,
-                            "{}",
-                            json!({"time": at, "node": n, "event": "role", "term": term, "role": "follower"})
-                        )?;
+                        line(at, role(Role::Follower, Some(leader as u64)))?;
                     }
                     for _ in 0..3 {
                         index += 1;
-                        writeln!(
-                            tr,
-                            "{}",
-                            json!({"time": at + index as i64 * ms, "node": n, "event": "commit", "index": index, "term": term})
-                        )?;
+                        line(at + index as i64 * ms, TraceKind::Commit { index, term })?;
                     }
                 }
                 tr.flush()?;
@@ -344,38 +343,49 @@ impl SyntheticRun {
     }
 }
 
+/// A fault or its undo as the nemesis records it.
+fn nemesis(time: i64, f: &str, value: Value) -> Event {
+    Event {
+        index: 0,
+        time: Some(time as u64),
+        process: Process::Nemesis,
+        kind: EventType::Info,
+        f: f.to_string(),
+        key: None,
+        value,
+        node: None,
+        error: None,
+    }
+}
+
 /// Makes the first ok read after `after` return the value of a write that
 /// a later completed write overwrote, and returns the counterexample object
 /// in the checker's shape.
-fn stale_read(events: &mut [(i64, Value)], after: i64) -> Value {
-    let is = |e: &Value, ty: &str, f: &str| {
-        e.get("type").and_then(Value::as_str) == Some(ty)
-            && e.get("f").and_then(Value::as_str) == Some(f)
-    };
+fn stale_read(events: &mut [(i64, Event)], after: i64) -> Value {
+    let is = |e: &Event, ty: EventType, f: &str| e.kind == ty && e.f == f;
     // Find a read invoke after `after` whose key saw two ok writes before.
     for ri in 0..events.len() {
-        if events[ri].0 < after || !is(&events[ri].1, "invoke", "read") {
+        if events[ri].0 < after || !is(&events[ri].1, EventType::Invoke, "read") {
             continue;
         }
-        let key = events[ri].1["key"].clone();
-        let process = events[ri].1["process"].clone();
+        let key = events[ri].1.key.clone();
+        let process = events[ri].1.process.clone();
         let Some(rc) = (ri + 1..events.len())
-            .find(|&j| events[j].1["process"] == process && events[j].1["type"] != "invoke")
+            .find(|&j| events[j].1.process == process && events[j].1.kind != EventType::Invoke)
         else {
             continue;
         };
-        if !is(&events[rc].1, "ok", "read") {
+        if !is(&events[rc].1, EventType::Ok, "read") {
             continue;
         }
         // The two latest ok writes on the key completed before the read began.
         let mut writes = Vec::new();
         for j in (0..ri).rev() {
-            if is(&events[j].1, "ok", "write") && events[j].1["key"] == key {
-                let p = events[j].1["process"].clone();
-                if let Some(inv) = (0..j)
-                    .rev()
-                    .find(|&k| events[k].1["process"] == p && is(&events[k].1, "invoke", "write"))
-                {
+            if is(&events[j].1, EventType::Ok, "write") && events[j].1.key == key {
+                let p = &events[j].1.process;
+                if let Some(inv) = (0..j).rev().find(|&k| {
+                    events[k].1.process == *p && is(&events[k].1, EventType::Invoke, "write")
+                }) {
                     writes.push(inv);
                 }
                 if writes.len() == 2 {
@@ -387,19 +397,20 @@ fn stale_read(events: &mut [(i64, Value)], after: i64) -> Value {
             continue;
         }
         let (newer, older) = (writes[0], writes[1]);
-        let old_value = events[older].1["value"].clone();
-        events[rc].1["value"] = old_value.clone();
-        let idx = |i: usize| events[i].1["index"].as_u64().unwrap_or(0);
+        let old_value = events[older].1.value.clone();
+        events[rc].1.value = old_value.clone();
+        let idx = |i: usize| events[i].1.index;
+        let key = json!(key);
         return json!({
             "key": key,
             "ops": [idx(older), idx(newer), idx(ri)],
             "op": idx(ri),
             "prefix": [idx(older), idx(newer)],
-            "states": [old_value, events[newer].1["value"]],
+            "states": [old_value, events[newer].1.value],
             "explanation": format!(
                 "read #{} of {} returned {}, but write #{} of {} completed before the read began: \
                  no order of these ops explains the read (a stale read).",
-                idx(ri), key, old_value, idx(newer), events[newer].1["value"]
+                idx(ri), key, old_value, idx(newer), events[newer].1.value
             ),
         });
     }
