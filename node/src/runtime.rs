@@ -508,7 +508,7 @@ impl Node {
         if role_changed {
             let s = self.raft.status();
             tracing::info!(term = s.term, role = s.role.as_str(), leader = ?s.leader, "role changed");
-            self.trace.role(s.term, s.role.as_str(), s.leader);
+            self.trace.role(s.term, s.role, s.leader);
         }
         if let Some(c) = commit_index {
             let term = committed

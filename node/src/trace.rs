@@ -1,19 +1,21 @@
-//! The consensus trace (DESIGN.md, "Trace"): one JSON object per line, appended
-//! to `--trace`, read afterwards by the Raft safety checker. Lines are handed
-//! to the OS after every batch ([`Trace::flush`]), so a `kill -9` loses at most
-//! what the current batch had not yet written; it is not fsynced, because the
-//! trace is evidence for the checker, not state the node depends on.
+//! The consensus trace (`trace.jsonl`, docs/formats.md "Trace"): one line
+//! per event, appended to `--trace`, read afterwards by the Raft-safety
+//! checker and the report. The event type and its writer are `formats`'.
+//! Lines are handed to the OS after every batch ([`Trace::flush`]), so a
+//! `kill -9` loses at most what the current batch had not yet written; it is
+//! not fsynced, because the trace is evidence for the checker, not state the
+//! node depends on.
 
-use crate::raft::{Entry, EntryPayload, Index, NodeId, Term};
-use serde_json::json;
+use crate::raft::{Entry, EntryPayload, Index, NodeId, Role, Term};
+use formats::trace::{self, EntryKind, TraceEvent, TraceKind};
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub struct Trace {
     node: NodeId,
-    out: BufWriter<File>,
+    out: trace::Writer<BufWriter<File>>,
 }
 
 impl Trace {
@@ -26,19 +28,20 @@ impl Trace {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(Trace {
             node,
-            out: BufWriter::new(file),
+            out: trace::Writer::new(BufWriter::new(file)),
         })
     }
 
-    fn line(&mut self, mut v: serde_json::Value) {
-        let now = SystemTime::now()
+    fn line(&mut self, kind: TraceKind) {
+        let time = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        v["time"] = json!(now);
-        v["node"] = json!(self.node);
-        let mut s = v.to_string();
-        s.push('\n');
-        if let Err(e) = self.out.write_all(s.as_bytes()) {
+        let event = TraceEvent {
+            time,
+            node: self.node,
+            kind,
+        };
+        if let Err(e) = self.out.write(&event) {
             tracing::error!(error = %e, "cannot write trace");
         }
     }
@@ -46,38 +49,49 @@ impl Trace {
     /// A new process lifetime begins: the commit index is relearned from
     /// scratch and the log after the snapshot will be applied again.
     pub fn start(&mut self, term: Term, snapshot_index: Index) {
-        self.line(json!({"event": "start", "term": term, "snapshot_index": snapshot_index}));
+        self.line(TraceKind::Start {
+            term,
+            snapshot_index,
+        });
     }
 
-    pub fn role(&mut self, term: Term, role: &str, leader: Option<NodeId>) {
-        self.line(json!({"event": "role", "term": term, "role": role, "leader": leader}));
+    pub fn role(&mut self, term: Term, role: Role, leader: Option<NodeId>) {
+        self.line(TraceKind::Role {
+            term,
+            role: role.reported(),
+            leader,
+        });
     }
 
     pub fn commit(&mut self, index: Index, term: Term) {
-        self.line(json!({"event": "commit", "index": index, "term": term}));
+        self.line(TraceKind::Commit { index, term });
     }
 
     pub fn apply(&mut self, entry: &Entry) {
         let kind = match entry.payload {
-            EntryPayload::Noop => "noop",
-            EntryPayload::Command(_) => "command",
-            EntryPayload::Config(_) => "config",
+            EntryPayload::Noop => EntryKind::Noop,
+            EntryPayload::Command(_) => EntryKind::Command,
+            EntryPayload::Config(_) => EntryKind::Config,
         };
-        self.line(
-            json!({"event": "apply", "index": entry.index, "term": entry.term,
-                         "digest": digest(entry), "kind": kind}),
-        );
+        self.line(TraceKind::Apply {
+            index: entry.index,
+            term: entry.term,
+            digest: digest(entry),
+            kind,
+        });
     }
 
     pub fn config(&mut self, index: Index, voters: &[NodeId], learners: &[NodeId]) {
-        self.line(
-            json!({"event": "config", "index": index, "members": voters, "learners": learners}),
-        );
+        self.line(TraceKind::Config {
+            index,
+            members: voters.to_vec(),
+            learners: learners.to_vec(),
+        });
     }
 
     /// The state machine was replaced by a snapshot covering `index`.
     pub fn snapshot(&mut self, index: Index, term: Term) {
-        self.line(json!({"event": "snapshot", "index": index, "term": term}));
+        self.line(TraceKind::Snapshot { index, term });
     }
 
     pub fn flush(&mut self) {
@@ -104,7 +118,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lines_are_json_with_time_and_node() {
+    fn lines_read_back_with_time_node_and_digest() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.jsonl");
         let mut t = Trace::open(&p, 7).unwrap();
@@ -113,20 +127,32 @@ mod tests {
             index: 5,
             payload: EntryPayload::Noop,
         };
-        t.role(2, "leader", Some(7));
+        t.role(2, Role::PreCandidate, None);
+        t.role(2, Role::Leader, Some(7));
         t.apply(&e);
         t.flush();
-        let text = std::fs::read_to_string(&p).unwrap();
-        let lines: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
+        let lines: Vec<TraceEvent> = trace::Reader::open(&p)
+            .unwrap()
+            .map(|l| l.unwrap().event)
             .collect();
-        assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0]["event"], "role");
-        assert_eq!(lines[1]["node"], 7);
-        assert_eq!(lines[1]["digest"], digest(&e));
-        assert!(lines[1]["time"].as_u64().unwrap() > 0);
+        assert_eq!(lines.len(), 3);
+        assert!(matches!(
+            lines[0].kind,
+            TraceKind::Role {
+                role: trace::Role::Candidate,
+                ..
+            }
+        ));
+        assert_eq!(lines[2].node, 7);
+        assert!(lines[2].time > 0);
+        let TraceKind::Apply {
+            digest: d, kind, ..
+        } = &lines[2].kind
+        else {
+            panic!("an apply: {:?}", lines[2]);
+        };
+        assert_eq!((d.as_str(), *kind), (digest(&e).as_str(), EntryKind::Noop));
         let other = Entry { term: 3, ..e };
-        assert_ne!(digest(&other), lines[1]["digest"].as_str().unwrap());
+        assert_ne!(&digest(&other), d);
     }
 }

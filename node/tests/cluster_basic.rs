@@ -4,6 +4,7 @@
 mod common;
 
 use common::Cluster;
+use formats::trace::{self, TraceKind};
 use serde_json::json;
 use std::time::Duration;
 
@@ -88,17 +89,20 @@ async fn three_nodes_elect_serve_reads_writes_and_cas() {
     assert_eq!(c.get(leader, "x", "linearizable").await.1["value"], "2");
 
     // The trace records the election, commits and applies with digests.
-    let trace = std::fs::read_to_string(c.data_dir(leader).join("trace.jsonl")).unwrap();
-    let events: Vec<serde_json::Value> = trace
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("trace line is JSON"))
+    let events: Vec<TraceKind> = trace::Reader::open(&c.data_dir(leader).join("trace.jsonl"))
+        .expect("trace")
+        .map(|e| e.expect("a trace event").event.kind)
         .collect();
-    assert_eq!(events[0]["event"], "start");
+    assert!(matches!(events[0], TraceKind::Start { .. }));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        TraceKind::Role {
+            role: trace::Role::Leader,
+            ..
+        }
+    )));
+    assert!(events.iter().any(|e| matches!(e, TraceKind::Commit { .. })));
     assert!(events
         .iter()
-        .any(|e| e["event"] == "role" && e["role"] == "leader"));
-    assert!(events.iter().any(|e| e["event"] == "commit"));
-    assert!(events
-        .iter()
-        .any(|e| e["event"] == "apply" && e["digest"].as_str().is_some_and(|d| d.len() == 16)));
+        .any(|e| matches!(e, TraceKind::Apply { digest, .. } if digest.len() == 16)));
 }

@@ -5,6 +5,7 @@
 mod common;
 
 use common::Cluster;
+use formats::trace::{self, TraceKind};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -83,10 +84,15 @@ async fn add_member_catches_up_via_snapshot_then_remove_it_and_the_leader() {
     c.wait_stale_value(4, "k59", "v59", Duration::from_secs(10))
         .await;
     assert_eq!(c.get(4, "k0", "stale").await.1["value"], "v0");
-    let trace = std::fs::read_to_string(c.data_dir(4).join("trace.jsonl")).unwrap();
+    let trace: Vec<TraceKind> = trace::Reader::open(&c.data_dir(4).join("trace.jsonl"))
+        .expect("trace")
+        .map(|e| e.expect("a trace event").event.kind)
+        .collect();
     assert!(
-        trace.lines().any(|l| l.contains("\"event\":\"snapshot\"")),
-        "node 4 did not install a snapshot:\n{trace}"
+        trace
+            .iter()
+            .any(|e| matches!(e, TraceKind::Snapshot { .. })),
+        "node 4 did not install a snapshot:\n{trace:?}"
     );
     // Promoted to voter once caught up; writes still commit with four voters.
     wait_members(&c, leader, json!([1, 2, 3, 4])).await;

@@ -170,13 +170,19 @@ pub enum Role {
 }
 
 impl Role {
-    /// The name used on the client API and in traces (DESIGN.md).
-    pub fn as_str(self) -> &'static str {
+    /// The role as the client API and the traces report it (docs/node.md,
+    /// docs/formats.md): a pre-candidate is reported as a candidate.
+    pub fn reported(self) -> formats::trace::Role {
         match self {
-            Role::Follower => "follower",
-            Role::PreCandidate | Role::Candidate => "candidate",
-            Role::Leader => "leader",
-            Role::Learner => "learner",
+            Role::Follower => formats::trace::Role::Follower,
+            Role::PreCandidate | Role::Candidate => formats::trace::Role::Candidate,
+            Role::Leader => formats::trace::Role::Leader,
+            Role::Learner => formats::trace::Role::Learner,
         }
+    }
+
+    /// The reported role's name.
+    pub fn as_str(self) -> &'static str {
+        self.reported().name()
     }
 }
