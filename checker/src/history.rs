@@ -2,12 +2,12 @@
 //!
 //! Every input format is first read into history [`Event`]s (the one event
 //! type of `formats`, each with its line), then [`build`] does three things
-//! in turn: [`pair`] validates the history's own assumptions (one open op
-//! per process, a completion matches its invoke, no completion without an
+//! in turn: `pair` validates the history's own assumptions (one open op per
+//! process, a completion matches its invoke, no completion without an
 //! invoke) while pairing invocations with completions; each pair is read as
-//! an [`Ending`] (how the op ended, which value it carries); and
-//! [`Tables::op`] turns it into an [`Op`] the models understand, interning
-//! values to `u32` so that the search compares integers, never JSON.
+//! an `Ending` (how the op ended, which value it carries); and `Tables`
+//! turns it into an [`Op`] the models understand, interning values to `u32`
+//! so that the search compares integers, never JSON.
 
 use formats::history::{Event, EventType, Process};
 use formats::Numbered;
@@ -341,7 +341,7 @@ pub fn build(
 
 /// A client's invocation with its completion, if it had one, and the
 /// position of each among all events (the real-time order).
-pub struct Call {
+struct Call {
     invoke: Numbered<Event>,
     pos: u64,
     done: Option<(Numbered<Event>, u64)>,
@@ -352,7 +352,7 @@ pub struct Call {
 /// Fails on what no real history can hold: a second invocation while the
 /// process still has one open, a completion without an invocation, or one
 /// of another operation.
-pub fn pair(file: &str, events: Vec<Numbered<Event>>) -> Result<Vec<Call>, CheckError> {
+fn pair(file: &str, events: Vec<Numbered<Event>>) -> Result<Vec<Call>, CheckError> {
     let mut open: FxHashMap<u64, usize> = FxHashMap::default();
     let mut calls: Vec<Call> = Vec::new();
     for (pos, ev) in events.into_iter().enumerate() {
@@ -408,7 +408,7 @@ pub fn pair(file: &str, events: Vec<Numbered<Event>>) -> Result<Vec<Call>, Check
 }
 
 /// How one call ended, in the terms the models need.
-pub struct Ending<'a> {
+struct Ending<'a> {
     invoke: &'a Numbered<Event>,
     completion: Option<&'a Numbered<Event>>,
     /// Ended `fail`: did not happen (a failed cas may still be an observation).

@@ -214,6 +214,29 @@ pub enum CheckError {
     Usage(String),
 }
 
+/// A run file `formats` could not read: the same file, line and expectation.
+impl From<formats::ReadError> for CheckError {
+    fn from(e: formats::ReadError) -> Self {
+        match e {
+            formats::ReadError::Io { file, source } => CheckError::Io {
+                path: file.into(),
+                source,
+            },
+            formats::ReadError::Malformed {
+                file,
+                line,
+                expected,
+                found,
+            } => CheckError::Parse {
+                file,
+                line,
+                expected,
+                found,
+            },
+        }
+    }
+}
+
 impl CheckError {
     /// The process exit code for this error (always 3: could not run).
     pub fn exit_code(&self) -> i32 {

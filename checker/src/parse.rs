@@ -12,7 +12,7 @@ use std::path::Path;
 
 use formats::history::{self as jsonl_history, Event, EventType, Process};
 use formats::jsonl::snippet;
-use formats::{Numbered, ReadError};
+use formats::Numbered;
 use serde_json::Value;
 
 use crate::edn;
@@ -25,28 +25,6 @@ fn perr(file: &str, line: usize, expected: &str, found: impl Into<String>) -> Ch
         line,
         expected: expected.to_string(),
         found: found.into(),
-    }
-}
-
-impl From<ReadError> for CheckError {
-    fn from(e: ReadError) -> Self {
-        match e {
-            ReadError::Io { file, source } => CheckError::Io {
-                path: file.into(),
-                source,
-            },
-            ReadError::Malformed {
-                file,
-                line,
-                expected,
-                found,
-            } => CheckError::Parse {
-                file,
-                line,
-                expected,
-                found,
-            },
-        }
     }
 }
 

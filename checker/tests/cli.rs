@@ -212,6 +212,27 @@ fn malformed_input_names_file_line_and_expectation() {
 }
 
 #[test]
+fn a_torn_last_line_is_skipped_but_a_damaged_line_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("history.jsonl");
+    let whole: String = stale_read().iter().map(|l| format!("{l}\n")).collect();
+    // A crash mid-write: the last line is cut short, without its newline.
+    let torn = format!("{whole}{{\"index\": 6, \"time\": 6000000, \"proc");
+    std::fs::write(&p, &torn).expect("write");
+    let r = check_path(&p, &CheckOptions::default()).expect("a torn last line is no error");
+    assert_eq!(r.valid, Validity::Invalid, "the stale read is still found");
+    assert_eq!(r.ops, 3);
+    // The same line ended by a newline was written whole: the file is damaged.
+    std::fs::write(&p, format!("{torn}\n")).expect("write");
+    match check_path(&p, &CheckOptions::default()) {
+        Err(e @ CheckError::Parse { line: 7, .. }) => {
+            assert!(e.to_string().contains("history.jsonl:7"), "{e}")
+        }
+        other => panic!("expected a parse error on line 7, got {other:?}"),
+    }
+}
+
+#[test]
 fn history_assumptions_are_validated_first() {
     let dir = tempfile::tempdir().expect("tempdir");
     let orphan = write(

@@ -260,7 +260,10 @@ mod tests {
         }
     }
 
-    fn read(text: &str) -> (Vec<Result<(usize, u64), String>>, Option<usize>) {
+    /// Each item as (line, number) or the error's text.
+    type Items = Vec<Result<(usize, u64), String>>;
+
+    fn read(text: &str) -> (Items, Option<usize>) {
         let mut r: Reader<&[u8], N> = Reader::new("f.jsonl", text.as_bytes());
         let items = r
             .by_ref()
