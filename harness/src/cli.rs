@@ -5,7 +5,7 @@
 //! `--nemesis-interval`, `--test-count`). Every option has a default chosen so
 //! that `harness run` alone is a short, real chaos test of our node.
 //!
-//! Exit codes (DESIGN.md): 0 valid, 1 invalid, 2 unknown, 3 error. Bad
+//! Exit codes (docs/formats.md, "Exit codes"): 0 valid, 1 invalid, 2 unknown, 3 error. Bad
 //! flags are an error (3), not clap's usual 2, which would read as
 //! "unknown".
 

@@ -1,5 +1,5 @@
 //! The client: turns one workload [`Op`] into an outcome against the node's
-//! HTTP API (DESIGN.md "Client API").
+//! HTTP API (docs/node.md, "HTTP API").
 //!
 //! Outcomes are decided here, as Jepsen and Maelstrom clients do:
 //! - `ok`: a 200;
@@ -40,7 +40,7 @@ pub enum ClientError {
     Build(#[from] reqwest::Error),
 }
 
-/// The `consistency` of reads (DESIGN.md): which node may answer a read and
+/// The `consistency` of reads (docs/node.md, "HTTP API"): which node may answer a read and
 /// what it must confirm first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

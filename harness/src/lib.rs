@@ -3,8 +3,8 @@
 //! `harness run` starts real node processes behind a proxy mesh, drives
 //! seeded client workloads at them while a nemesis injects faults, records
 //! everything in a history, then checks linearizability and Raft safety and
-//! exits with the verdict. The modules follow the data flow of
-//! `DESIGN.md`: [`store`] (results folder) → [`cluster`] and [`proxy`] →
+//! exits with the verdict. The modules follow the data flow of one run
+//! (the files it leaves: docs/formats.md): [`store`] (results folder) → [`cluster`] and [`proxy`] →
 //! [`generator`] with [`client`], and [`nemesis`] → [`history`] → checkers
 //! (the `checker` crate) and [`stats`] → [`report`], orchestrated by
 //! [`run`]; [`cli`] holds the flags and [`bench`] the benchmark.

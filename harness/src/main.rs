@@ -1,6 +1,6 @@
 //! The `harness` binary: parses flags and hands over to the library.
 //!
-//! Exit codes (DESIGN.md): 0 valid, 1 invalid, 2 unknown, 3 error. Clap's
+//! Exit codes (docs/formats.md, "Exit codes"): 0 valid, 1 invalid, 2 unknown, 3 error. Clap's
 //! own usage errors (normally 2, which would read as "unknown") exit 3.
 
 use clap::error::ErrorKind;

@@ -1,4 +1,5 @@
-//! One `harness run`, end to end (DESIGN.md "Data flow of one run"):
+//! One `harness run`, end to end (the folder it fills: docs/formats.md,
+//! "Results folder"):
 //!
 //! 1. store: the run folder, `test.json`, the history file (its clock starts);
 //! 2. cluster: proxies and node processes, then a leader;

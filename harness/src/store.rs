@@ -1,4 +1,4 @@
-//! The results folder (DESIGN.md "Results folder"):
+//! The results folder (docs/formats.md, "Results folder"):
 //!
 //! ```text
 //! results/<test-name>/<YYYYMMDDTHHMMSS>/{test.json, history.jsonl, results.json, report.html, nodes/nN/}

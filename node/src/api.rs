@@ -1,4 +1,4 @@
-//! The HTTP client API (DESIGN.md, "Client API"), a thin layer that validates
+//! The HTTP client API (docs/node.md, "HTTP API" and "Errors"), a thin layer that validates
 //! input, hands a [`Request`] to the Raft loop and maps its [`Response`] to a
 //! status code and a JSON body. Every error body carries `"outcome"`:
 //! `"failed"` when the request definitely had no effect, `"unknown"` when a
@@ -24,7 +24,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Longest accepted key.
 pub const MAX_KEY_BYTES: usize = 1024;
 
-/// How a read is served (DESIGN.md).
+/// How a read is served (docs/node.md, "HTTP API").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadMode {
     /// ReadIndex: leadership confirmed by a majority, then wait for apply.

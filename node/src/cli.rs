@@ -1,4 +1,4 @@
-//! Command-line flags of the node (DESIGN.md, "Node"). The same [`NodeArgs`]
+//! Command-line flags of the node (docs/node.md, "Command line"). The same [`NodeArgs`]
 //! is flattened into the `node` binary and into `harness node …`, so both
 //! accept exactly the same flags.
 

@@ -4,7 +4,7 @@ use clap::Parser;
 use node::cli::NodeArgs;
 use std::process::ExitCode;
 
-/// A crash-safe Raft key-value server (see DESIGN.md for the flags and the HTTP API).
+/// A crash-safe Raft key-value server (flags and HTTP API: docs/node.md).
 #[derive(Parser, Debug)]
 #[command(name = "node", version, about)]
 struct Cli {

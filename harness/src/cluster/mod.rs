@@ -85,7 +85,7 @@ pub enum ClusterError {
     NoLeader { waited_ms: u128, detail: String },
 }
 
-/// The body of the node's `GET /status` (DESIGN.md).
+/// The body of the node's `GET /status` (docs/node.md, "HTTP API").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeStatus {
     pub id: NodeId,
@@ -97,7 +97,7 @@ pub struct NodeStatus {
     pub last_applied: u64,
     pub members: Vec<NodeId>,
     /// Non-voting members catching up (an added node is a learner until the
-    /// leader promotes it). Not in DESIGN.md's list, hence optional.
+    /// leader promotes it). Optional: a system under test may not report them.
     #[serde(default)]
     pub learners: Vec<NodeId>,
 }

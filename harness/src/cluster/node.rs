@@ -1,7 +1,8 @@
 //! Our Raft node as a [`SystemUnderTest`]: N processes of the node binary,
-//! started with the CLI of DESIGN.md, every peer link through the proxy mesh.
+//! started with the flags of docs/node.md, every peer link through the proxy
+//! mesh.
 //!
-//! Layout under the run folder (DESIGN.md): `nodes/nN/node.log` (stdout and
+//! Layout under the run folder (docs/formats.md, "Results folder"): `nodes/nN/node.log` (stdout and
 //! stderr, appended across restarts), `nodes/nN/data/` (`--data-dir`) and
 //! `nodes/nN/trace.jsonl` (`--trace`). Node ids are `1..=nodes`.
 

@@ -1,6 +1,6 @@
 //! The proxy mesh: one TCP proxy per directed link i→j between the nodes.
 //!
-//! Node i is started with `--peer j=<proxy i→j>` (DESIGN.md), so every
+//! Node i is started with `--peer j=<proxy i→j>` (docs/node.md), so every
 //! connection node i opens to node j goes through the proxy of link i→j, and
 //! the replies come back on the same connection. Cutting link i→j therefore
 //! stops node i from reaching node j (its requests and their replies) while
