@@ -233,9 +233,15 @@ impl Event {
     /// Reads an event from a JSON (or EDN, converted) map. `seq` is its
     /// position among the events read, the index of an event without one.
     pub fn from_json(v: Value, seq: u64) -> Result<Event, Mismatch> {
+        if !v.is_object() {
+            return Err(Mismatch {
+                expected: "an event object".into(),
+                found: jsonl::snippet(&v.to_string()),
+            });
+        }
         let fields: Fields = serde_json::from_value(v).map_err(|e| Mismatch {
             expected: format!("an event object ({e})"),
-            found: String::new(),
+            found: "another object".into(),
         })?;
         fields.into_event(seq)
     }

@@ -306,6 +306,24 @@ mod tests {
     }
 
     #[test]
+    fn reading_streams_without_the_whole_input() {
+        /// An endless input: a reader that loaded the file first never returns.
+        struct Endless;
+        impl io::Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len() / 2 * 2;
+                for pair in buf[..n].chunks_mut(2) {
+                    pair.copy_from_slice(b"1\n");
+                }
+                Ok(n)
+            }
+        }
+        let r: Reader<_, N> = Reader::new("endless", BufReader::new(Endless));
+        let lines: Vec<usize> = r.take(3).map(|x| x.unwrap().line).collect();
+        assert_eq!(lines, vec![1, 2, 3]);
+    }
+
+    #[test]
     fn writer_puts_one_record_per_line() {
         let mut w = Writer::new(Vec::new());
         w.write(&N(7)).unwrap();

@@ -15,11 +15,11 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
-
-pub use formats::history::{Event, EventType, Process};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+pub use formats::history::{Event, EventType, Process};
 
 /// Errors writing the history.
 #[derive(Debug, thiserror::Error)]
@@ -272,7 +272,7 @@ mod tests {
     }
 
     #[test]
-    fn events_are_written_in_design_format_with_increasing_index_and_time() {
+    fn events_are_written_in_the_documented_format_with_increasing_index_and_time() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.jsonl");
         let rec = Recorder::create(&path).unwrap();
