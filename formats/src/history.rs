@@ -284,7 +284,7 @@ mod tests {
     fn what_jepsen_allows_is_read() {
         let e = parse(r#"{"process": "nemesis", "type": "info", "f": 5}"#).unwrap();
         assert_eq!((e.index, e.time, e.f.as_str()), (7, None, "5"));
-        let e = parse(r#"{"process": "n1", "type": "info"}"#).unwrap();
+        let e = parse(r#"{"process": "n1", "type": "info", "extra": [1]}"#).unwrap();
         assert_eq!(e.process, Process::Named("n1".into()));
         let e = parse(r#"{"process": 0, "type": "ok", "f": "w", "key": 3, "error": ["x", 1]}"#)
             .unwrap();

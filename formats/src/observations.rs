@@ -78,7 +78,7 @@ mod tests {
         w.write(&o).unwrap();
         assert_eq!(w.get_ref(), format!("{line}\n").as_bytes());
 
-        let bare = r#"{"time": 5, "node": 3, "term": 2, "role": "follower"}"#;
+        let bare = r#"{"time": 5, "node": 3, "term": 2, "role": "follower", "polled_by": "x"}"#;
         let o = Observation::parse_line(bare.as_bytes(), 0).unwrap();
         assert_eq!(
             o.kind,

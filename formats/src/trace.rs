@@ -174,6 +174,8 @@ mod tests {
         assert!(matches!(e.kind, TraceKind::Apply { index: 2, .. }));
         let e = parse(r#"{"event":"role","node":1,"role":"follower","term":2,"time":5}"#).unwrap();
         assert!(matches!(e.kind, TraceKind::Role { leader: None, .. }));
+        let e = parse(r#"{"time":1,"node":1,"event":"commit","index":3,"term":1,"new":true}"#);
+        assert!(e.is_ok(), "a field this reader does not know is ignored");
     }
 
     #[test]
