@@ -13,7 +13,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub struct Trace {
     node: NodeId,
-    out: BufWriter<File>,
+    /// `None` for a node that keeps no trace (a Maelstrom node in memory).
+    out: Option<BufWriter<File>>,
 }
 
 impl Trace {
@@ -26,11 +27,19 @@ impl Trace {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(Trace {
             node,
-            out: BufWriter::new(file),
+            out: Some(BufWriter::new(file)),
         })
     }
 
+    /// A trace that records nothing.
+    pub fn disabled(node: NodeId) -> Trace {
+        Trace { node, out: None }
+    }
+
     fn line(&mut self, mut v: serde_json::Value) {
+        let Some(out) = self.out.as_mut() else {
+            return;
+        };
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
@@ -38,7 +47,7 @@ impl Trace {
         v["node"] = json!(self.node);
         let mut s = v.to_string();
         s.push('\n');
-        if let Err(e) = self.out.write_all(s.as_bytes()) {
+        if let Err(e) = out.write_all(s.as_bytes()) {
             tracing::error!(error = %e, "cannot write trace");
         }
     }
@@ -81,7 +90,10 @@ impl Trace {
     }
 
     pub fn flush(&mut self) {
-        if let Err(e) = self.out.flush() {
+        let Some(out) = self.out.as_mut() else {
+            return;
+        };
+        if let Err(e) = out.flush() {
             tracing::error!(error = %e, "cannot flush trace");
         }
     }
