@@ -495,7 +495,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 {
+    if s.len() % 2 == 1 {
         return Err("hex data of odd length".into());
     }
     let digit = |c: u8| match c {
