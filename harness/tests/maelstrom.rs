@@ -215,9 +215,19 @@ async fn our_node_serves_reads_writes_and_cas_from_any_node() {
     let stats = net.router().stats();
     assert_eq!((stats.malformed, stats.unknown_dest), (0, 0), "{stats:?}");
     assert!(stats.routed > 0 && stats.client_replies >= 12, "{stats:?}");
-    // Our node keeps stdout for protocol lines: its log has its logs.
-    let log = std::fs::read_to_string(net.dir.path().join("n1/node.log")).unwrap();
-    assert!(log.contains("init"), "{log}");
+    // A graceful stop (stdin closed, then SIGTERM) ends the node cleanly.
+    let net = Arc::new(net);
+    let n = net.clone();
+    tokio::task::spawn_blocking(move || n.host.shutdown(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    for id in 1..=3 {
+        let status = net.host.supervisor().last_exit(id).unwrap();
+        assert!(status.success(), "n{id}: {status:?}");
+        // Our node keeps stdout for protocol lines: its log has its logs.
+        let log = std::fs::read_to_string(net.dir.path().join(format!("n{id}/node.log"))).unwrap();
+        assert!(log.contains("stopped cleanly"), "{log}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

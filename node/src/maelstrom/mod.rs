@@ -465,18 +465,18 @@ fn on_line(ctx: &Arc<Ctx>, line: &str, tx: &SyncSender<Event<ClientReply>>) {
 
 /// Runs the node in Maelstrom mode until stdin closes or SIGTERM/SIGINT.
 pub fn run(args: &NodeArgs) -> anyhow::Result<()> {
+    let out = Out::new();
+    // Until init, SIGTERM/SIGINT simply end the process: nothing to flush.
+    let Some(init) = wait_for_init(&out)? else {
+        tracing::info!("stdin closed before init: nothing to do");
+        return Ok(());
+    };
     // Block the signals before any thread exists, so that every thread
     // inherits the mask and only the waiter below ever receives them.
     let mut signals = nix::sys::signal::SigSet::empty();
     signals.add(nix::sys::signal::Signal::SIGTERM);
     signals.add(nix::sys::signal::Signal::SIGINT);
     signals.thread_block().context("blocking SIGTERM/SIGINT")?;
-
-    let out = Out::new();
-    let Some(init) = wait_for_init(&out)? else {
-        tracing::info!("stdin closed before init: nothing to do");
-        return Ok(());
-    };
     let me = init.ids.me();
     let span = tracing::info_span!("node", id = me, name = %init.node_id);
     let _enter = span.enter();
