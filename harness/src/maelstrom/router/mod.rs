@@ -33,21 +33,20 @@
 //! message. Dropping the router stops that thread and closes every node's
 //! stdin.
 
+mod link;
+mod netlog;
+mod pipes;
+mod stats;
+
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::faults::{BadProbability, Fate, MessageFaults, REORDER_WINDOW};
@@ -55,6 +54,10 @@ use super::observe::{Observation, ObserveConfig, Observer, Violation};
 use super::{node_name, ROUTER_CLIENT};
 use crate::cluster::NodeId;
 use crate::proxy::LinkMode;
+use link::{Item, Link};
+use netlog::{unix_ns, Action, NetLog};
+pub use stats::RouterStats;
+use stats::{bump, Counters};
 
 /// How to build a router.
 #[derive(Debug, Clone)]
@@ -126,132 +129,6 @@ pub struct ClientMessage {
     pub body: Value,
 }
 
-/// Counters of the router, for tests, stats and the report.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct RouterStats {
-    /// Node-to-node messages read from the nodes.
-    pub routed: u64,
-    /// Lines written to a node's stdin (node messages and client requests).
-    pub delivered: u64,
-    /// Lost to a `drop` message fault.
-    pub dropped: u64,
-    /// Lost to a `reset` link.
-    pub cut: u64,
-    /// Sent into a `stall` link (held until it heals, or lost if it resets).
-    pub held: u64,
-    pub delayed: u64,
-    pub duplicated: u64,
-    pub reordered: u64,
-    /// Lost because the destination was not running (or restarted).
-    pub dead: u64,
-    /// Replies that completed a pending client call.
-    pub client_replies: u64,
-    /// Messages to a client that nobody waited for.
-    pub late: u64,
-    /// Lines that were not a JSON message with a `dest`.
-    pub malformed: u64,
-    pub unknown_dest: u64,
-}
-
-#[derive(Default)]
-struct Counters {
-    routed: AtomicU64,
-    delivered: AtomicU64,
-    dropped: AtomicU64,
-    cut: AtomicU64,
-    held: AtomicU64,
-    delayed: AtomicU64,
-    duplicated: AtomicU64,
-    reordered: AtomicU64,
-    dead: AtomicU64,
-    client_replies: AtomicU64,
-    late: AtomicU64,
-    malformed: AtomicU64,
-    unknown_dest: AtomicU64,
-}
-
-fn bump(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
-}
-
-/// The fate of a message, as written to the message log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Action {
-    Deliver,
-    Drop,
-    Cut,
-    Hold,
-    Delay,
-    Duplicate,
-    Reorder,
-    Dead,
-    Client,
-    Late,
-    Malformed,
-    UnknownDest,
-}
-
-impl Action {
-    fn name(self) -> &'static str {
-        match self {
-            Action::Deliver => "deliver",
-            Action::Drop => "drop",
-            Action::Cut => "cut",
-            Action::Hold => "hold",
-            Action::Delay => "delay",
-            Action::Duplicate => "duplicate",
-            Action::Reorder => "reorder",
-            Action::Dead => "dead",
-            Action::Client => "client",
-            Action::Late => "late",
-            Action::Malformed => "malformed",
-            Action::UnknownDest => "unknown-dest",
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct NetLine<'a> {
-    time: u64,
-    from: &'a str,
-    to: &'a str,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    action: &'static str,
-}
-
-fn unix_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
-/// One message on its way through a link.
-#[derive(Clone)]
-struct Item {
-    /// The line as the node wrote it, newline included.
-    line: Bytes,
-    kind: Arc<str>,
-    enqueued: Instant,
-    /// The destination's incarnation when the message was sent: a message
-    /// for an earlier incarnation dies with it.
-    dest_generation: u64,
-}
-
-struct LinkFaults {
-    faults: MessageFaults,
-    rng: ChaCha8Rng,
-    /// A message held back by `reorder`, with the token of its timer.
-    held: Option<(Item, u64)>,
-    next_token: u64,
-}
-
-struct Link {
-    mode: watch::Sender<LinkMode>,
-    faults: Mutex<LinkFaults>,
-    queue: mpsc::UnboundedSender<Item>,
-}
-
 #[derive(Default)]
 struct Slot {
     generation: u64,
@@ -269,7 +146,7 @@ struct Shared {
     mailboxes: Mutex<HashMap<String, mpsc::UnboundedSender<ClientMessage>>>,
     observer: Mutex<Observer>,
     counters: Counters,
-    net_log: Option<Mutex<BufWriter<File>>>,
+    net_log: Option<NetLog>,
     handle: tokio::runtime::Handle,
     next_control_id: AtomicU64,
     init_timeout: Duration,
@@ -307,19 +184,10 @@ impl Router {
             })
             .map_err(RouterError::Runtime)?;
         let net_log = match &cfg.net_log {
-            Some(path) => {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(|source| RouterError::NetLog {
-                        path: dir.display().to_string(),
-                        source,
-                    })?;
-                }
-                let f = File::create(path).map_err(|source| RouterError::NetLog {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-                Some(Mutex::new(BufWriter::new(f)))
-            }
+            Some(path) => Some(NetLog::create(path).map_err(|source| RouterError::NetLog {
+                path: path.display().to_string(),
+                source,
+            })?),
             None => None,
         };
         let names: BTreeMap<NodeId, String> =
@@ -333,21 +201,8 @@ impl Router {
                     continue;
                 }
                 let link_seed = cfg.seed ^ (from << 32 | to).wrapping_mul(0xA24B_AED4_963E_E407);
-                let (mode, mode_rx) = watch::channel(LinkMode::Pass);
-                let (queue, queue_rx) = mpsc::unbounded_channel();
-                links.insert(
-                    (from, to),
-                    Link {
-                        mode,
-                        faults: Mutex::new(LinkFaults {
-                            faults: MessageFaults::none(),
-                            rng: ChaCha8Rng::seed_from_u64(link_seed),
-                            held: None,
-                            next_token: 0,
-                        }),
-                        queue,
-                    },
-                );
+                let (link, queue_rx, mode_rx) = Link::new(link_seed);
+                links.insert((from, to), link);
                 receivers.push((from, to, queue_rx, mode_rx, link_seed.rotate_left(17)));
             }
         }
@@ -367,7 +222,14 @@ impl Router {
             max_line_bytes: cfg.max_line_bytes.max(1024),
         });
         for (from, to, queue_rx, mode_rx, seed) in receivers {
-            handle.spawn(run_link(shared.clone(), from, to, queue_rx, mode_rx, seed));
+            handle.spawn(link::run_link(
+                shared.clone(),
+                from,
+                to,
+                queue_rx,
+                mode_rx,
+                seed,
+            ));
         }
         if shared.net_log.is_some() {
             let s = Arc::downgrade(&shared);
@@ -431,8 +293,9 @@ impl Router {
             slot.writer = Some(writer);
             slot.generation
         };
-        s.handle.spawn(write_node(id, writer_rx, stdin));
-        s.handle.spawn(read_node(s.clone(), id, generation, stdout));
+        s.handle.spawn(pipes::write_node(id, writer_rx, stdin));
+        s.handle
+            .spawn(pipes::read_node(s.clone(), id, generation, stdout));
         let started = Instant::now();
         match tokio::time::timeout(s.init_timeout, reply_rx).await {
             Ok(Ok(m)) if m.body.get("type").and_then(Value::as_str) == Some("init_ok") => Ok(()),
@@ -493,7 +356,7 @@ impl Router {
             bump(&s.counters.dead);
             return Err(CallError::NotSent(format!("{name} is not running")));
         }
-        s.log(client, name, kind_of(&body), Action::Deliver);
+        s.log_event(client, name, kind_of(&body), Action::Deliver);
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(_)) | Err(_) => {
@@ -592,23 +455,7 @@ impl Router {
     }
 
     pub fn stats(&self) -> RouterStats {
-        let c = &self.shared.counters;
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        RouterStats {
-            routed: g(&c.routed),
-            delivered: g(&c.delivered),
-            dropped: g(&c.dropped),
-            cut: g(&c.cut),
-            held: g(&c.held),
-            delayed: g(&c.delayed),
-            duplicated: g(&c.duplicated),
-            reordered: g(&c.reordered),
-            dead: g(&c.dead),
-            client_replies: g(&c.client_replies),
-            late: g(&c.late),
-            malformed: g(&c.malformed),
-            unknown_dest: g(&c.unknown_dest),
-        }
+        self.shared.counters.snapshot()
     }
 
     /// Hands the message log to the kernel.
@@ -650,25 +497,15 @@ fn kind_of(body: &Value) -> &str {
 }
 
 impl Shared {
-    fn log(&self, from: &str, to: &str, kind: &str, action: Action) {
-        let Some(out) = &self.net_log else { return };
-        let line = NetLine {
-            time: unix_ns(),
-            from,
-            to,
-            kind,
-            action: action.name(),
-        };
-        let mut out = lock(out);
-        let _ = serde_json::to_writer(&mut *out, &line);
-        let _ = out.write_all(b"\n");
+    fn log_event(&self, from: &str, to: &str, kind: &str, action: Action) {
+        if let Some(log) = &self.net_log {
+            log.write(from, to, kind, action);
+        }
     }
 
     fn flush_log(&self) {
-        if let Some(out) = &self.net_log {
-            if let Err(e) = lock(out).flush() {
-                tracing::warn!(error = %e, "cannot write the message log");
-            }
+        if let Some(log) = &self.net_log {
+            log.flush();
         }
     }
 
@@ -725,7 +562,7 @@ impl Shared {
         } else {
             bump(&self.counters.unknown_dest);
             tracing::warn!(from = %from_name, dest, "message to an unknown destination: dropped");
-            self.log(&from_name, dest, kind, Action::UnknownDest);
+            self.log_event(&from_name, dest, kind, Action::UnknownDest);
         }
     }
 
@@ -733,7 +570,7 @@ impl Shared {
         bump(&self.counters.malformed);
         let shown = String::from_utf8_lossy(&text[..text.len().min(200)]).into_owned();
         tracing::warn!(node = from, why, line = %shown, "malformed line from a node: skipped");
-        self.log(from, "?", "?", Action::Malformed);
+        self.log_event(from, "?", "?", Action::Malformed);
     }
 
     fn to_client(&self, from: NodeId, from_name: &str, client: &str, body: &Value) {
@@ -748,15 +585,15 @@ impl Shared {
         let kind = kind_of(body);
         if let Some(tx) = waiter {
             bump(&self.counters.client_replies);
-            self.log(from_name, client, kind, Action::Client);
+            self.log_event(from_name, client, kind, Action::Client);
             let _ = tx.send(reply);
         } else if let Some(mb) = lock(&self.mailboxes).get(client) {
-            self.log(from_name, client, kind, Action::Client);
+            self.log_event(from_name, client, kind, Action::Client);
             let _ = mb.send(reply);
         } else {
             bump(&self.counters.late);
             tracing::debug!(from = from_name, client, kind, "reply nobody waits for");
-            self.log(from_name, client, kind, Action::Late);
+            self.log_event(from_name, client, kind, Action::Late);
         }
     }
 
@@ -776,7 +613,7 @@ impl Shared {
         };
         if *link.mode.borrow() == LinkMode::Stall {
             bump(&self.counters.held);
-            self.log(from_name, to_name, kind, Action::Hold);
+            self.log_event(from_name, to_name, kind, Action::Hold);
         }
         let mut lf = lock(&link.faults);
         let fate = if lf.faults.is_none() {
@@ -796,16 +633,16 @@ impl Shared {
         } = fate
         else {
             bump(&self.counters.dropped);
-            return self.log(from_name, to_name, kind, Action::Drop);
+            return self.log_event(from_name, to_name, kind, Action::Drop);
         };
         if copies > 1 {
             bump(&self.counters.duplicated);
-            self.log(from_name, to_name, kind, Action::Duplicate);
+            self.log_event(from_name, to_name, kind, Action::Duplicate);
         }
         for copy in 0..copies {
             if let Some(d) = delay {
                 bump(&self.counters.delayed);
-                self.log(from_name, to_name, kind, Action::Delay);
+                self.log_event(from_name, to_name, kind, Action::Delay);
                 let (queue, item) = (link.queue.clone(), item.clone());
                 self.handle.spawn(async move {
                     tokio::time::sleep(d).await;
@@ -819,7 +656,7 @@ impl Shared {
                 let _ = link.queue.send(held);
             } else if reorder && copy == 0 {
                 bump(&self.counters.reordered);
-                self.log(from_name, to_name, kind, Action::Reorder);
+                self.log_event(from_name, to_name, kind, Action::Reorder);
                 let token = lf.next_token;
                 lf.next_token += 1;
                 lf.held = Some((item.clone(), token));
@@ -854,144 +691,6 @@ impl Shared {
             bump(&self.counters.dead);
             Action::Dead
         };
-        self.log(self.name(from), self.name(to), &item.kind, action);
-    }
-}
-
-/// Delivers one link's messages in order, under its mode.
-async fn run_link(
-    shared: Arc<Shared>,
-    from: NodeId,
-    to: NodeId,
-    mut queue: mpsc::UnboundedReceiver<Item>,
-    mut mode: watch::Receiver<LinkMode>,
-    seed: u64,
-) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    // Deliveries of a delayed link never overtake each other.
-    let mut last_due = Instant::now();
-    while let Some(item) = queue.recv().await {
-        let mut delayed = false;
-        loop {
-            let current = *mode.borrow_and_update();
-            match current {
-                LinkMode::Pass => break shared.deliver(from, to, &item),
-                LinkMode::Delay { .. } if delayed => break shared.deliver(from, to, &item),
-                LinkMode::Reset => {
-                    bump(&shared.counters.cut);
-                    shared.log(shared.name(from), shared.name(to), &item.kind, Action::Cut);
-                    break;
-                }
-                // Counted when sent into the stall (see `to_node`).
-                LinkMode::Stall => {
-                    if mode.changed().await.is_err() {
-                        return;
-                    }
-                }
-                LinkMode::Delay {
-                    latency_ms,
-                    jitter_ms,
-                } => {
-                    let jitter = rng.gen_range(0..=jitter_ms);
-                    let due =
-                        (item.enqueued + Duration::from_millis(latency_ms + jitter)).max(last_due);
-                    last_due = due;
-                    tokio::time::sleep_until(due).await;
-                    delayed = true;
-                }
-            }
-        }
-    }
-}
-
-/// Writes queued lines to a node's stdin, batching what is queued.
-async fn write_node(
-    id: NodeId,
-    mut lines: mpsc::UnboundedReceiver<Bytes>,
-    mut stdin: tokio::process::ChildStdin,
-) {
-    let mut buf = Vec::with_capacity(64 * 1024);
-    while let Some(first) = lines.recv().await {
-        buf.clear();
-        buf.extend_from_slice(&first);
-        while buf.len() < 256 * 1024 {
-            match lines.try_recv() {
-                Ok(more) => buf.extend_from_slice(&more),
-                Err(_) => break,
-            }
-        }
-        if let Err(e) = stdin.write_all(&buf).await {
-            tracing::debug!(node = id, error = %e, "node stdin closed");
-            return;
-        }
-    }
-}
-
-/// Reads a node's stdout line by line until it closes.
-async fn read_node(
-    shared: Arc<Shared>,
-    id: NodeId,
-    generation: u64,
-    stdout: tokio::process::ChildStdout,
-) {
-    let mut r = BufReader::with_capacity(256 * 1024, stdout);
-    let mut line = Vec::with_capacity(4096);
-    loop {
-        line.clear();
-        match read_line_capped(&mut r, &mut line, shared.max_line_bytes).await {
-            Ok(Some(true)) => shared.route(id, &line),
-            Ok(Some(false)) => {
-                let name = shared.name(id).to_string();
-                shared.malformed(&name, "line too long", &line);
-            }
-            Ok(None) => break,
-            Err(e) => {
-                tracing::warn!(node = id, error = %e, "reading node stdout failed");
-                break;
-            }
-        }
-    }
-    tracing::debug!(node = id, "node stdout closed");
-    let mut slots = lock(&shared.slots);
-    if let Some(slot) = slots.get_mut(&id).filter(|s| s.generation == generation) {
-        slot.writer = None;
-    }
-}
-
-/// Reads one line into `line` (without its newline). `Some(true)`: a line;
-/// `Some(false)`: a line longer than `cap`, skipped (what was kept is only
-/// its start); `None`: end of file with nothing pending.
-async fn read_line_capped(
-    r: &mut BufReader<tokio::process::ChildStdout>,
-    line: &mut Vec<u8>,
-    cap: usize,
-) -> std::io::Result<Option<bool>> {
-    let mut too_long = false;
-    let mut any = false;
-    loop {
-        let avail = r.fill_buf().await?;
-        if avail.is_empty() {
-            // A last line without a newline still counts.
-            return Ok(any.then_some(!too_long));
-        }
-        any = true;
-        let (chunk, done) = match avail.iter().position(|&b| b == b'\n') {
-            Some(i) => (&avail[..i], i + 1),
-            None => (avail, avail.len()),
-        };
-        if !too_long {
-            if line.len() + chunk.len() > cap {
-                too_long = true;
-                let room = cap.saturating_sub(line.len()).min(256);
-                line.extend_from_slice(&chunk[..room.min(chunk.len())]);
-            } else {
-                line.extend_from_slice(chunk);
-            }
-        }
-        let found_newline = done > chunk.len();
-        r.consume(done);
-        if found_newline {
-            return Ok(Some(!too_long));
-        }
+        self.log_event(self.name(from), self.name(to), &item.kind, action);
     }
 }
