@@ -383,10 +383,14 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(n.id, 1);
+        assert_eq!(n.id, Some(1));
         assert!(
             parse(&["node", "--id", "1"]).is_err(),
             "--data-dir and the listen addresses are required"
         );
+        let Ok(Command::Node(m)) = parse(&["node", "--maelstrom"]).map(|c| c.command) else {
+            panic!("harness node --maelstrom parses")
+        };
+        assert!(m.maelstrom);
     }
 }

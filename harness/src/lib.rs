@@ -8,6 +8,8 @@
 //! [`generator`] with [`client`], and [`nemesis`] → [`history`] → checkers
 //! (the `checker` crate) and [`stats`] → [`report`], orchestrated by
 //! [`run`]; [`cli`] holds the flags and [`bench`] the benchmark.
+//! [`maelstrom`] hosts nodes that speak Maelstrom's stdin/stdout protocol
+//! (a router as their network, a lin-kv client).
 
 pub mod bench;
 pub mod cli;
@@ -15,6 +17,7 @@ pub mod client;
 pub mod cluster;
 pub mod generator;
 pub mod history;
+pub mod maelstrom;
 pub mod nemesis;
 pub mod progress;
 pub mod proxy;

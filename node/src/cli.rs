@@ -1,6 +1,11 @@
 //! Command-line flags of the node (docs/node.md, "Command line"). The same [`NodeArgs`]
 //! is flattened into the `node` binary and into `harness node …`, so both
 //! accept exactly the same flags.
+//!
+//! With `--maelstrom` the node learns its id and its peers from Maelstrom's
+//! `init` message and talks over stdin/stdout, so the flags that name them
+//! (and the listen addresses) are then not allowed; `--data-dir` becomes
+//! optional (without it the node keeps its state in memory only).
 
 use crate::raft::NodeId;
 use clap::Args;
@@ -12,21 +17,26 @@ use std::str::FromStr;
 /// Flags of one node process.
 #[derive(Args, Clone, Debug)]
 pub struct NodeArgs {
+    /// Speak Maelstrom's protocol: JSON lines on stdin/stdout carry both the
+    /// peer messages and the lin-kv client requests; logs go to stderr.
+    #[arg(long, conflicts_with_all = ["id", "client_listen", "peer_listen", "peers", "members"])]
+    pub maelstrom: bool,
+
     /// This node's ID (a positive integer, unique in the cluster).
-    #[arg(long)]
-    pub id: NodeId,
+    #[arg(long, required_unless_present = "maelstrom")]
+    pub id: Option<NodeId>,
 
     /// Directory holding the log segments, hard state and snapshot.
-    #[arg(long)]
-    pub data_dir: PathBuf,
+    #[arg(long, required_unless_present = "maelstrom")]
+    pub data_dir: Option<PathBuf>,
 
     /// Address of the HTTP client API.
-    #[arg(long)]
-    pub client_listen: SocketAddr,
+    #[arg(long, required_unless_present = "maelstrom")]
+    pub client_listen: Option<SocketAddr>,
 
     /// Address on which peers' connections are accepted.
-    #[arg(long)]
-    pub peer_listen: SocketAddr,
+    #[arg(long, required_unless_present = "maelstrom")]
+    pub peer_listen: Option<SocketAddr>,
 
     /// Where this node dials peer ID (`ID=HOST:PORT`, repeatable).
     #[arg(long = "peer", value_name = "ID=ADDR")]
@@ -82,11 +92,12 @@ impl NodeArgs {
         self.peers.iter().map(|p| (p.id, p.addr)).collect()
     }
 
-    /// The trace path, defaulting to `DATA_DIR/trace.jsonl`.
-    pub fn trace_path(&self) -> PathBuf {
+    /// The trace path, defaulting to `DATA_DIR/trace.jsonl`; none for a
+    /// Maelstrom node that keeps its state in memory and was given no `--trace`.
+    pub fn trace_path(&self) -> Option<PathBuf> {
         self.trace
             .clone()
-            .unwrap_or_else(|| self.data_dir.join("trace.jsonl"))
+            .or_else(|| self.data_dir.as_ref().map(|d| d.join("trace.jsonl")))
     }
 }
 

@@ -3,11 +3,14 @@
 //! [`raft`] is the pure consensus core; everything else is the runtime around
 //! it: [`storage`] (segment log, hard state, snapshots), [`transport`] (peer
 //! TCP), [`api`] (HTTP client API), [`kv`] (the state machine) and [`trace`]
-//! (the JSON-lines consensus trace read by the safety checker).
+//! (the JSON-lines consensus trace read by the safety checker). [`runtime`]
+//! holds the Raft loop; [`maelstrom`] runs the same loop over Maelstrom's
+//! stdin/stdout protocol (`--maelstrom`).
 
 pub mod api;
 pub mod cli;
 pub mod kv;
+pub mod maelstrom;
 pub mod raft;
 pub mod runtime;
 pub mod storage;

@@ -15,7 +15,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub struct Trace {
     node: NodeId,
-    out: trace::Writer<BufWriter<File>>,
+    /// `None` for a node that keeps no trace (a Maelstrom node in memory).
+    out: Option<trace::Writer<BufWriter<File>>>,
 }
 
 impl Trace {
@@ -28,11 +29,19 @@ impl Trace {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(Trace {
             node,
-            out: trace::Writer::new(BufWriter::new(file)),
+            out: Some(trace::Writer::new(BufWriter::new(file))),
         })
     }
 
+    /// A trace that records nothing.
+    pub fn disabled(node: NodeId) -> Trace {
+        Trace { node, out: None }
+    }
+
     fn line(&mut self, kind: TraceKind) {
+        let Some(out) = self.out.as_mut() else {
+            return;
+        };
         let time = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
@@ -41,7 +50,7 @@ impl Trace {
             node: self.node,
             kind,
         };
-        if let Err(e) = self.out.write(&event) {
+        if let Err(e) = out.write(&event) {
             tracing::error!(error = %e, "cannot write trace");
         }
     }
@@ -95,7 +104,10 @@ impl Trace {
     }
 
     pub fn flush(&mut self) {
-        if let Err(e) = self.out.flush() {
+        let Some(out) = self.out.as_mut() else {
+            return;
+        };
+        if let Err(e) = out.flush() {
             tracing::error!(error = %e, "cannot flush trace");
         }
     }

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 pub use node::{ClusterConfig, NodeCluster};
-pub use supervisor::{ProcessSpec, ProcessState, Supervisor};
+pub use supervisor::{Pipes, ProcessSpec, ProcessState, Supervisor};
 
 /// A node's identity, as in the node's `--id` and in membership entries.
 pub type NodeId = u64;

@@ -10,7 +10,10 @@
 //!   the child exits, so all children are forked from one dedicated spawner
 //!   thread that lives exactly as long as the [`Supervisor`];
 //! - with stdout and stderr appended to its log file (one file across
-//!   restarts, a header line before each start).
+//!   restarts, a header line before each start); or, started with
+//!   [`Supervisor::start_piped`], with stdin and stdout as pipes handed to
+//!   the caller (a Maelstrom node speaks its protocol over them) and only
+//!   stderr appended to the log.
 //!
 //! Dropping the supervisor SIGKILLs and reaps every process it started;
 //! [`Supervisor::shutdown`] is the polite version (SIGCONT, SIGTERM, wait,
@@ -24,7 +27,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -62,6 +65,16 @@ struct Proc {
     paused: bool,
     starts: u32,
     last_exit: Option<ExitStatus>,
+}
+
+/// The process of [`Supervisor::start_piped`]: its stdin and stdout belong
+/// to the caller. They are close-on-exec, so no other child inherits them:
+/// when the process dies, its stdout reaches end-of-file at once.
+#[derive(Debug)]
+pub struct Pipes {
+    pub pid: u32,
+    pub stdin: ChildStdin,
+    pub stdout: ChildStdout,
 }
 
 type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
@@ -157,6 +170,24 @@ impl Supervisor {
 
     /// Starts node `id`; it must be stopped. Returns the pid.
     pub fn start(&self, id: NodeId) -> Result<u32, ClusterError> {
+        self.start_with(id, false).map(|(pid, _)| pid)
+    }
+
+    /// Starts node `id` (it must be stopped) with its stdin and stdout as
+    /// pipes that the caller now owns; stderr goes to the log. Every other
+    /// guarantee is the same as [`Supervisor::start`]; a restart is another
+    /// `start_piped` and gives new pipes.
+    pub fn start_piped(&self, id: NodeId) -> Result<Pipes, ClusterError> {
+        let (pid, pipes) = self.start_with(id, true)?;
+        let (stdin, stdout) = pipes.expect("a piped start returns its pipes");
+        Ok(Pipes { pid, stdin, stdout })
+    }
+
+    fn start_with(
+        &self,
+        id: NodeId,
+        piped: bool,
+    ) -> Result<(u32, Option<(ChildStdin, ChildStdout)>), ClusterError> {
         let mut procs = self.lock();
         let p = procs.get_mut(&id).ok_or(ClusterError::UnknownNode(id))?;
         let state = reap_state(id, p);
@@ -168,14 +199,16 @@ impl Supervisor {
             });
         }
         let log = open_log(&p.spec, id, p.starts + 1)?;
-        let log_err = log.try_clone().map_err(|e| io_err(&p.spec.log_path, e))?;
         let mut cmd = Command::new(&p.spec.program);
         cmd.args(&p.spec.args)
             .envs(p.spec.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
             .process_group(0);
+        if piped {
+            cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(log);
+        } else {
+            let log_err = log.try_clone().map_err(|e| io_err(&p.spec.log_path, e))?;
+            cmd.stdin(Stdio::null()).stdout(log).stderr(log_err);
+        }
         let parent = std::process::id();
         // SAFETY: the closure runs in the forked child before exec and only
         // calls async-signal-safe functions (prctl, getppid); it allocates
@@ -200,17 +233,18 @@ impl Supervisor {
                 Ok(())
             });
         }
-        let child = self.spawn(cmd).map_err(|source| ClusterError::Spawn {
+        let mut child = self.spawn(cmd).map_err(|source| ClusterError::Spawn {
             id,
             program: p.spec.program.display().to_string(),
             source,
         })?;
         let pid = child.id();
-        tracing::debug!(node = id, pid, "started");
+        let pipes = child.stdin.take().zip(child.stdout.take());
+        tracing::debug!(node = id, pid, piped, "started");
         p.child = Some(child);
         p.paused = false;
         p.starts += 1;
-        Ok(pid)
+        Ok((pid, pipes))
     }
 
     /// SIGKILL to the node's process group, then reap. Killing a node that is

@@ -1,15 +1,8 @@
-//! The node process: the Raft loop around the pure core, plus the tokio side
-//! (peer transport, HTTP API, signals).
-//!
-//! ## Threads
-//! The Raft loop runs on the calling thread and owns the core, the storage,
-//! the state machine and the trace; it blocks on fsync, which is exactly
-//! what group commit wants: while one batch is being fsynced, new client
-//! requests and peer messages queue up in the inbox and all go into the next
-//! batch, so many writes share one fsync. A small tokio runtime runs the
-//! transport and the HTTP server; they talk to the loop only through the
-//! bounded inbox (dropping peer messages when it is full, rejecting client
-//! requests with 503 `failed`).
+//! The Raft loop shared by both ways of running a node (TCP + HTTP, and
+//! Maelstrom's stdin/stdout): it owns the core, the storage, the state
+//! machine and the trace, and differs between the modes only in where peer
+//! messages go ([`Network`]), how a client is answered ([`Reply`]) and
+//! whether state survives the process ([`LogStore`]).
 //!
 //! ## One iteration
 //! 1. wait for an event or the next tick, then drain the inbox;
@@ -19,221 +12,209 @@
 //! 3. take the core's `Ready` and handle it strictly in the order
 //!    persist (snapshot, hard state, entries) → fsync → send → apply → answer
 //!    clients and reads; then `advance`;
-//! 4. compact when `--snapshot-threshold` entries were applied since the last snapshot.
+//! 4. compact when the snapshot threshold of entries was applied since the
+//!    last snapshot; flush the trace and the network.
 //!
 //! Nothing is acknowledged before it is fsynced: replies to peers leave in
-//! step 3 after the fsync, client replies after apply.
+//! step 3 after the fsync, client replies after apply. The loop blocks on
+//! fsync, which is exactly what group commit wants: while one batch is being
+//! fsynced, new requests queue up in the inbox and all go into the next
+//! batch, so many writes share one fsync.
 
-use crate::api::{self, Outcome, ReadMode, Request, Response, StatusBody};
-use crate::cli::NodeArgs;
+use crate::api::{Outcome, ReadMode, Request, Response, StatusBody};
 use crate::kv::{ApplyOutcome, Command, Kv};
 use crate::raft::{
-    ConfChange, Config, Entry, EntryPayload, Index, Membership, NodeId, Persisted, ProposeError,
+    ConfChange, Entry, EntryPayload, HardState, Index, Membership, NodeId, Persisted, ProposeError,
     Raft, ReadError, Ready, Snapshot, SnapshotMeta, Term,
 };
-use crate::storage::Storage;
+use crate::storage::{Storage, StorageError};
 use crate::trace::Trace;
-use crate::transport::{self, Transport};
-use anyhow::{bail, Context};
+use anyhow::Context;
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, TrySendError};
-use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
-use tracing::Instrument;
 
 /// Events queued for the Raft loop before new ones are dropped/rejected.
-const INBOX_EVENTS: usize = 16 * 1024;
+pub(crate) const INBOX_EVENTS: usize = 16 * 1024;
 /// Events handled per iteration at most (bounds the latency of one batch).
 const MAX_EVENTS_PER_BATCH: usize = 4096;
-/// How often abandoned client waiters are swept.
+/// How often expired client waiters are answered and forgotten.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
-enum Event {
+/// What the transports hand to the loop.
+pub(crate) enum Event<R> {
     Peer(crate::raft::Message),
-    Client(Request, oneshot::Sender<Response>),
+    Client(Request, R),
     Shutdown,
 }
 
-/// Converts the millisecond flags into a core configuration of `tick_ms` ticks.
-pub fn raft_config(args: &NodeArgs) -> anyhow::Result<Config> {
-    if args.tick_ms == 0 {
-        bail!("--tick-ms must be positive");
-    }
-    let ticks = |ms: u64| ms.div_ceil(args.tick_ms).max(1);
-    let mut c = Config::new(args.id);
-    c.election_ticks_min = ticks(args.election_timeout_ms.min_ms);
-    c.election_ticks_max = ticks(args.election_timeout_ms.max_ms).max(c.election_ticks_min + 1);
-    c.heartbeat_ticks = ticks(args.heartbeat_ms);
-    if c.heartbeat_ticks >= c.election_ticks_min {
-        bail!(
-            "--heartbeat-ms {} must be shorter than the election timeout {} ms (in {} ms ticks)",
-            args.heartbeat_ms,
-            args.election_timeout_ms.min_ms,
-            args.tick_ms
-        );
-    }
-    // The lease must end before any other node can time out and win an
-    // election; leave a fifth of the minimum timeout for clock-rate drift.
-    c.lease_ticks = (c.election_ticks_min * 4 / 5).clamp(1, c.election_ticks_min - 1);
-    c.pre_vote = !args.no_pre_vote;
-    c.check_quorum = !args.no_check_quorum;
-    Ok(c)
+/// How the loop answers one client request.
+pub(crate) trait Reply: Send + 'static {
+    fn send(self, resp: Response);
+    /// The asker stopped waiting (went away, or its deadline passed): the
+    /// sweep answers it with a timeout and forgets it.
+    fn expired(&self, now: Instant) -> bool;
 }
 
-/// Runs a node until SIGTERM/SIGINT. Errors are fatal: unrecoverable storage
-/// (damaged data dir, failed fsync) or bad flags.
-///
-/// Call it from a plain thread (not from inside a tokio runtime): it builds
-/// its own runtime for the network side and runs the Raft loop on the caller.
-pub fn run(args: NodeArgs) -> anyhow::Result<()> {
-    if args.id == 0 {
-        bail!("--id must be a positive integer");
-    }
-    let config = raft_config(&args)?;
-    let span = tracing::info_span!("node", id = args.id);
-    let _enter = span.enter();
+/// Where the core's messages to peers go. Must not block for long: Raft
+/// tolerates loss, so a transport drops rather than waits.
+pub(crate) trait Network {
+    fn send(&mut self, m: crate::raft::Message);
+    /// Called once per iteration, after everything of the batch was sent.
+    fn flush(&mut self) {}
+}
 
-    let (storage, recovered) = Storage::open(&args.data_dir, args.segment_max_bytes)
-        .with_context(|| format!("recovering data dir {}", args.data_dir.display()))?;
-    let fresh = recovered.is_fresh();
-    let mut kv = Kv::new();
-    let mut applied = 0;
-    let mut membership = Membership::new(args.members.iter().copied());
-    if let Some(s) = &recovered.snapshot {
-        kv.restore(&s.data)
-            .with_context(|| format!("restoring the snapshot in {}", args.data_dir.display()))?;
-        applied = s.meta.last_index;
-        membership = s.meta.membership.clone();
-    }
-    tracing::info!(
-        term = recovered.hard_state.term,
-        vote = ?recovered.hard_state.vote,
-        snapshot_index = applied,
-        log_entries = recovered.entries.len(),
-        "recovered storage"
-    );
-    if fresh && args.members.is_empty() {
-        tracing::info!("empty data dir and no --members: waiting to be added to a cluster");
-    } else if fresh && !args.members.contains(&args.id) {
-        tracing::warn!(members = ?args.members, "--members does not include this node");
-    }
-    let seed: u64 = rand::random();
-    tracing::info!(seed, "starting Raft core");
-    let raft = Raft::new(
-        config.clone(),
-        Persisted {
-            hard_state: recovered.hard_state,
-            snapshot: recovered.snapshot,
-            entries: recovered.entries,
-            initial_membership: Membership::new(args.members.iter().copied()),
-        },
-        seed,
-    );
-    let trace_path = args.trace_path();
-    let mut trace = Trace::open(&trace_path, args.id)
-        .with_context(|| format!("opening trace {}", trace_path.display()))?;
-    trace.start(raft.status().term, applied);
-    trace.flush();
+/// The durable side of the loop. [`Storage`] fsyncs to a data dir;
+/// [`MemStore`] keeps nothing (the core holds the log in memory anyway).
+pub(crate) trait LogStore {
+    fn install_snapshot(&mut self, snap: &Snapshot) -> Result<(), StorageError>;
+    fn save_hard_state(&mut self, hs: &HardState) -> Result<(), StorageError>;
+    fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError>;
+    fn sync(&mut self) -> Result<(), StorageError>;
+    fn save_snapshot(&mut self, snap: &Snapshot) -> Result<(), StorageError>;
+    fn segment_count(&self) -> usize;
+}
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("node-io")
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    let client_listener = std::net::TcpListener::bind(args.client_listen)
-        .with_context(|| format!("binding --client-listen {}", args.client_listen))?;
-    let peer_listener = std::net::TcpListener::bind(args.peer_listen)
-        .with_context(|| format!("binding --peer-listen {}", args.peer_listen))?;
-    client_listener.set_nonblocking(true)?;
-    peer_listener.set_nonblocking(true)?;
-    tracing::info!(
-        client = %client_listener.local_addr()?,
-        peer = %peer_listener.local_addr()?,
-        "listening"
-    );
+impl LogStore for Storage {
+    fn install_snapshot(&mut self, snap: &Snapshot) -> Result<(), StorageError> {
+        Storage::install_snapshot(self, snap)
+    }
+    fn save_hard_state(&mut self, hs: &HardState) -> Result<(), StorageError> {
+        Storage::save_hard_state(self, hs)
+    }
+    fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError> {
+        Storage::append(self, entries)
+    }
+    fn sync(&mut self) -> Result<(), StorageError> {
+        Storage::sync(self)
+    }
+    fn save_snapshot(&mut self, snap: &Snapshot) -> Result<(), StorageError> {
+        Storage::save_snapshot(self, snap)
+    }
+    fn segment_count(&self) -> usize {
+        Storage::segment_count(self)
+    }
+}
 
-    let (tx, rx) = mpsc::sync_channel::<Event>(INBOX_EVENTS);
-    let shutdown = Arc::new(AtomicBool::new(false));
-    let transport = Transport::start(args.id, &args.peer_map(), rt.handle());
-    {
-        let _guard = rt.enter();
-        let peer_listener = tokio::net::TcpListener::from_std(peer_listener)?;
-        let client_listener = tokio::net::TcpListener::from_std(client_listener)?;
-        let ptx = tx.clone();
-        let deliver: transport::Deliver = Arc::new(move |m| {
-            // A full inbox drops the message: Raft retransmits.
-            let _ = ptx.try_send(Event::Peer(m));
-        });
-        rt.spawn(transport::serve(peer_listener, deliver).instrument(span.clone()));
-        let ctx = tx.clone();
-        let submit: api::Submit =
-            Arc::new(
-                move |req, reply| match ctx.try_send(Event::Client(req, reply)) {
-                    Ok(()) => Ok(()),
-                    Err(TrySendError::Full(_)) => Err("node overloaded".into()),
-                    Err(TrySendError::Disconnected(_)) => Err("node shutting down".into()),
-                },
-            );
-        let app = api::router(submit, Duration::from_millis(args.request_timeout_ms));
-        rt.spawn(
-            async move {
-                if let Err(e) = axum::serve(client_listener, app).await {
-                    tracing::error!(error = %e, "HTTP server failed");
-                }
+/// No storage: a restart is an amnesiac node, as with most Maelstrom nodes.
+pub(crate) struct MemStore;
+
+impl LogStore for MemStore {
+    fn install_snapshot(&mut self, _: &Snapshot) -> Result<(), StorageError> {
+        Ok(())
+    }
+    fn save_hard_state(&mut self, _: &HardState) -> Result<(), StorageError> {
+        Ok(())
+    }
+    fn append(&mut self, _: &[Entry]) -> Result<(), StorageError> {
+        Ok(())
+    }
+    fn sync(&mut self) -> Result<(), StorageError> {
+        Ok(())
+    }
+    fn save_snapshot(&mut self, _: &Snapshot) -> Result<(), StorageError> {
+        Ok(())
+    }
+    fn segment_count(&self) -> usize {
+        0
+    }
+}
+
+/// Everything needed to bring up the loop's state, whatever the transport.
+pub(crate) struct BootConfig {
+    pub id: NodeId,
+    pub config: crate::raft::Config,
+    /// Initial voters of a brand-new cluster.
+    pub members: Vec<NodeId>,
+    /// `None`: state in memory only.
+    pub data_dir: Option<PathBuf>,
+    pub segment_max_bytes: u64,
+    pub trace: Option<PathBuf>,
+    pub snapshot_threshold: u64,
+}
+
+/// The loop's state: recovered from storage, before any transport exists.
+pub(crate) struct Booted {
+    id: NodeId,
+    raft: Raft,
+    store: Box<dyn LogStore>,
+    kv: Kv,
+    trace: Trace,
+    applied: Index,
+    membership: Membership,
+    snapshot_threshold: u64,
+    max_catch_up_ticks: u64,
+}
+
+impl Booted {
+    /// Recovers storage (if any), restores the state machine from the
+    /// snapshot and starts the core and the trace.
+    pub fn open(b: BootConfig) -> anyhow::Result<Booted> {
+        let (store, recovered): (Box<dyn LogStore>, _) = match &b.data_dir {
+            Some(dir) => {
+                let (s, r) = Storage::open(dir, b.segment_max_bytes)
+                    .with_context(|| format!("recovering data dir {}", dir.display()))?;
+                (Box::new(s), r)
             }
-            .instrument(span.clone()),
-        );
-        let stx = tx.clone();
-        let flag = shutdown.clone();
-        let signal_task = async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut term), Ok(mut int)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) else {
-                tracing::error!("cannot install signal handlers");
-                return;
-            };
-            let name = tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = int.recv() => "SIGINT",
-            };
-            tracing::info!(signal = name, "shutting down");
-            flag.store(true, Ordering::SeqCst);
-            let _ = stx.try_send(Event::Shutdown);
+            None => (Box::new(MemStore), Default::default()),
         };
-        rt.spawn(signal_task.instrument(span.clone()));
+        let fresh = recovered.is_fresh();
+        let mut kv = Kv::new();
+        let mut applied = 0;
+        let mut membership = Membership::new(b.members.iter().copied());
+        if let Some(s) = &recovered.snapshot {
+            kv.restore(&s.data)
+                .context("restoring the stored snapshot")?;
+            applied = s.meta.last_index;
+            membership = s.meta.membership.clone();
+        }
+        tracing::info!(
+            term = recovered.hard_state.term,
+            vote = ?recovered.hard_state.vote,
+            snapshot_index = applied,
+            log_entries = recovered.entries.len(),
+            persistent = b.data_dir.is_some(),
+            "recovered storage"
+        );
+        if fresh && b.members.is_empty() {
+            tracing::info!("empty data dir and no --members: waiting to be added to a cluster");
+        } else if fresh && !b.members.contains(&b.id) {
+            tracing::warn!(members = ?b.members, "--members does not include this node");
+        }
+        let seed: u64 = rand::random();
+        tracing::info!(seed, "starting Raft core");
+        let max_catch_up_ticks = b.config.election_ticks_max + 1;
+        let raft = Raft::new(
+            b.config,
+            Persisted {
+                hard_state: recovered.hard_state,
+                snapshot: recovered.snapshot,
+                entries: recovered.entries,
+                initial_membership: Membership::new(b.members.iter().copied()),
+            },
+            seed,
+        );
+        let mut trace = match &b.trace {
+            Some(path) => Trace::open(path, b.id)
+                .with_context(|| format!("opening trace {}", path.display()))?,
+            None => Trace::disabled(b.id),
+        };
+        trace.start(raft.status().term, applied);
+        trace.flush();
+        Ok(Booted {
+            id: b.id,
+            raft,
+            store,
+            kv,
+            trace,
+            applied,
+            membership,
+            snapshot_threshold: b.snapshot_threshold.max(1),
+            max_catch_up_ticks,
+        })
     }
-    drop(tx);
-
-    let mut node = Node {
-        id: args.id,
-        raft,
-        storage,
-        kv,
-        trace,
-        transport,
-        applied,
-        membership,
-        last_snapshot_index: applied,
-        snapshot_threshold: args.snapshot_threshold.max(1),
-        writes: BTreeMap::new(),
-        reads_by_ctx: HashMap::new(),
-        reads_waiting_apply: Vec::new(),
-        next_read_ctx: 1,
-        max_catch_up_ticks: config.election_ticks_max + 1,
-    };
-    let result = node.run_loop(&rx, Duration::from_millis(args.tick_ms), &shutdown);
-    node.trace.flush();
-    drop(node);
-    rt.shutdown_timeout(Duration::from_millis(500));
-    if result.is_ok() {
-        tracing::info!("stopped cleanly");
-    }
-    result
 }
 
 enum WriteKind {
@@ -241,43 +222,85 @@ enum WriteKind {
     Member,
 }
 
-struct PendingWrite {
+struct PendingWrite<R> {
     term: Term,
     kind: WriteKind,
-    reply: oneshot::Sender<Response>,
+    reply: R,
 }
 
-struct PendingRead {
+struct PendingRead<R> {
     key: String,
-    reply: oneshot::Sender<Response>,
+    reply: R,
 }
 
-struct Node {
+/// The Raft loop around one core; see the module docs.
+pub(crate) struct RaftLoop<R: Reply> {
     id: NodeId,
     raft: Raft,
-    storage: Storage,
+    store: Box<dyn LogStore>,
     kv: Kv,
     trace: Trace,
-    transport: Transport,
+    net: Box<dyn Network>,
     applied: Index,
     /// The configuration as of `applied` (what a snapshot taken now records).
     membership: Membership,
     last_snapshot_index: Index,
     snapshot_threshold: u64,
     /// Client writes by log index, waiting for their entry to be applied.
-    writes: BTreeMap<Index, PendingWrite>,
+    writes: BTreeMap<Index, PendingWrite<R>>,
     /// Linearizable reads waiting for the core's ReadIndex answer.
-    reads_by_ctx: HashMap<u64, PendingRead>,
+    reads_by_ctx: HashMap<u64, PendingRead<R>>,
     /// Reads whose read index is known, waiting until it is applied.
-    reads_waiting_apply: Vec<(Index, PendingRead)>,
+    reads_waiting_apply: Vec<(Index, PendingRead<R>)>,
     next_read_ctx: u64,
     max_catch_up_ticks: u64,
 }
 
-impl Node {
-    fn run_loop(
+fn unavailable(error: &str, outcome: Outcome) -> Response {
+    Response::Unavailable {
+        error: error.into(),
+        outcome,
+    }
+}
+
+impl<R: Reply> RaftLoop<R> {
+    pub fn new(b: Booted, net: Box<dyn Network>) -> Self {
+        RaftLoop {
+            id: b.id,
+            raft: b.raft,
+            store: b.store,
+            kv: b.kv,
+            trace: b.trace,
+            net,
+            applied: b.applied,
+            membership: b.membership,
+            last_snapshot_index: b.applied,
+            snapshot_threshold: b.snapshot_threshold,
+            writes: BTreeMap::new(),
+            reads_by_ctx: HashMap::new(),
+            reads_waiting_apply: Vec::new(),
+            next_read_ctx: 1,
+            max_catch_up_ticks: b.max_catch_up_ticks,
+        }
+    }
+
+    /// Runs until `shutdown` is set or every sender of `rx` is gone. Errors
+    /// are fatal (storage).
+    pub fn run(
         &mut self,
-        rx: &mpsc::Receiver<Event>,
+        rx: &mpsc::Receiver<Event<R>>,
+        tick: Duration,
+        shutdown: &AtomicBool,
+    ) -> anyhow::Result<()> {
+        let result = self.run_inner(rx, tick, shutdown);
+        self.trace.flush();
+        self.net.flush();
+        result
+    }
+
+    fn run_inner(
+        &mut self,
+        rx: &mpsc::Receiver<Event<R>>,
         tick: Duration,
         shutdown: &AtomicBool,
     ) -> anyhow::Result<()> {
@@ -326,11 +349,12 @@ impl Node {
             self.handle_ready(rd)?;
             self.raft.advance();
             self.maybe_snapshot()?;
-            self.trace.flush();
             if now >= next_sweep {
-                self.sweep();
+                self.sweep(now);
                 next_sweep = now + SWEEP_EVERY;
             }
+            self.trace.flush();
+            self.net.flush();
         }
     }
 
@@ -338,11 +362,11 @@ impl Node {
         self.raft.status().leader
     }
 
-    fn on_client(&mut self, req: Request, reply: oneshot::Sender<Response>) {
+    fn on_client(&mut self, req: Request, reply: R) {
         match req {
             Request::Status => {
                 let s = self.raft.status();
-                let _ = reply.send(Response::Status(StatusBody {
+                reply.send(Response::Status(StatusBody {
                     id: s.id,
                     term: s.term,
                     role: s.role.as_str().to_string(),
@@ -383,23 +407,15 @@ impl Node {
         }
     }
 
-    fn on_proposed(
-        &mut self,
-        r: Result<(Index, Term), ProposeError>,
-        kind: WriteKind,
-        reply: oneshot::Sender<Response>,
-    ) {
-        let fail = |error: &str| Response::Unavailable {
-            error: error.into(),
-            outcome: Outcome::Failed,
-        };
+    fn on_proposed(&mut self, r: Result<(Index, Term), ProposeError>, kind: WriteKind, reply: R) {
+        let fail = |error: &str| unavailable(error, Outcome::Failed);
         let resp = match r {
             Ok((index, term)) => {
                 let w = PendingWrite { term, kind, reply };
                 if let Some(old) = self.writes.insert(index, w) {
                     // Our earlier entry at this index was overwritten by another
                     // leader's entry and can never commit.
-                    let _ = old.reply.send(fail("overwritten"));
+                    old.reply.send(fail("overwritten"));
                 }
                 return;
             }
@@ -409,66 +425,54 @@ impl Node {
             Err(ProposeError::ChangePending { .. }) => Response::ChangePending,
             Err(ProposeError::BadChange(m)) => Response::BadRequest(m),
         };
-        let _ = reply.send(resp);
+        reply.send(resp);
     }
 
-    fn on_read(&mut self, key: String, mode: ReadMode, reply: oneshot::Sender<Response>) {
+    fn on_read(&mut self, key: String, mode: ReadMode, reply: R) {
         let read_err = |e: ReadError, hint: Option<NodeId>| match e {
             ReadError::NotLeader { leader } => Response::NotLeader {
                 leader: leader.or(hint),
             },
-            ReadError::NotReady => Response::Unavailable {
-                error: "not-ready".into(),
-                outcome: Outcome::Failed,
-            },
-            ReadError::LeaseExpired => Response::Unavailable {
-                error: "lease-expired".into(),
-                outcome: Outcome::Failed,
-            },
+            ReadError::NotReady => unavailable("not-ready", Outcome::Failed),
+            ReadError::LeaseExpired => unavailable("lease-expired", Outcome::Failed),
         };
         match mode {
             ReadMode::Stale => {
-                let _ = reply.send(Response::Value(self.kv.get(&key).map(String::from)));
+                reply.send(Response::Value(self.kv.get(&key).map(String::from)));
             }
             ReadMode::Lease => match self.raft.lease_read() {
                 Ok(index) => self.read_at(index, PendingRead { key, reply }),
                 // The lease lapsed (e.g. just after an election): confirm
                 // leadership the slow way rather than fail the read.
                 Err(ReadError::LeaseExpired) => self.read_index(key, reply),
-                Err(e) => {
-                    let _ = reply.send(read_err(e, None));
-                }
+                Err(e) => reply.send(read_err(e, None)),
             },
             ReadMode::Linearizable => self.read_index(key, reply),
         }
     }
 
-    fn read_index(&mut self, key: String, reply: oneshot::Sender<Response>) {
+    fn read_index(&mut self, key: String, reply: R) {
         let ctx = self.next_read_ctx;
         self.next_read_ctx += 1;
         match self.raft.read_index(ctx) {
             Ok(()) => {
                 self.reads_by_ctx.insert(ctx, PendingRead { key, reply });
             }
-            Err(ReadError::NotLeader { leader }) => {
-                let _ = reply.send(Response::NotLeader { leader });
-            }
+            Err(ReadError::NotLeader { leader }) => reply.send(Response::NotLeader { leader }),
             Err(e) => {
-                let _ = reply.send(Response::Unavailable {
-                    error: match e {
-                        ReadError::NotReady => "not-ready".into(),
-                        other => other.to_string(),
-                    },
-                    outcome: Outcome::Failed,
-                });
+                let error = match e {
+                    ReadError::NotReady => "not-ready".into(),
+                    other => other.to_string(),
+                };
+                reply.send(unavailable(&error, Outcome::Failed));
             }
         }
     }
 
-    fn read_at(&mut self, index: Index, read: PendingRead) {
+    fn read_at(&mut self, index: Index, read: PendingRead<R>) {
         if index <= self.applied {
             let v = self.kv.get(&read.key).map(String::from);
-            let _ = read.reply.send(Response::Value(v));
+            read.reply.send(Response::Value(v));
         } else {
             self.reads_waiting_apply.push((index, read));
         }
@@ -488,22 +492,22 @@ impl Node {
         } = rd;
         // 1. Persist, then fsync once for the whole batch.
         if let Some(snap) = &snapshot {
-            self.storage
+            self.store
                 .install_snapshot(snap)
                 .context("persisting a snapshot from the leader")?;
         }
         if let Some(hs) = &hard_state {
-            self.storage
+            self.store
                 .save_hard_state(hs)
                 .context("persisting hard state")?;
         }
-        self.storage
+        self.store
             .append(&entries)
             .context("appending to the log")?;
-        self.storage.sync().context("fsyncing the log")?;
+        self.store.sync().context("fsyncing the log")?;
         // 2. Only now may anything that depends on it leave the node.
         for m in messages {
-            self.transport.send(m);
+            self.net.send(m);
         }
         if role_changed {
             let s = self.raft.status();
@@ -516,7 +520,7 @@ impl Node {
                 .rev()
                 .find(|e| e.index == c)
                 .map(|e| e.term)
-                .or_else(|| self.storage.term(c));
+                .or_else(|| self.raft.log_term(c));
             if let Some(term) = term {
                 self.trace.commit(c, term);
             }
@@ -538,7 +542,7 @@ impl Node {
             let leader = self.leader_hint();
             for ctx in dropped_reads {
                 if let Some(r) = self.reads_by_ctx.remove(&ctx) {
-                    let _ = r.reply.send(Response::NotLeader { leader });
+                    r.reply.send(Response::NotLeader { leader });
                 }
             }
         }
@@ -568,10 +572,8 @@ impl Node {
         // fate is decided elsewhere and unknown to us.
         let rest = self.writes.split_off(&(last_index + 1));
         for (_, w) in std::mem::replace(&mut self.writes, rest) {
-            let _ = w.reply.send(Response::Unavailable {
-                error: "superseded-by-snapshot".into(),
-                outcome: Outcome::Unknown,
-            });
+            w.reply
+                .send(unavailable("superseded-by-snapshot", Outcome::Unknown));
         }
         Ok(())
     }
@@ -621,10 +623,7 @@ impl Node {
         if let Some(w) = self.writes.remove(&e.index) {
             let resp = if w.term != e.term {
                 // Log Matching: another entry was committed at our index, so ours never will be.
-                Response::Unavailable {
-                    error: "overwritten".into(),
-                    outcome: Outcome::Failed,
-                }
+                unavailable("overwritten", Outcome::Failed)
             } else {
                 match (w.kind, outcome) {
                     (WriteKind::Member, _) => Response::Members {
@@ -637,7 +636,7 @@ impl Node {
                     (WriteKind::Kv, _) => Response::Done,
                 }
             };
-            let _ = w.reply.send(resp);
+            w.reply.send(resp);
         }
     }
 
@@ -652,7 +651,7 @@ impl Node {
         self.reads_waiting_apply = waiting;
         for (_, r) in ready {
             let v = self.kv.get(&r.key).map(String::from);
-            let _ = r.reply.send(Response::Value(v));
+            r.reply.send(Response::Value(v));
         }
     }
 
@@ -675,91 +674,61 @@ impl Node {
             self.last_snapshot_index = self.applied;
             return Ok(());
         };
-        self.storage
+        self.store
             .save_snapshot(snap)
             .context("persisting a snapshot")?;
         tracing::info!(
             index = self.applied,
             bytes = snap.data.len(),
-            segments = self.storage.segment_count(),
+            segments = self.store.segment_count(),
             "took a snapshot and compacted the log"
         );
         self.last_snapshot_index = self.applied;
         Ok(())
     }
 
-    /// Forgets waiters whose HTTP request already gave up (timed out).
-    fn sweep(&mut self) {
-        self.writes.retain(|_, w| !w.reply.is_closed());
-        self.reads_by_ctx.retain(|_, r| !r.reply.is_closed());
-        self.reads_waiting_apply
-            .retain(|(_, r)| !r.reply.is_closed());
+    /// Answers the waiters that expired with a timeout and forgets them: a
+    /// write's fate is then unknown (it may still commit), a read simply
+    /// did not happen.
+    fn sweep(&mut self, now: Instant) {
+        let expired: Vec<Index> = self
+            .writes
+            .iter()
+            .filter(|(_, w)| w.reply.expired(now))
+            .map(|(i, _)| *i)
+            .collect();
+        for i in expired {
+            if let Some(w) = self.writes.remove(&i) {
+                w.reply.send(unavailable("timeout", Outcome::Unknown));
+            }
+        }
+        let expired: Vec<u64> = self
+            .reads_by_ctx
+            .iter()
+            .filter(|(_, r)| r.reply.expired(now))
+            .map(|(c, _)| *c)
+            .collect();
+        for c in expired {
+            if let Some(r) = self.reads_by_ctx.remove(&c) {
+                r.reply.send(unavailable("timeout", Outcome::Failed));
+            }
+        }
+        let (gone, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.reads_waiting_apply)
+            .into_iter()
+            .partition(|(_, r)| r.reply.expired(now));
+        self.reads_waiting_apply = waiting;
+        for (_, r) in gone {
+            r.reply.send(unavailable("timeout", Outcome::Failed));
+        }
     }
 }
 
-impl Drop for Node {
+impl<R: Reply> Drop for RaftLoop<R> {
     fn drop(&mut self) {
         tracing::debug!(
             node = self.id,
             pending_writes = self.writes.len(),
             "Raft loop stopped; pending requests end with outcome unknown"
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: NodeArgs,
-    }
-
-    fn args(extra: &[&str]) -> NodeArgs {
-        let mut argv = vec![
-            "node",
-            "--id",
-            "1",
-            "--data-dir",
-            "/tmp/x",
-            "--client-listen",
-            "127.0.0.1:1",
-            "--peer-listen",
-            "127.0.0.1:2",
-        ];
-        argv.extend_from_slice(extra);
-        Cli::try_parse_from(argv).unwrap().args
-    }
-
-    #[test]
-    fn millisecond_flags_map_to_ticks_with_a_lease_inside_the_election_timeout() {
-        let c = raft_config(&args(&[])).unwrap();
-        assert_eq!((c.election_ticks_min, c.election_ticks_max), (15, 30));
-        assert_eq!(c.heartbeat_ticks, 5);
-        assert!(c.lease_ticks < c.election_ticks_min && c.lease_ticks >= 10);
-        assert!(c.pre_vote && c.check_quorum);
-
-        let c = raft_config(&args(&[
-            "--election-timeout-ms",
-            "1000-1000",
-            "--heartbeat-ms",
-            "105",
-            "--no-pre-vote",
-            "--no-check-quorum",
-        ]))
-        .unwrap();
-        assert_eq!((c.election_ticks_min, c.election_ticks_max), (100, 101));
-        assert_eq!(c.heartbeat_ticks, 11);
-        assert!(!c.pre_vote && !c.check_quorum);
-
-        assert!(raft_config(&args(&["--heartbeat-ms", "200"])).is_err());
-        assert!(raft_config(&args(&["--tick-ms", "0"])).is_err());
-        let a = args(&["--peer", "2=127.0.0.1:9", "--members", "1,2,3"]);
-        assert_eq!(a.members, vec![1, 2, 3]);
-        assert_eq!(a.peer_map().len(), 1);
-        assert_eq!(a.trace_path(), std::path::Path::new("/tmp/x/trace.jsonl"));
     }
 }
