@@ -8,6 +8,7 @@
 //! [`generator`] with [`client`], and [`nemesis`] → [`history`] → checkers
 //! (the `checker` crate) and [`stats`] → [`report`], orchestrated by
 //! [`run`]; [`cli`] holds the flags and [`bench`] the benchmark.
+//! [`systems`] holds the parts for foreign systems under test (etcd).
 
 pub mod bench;
 pub mod cli;
