@@ -8,7 +8,6 @@
 //! machine's cores with everything else.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use harness::cluster::{NodeId, ProcessState};
@@ -19,7 +18,7 @@ use harness::systems::etcd::{
 };
 use tokio::time::Instant;
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct Fixture {
     // Dropped first: kills the members before their folder goes.
@@ -28,8 +27,8 @@ struct Fixture {
 }
 
 async fn cluster(pre_vote: bool) -> Fixture {
-    let binary = EtcdBinary::locate(None)
-        .unwrap_or_else(|e| panic!("these tests run real etcd 3.4: {e}"));
+    let binary =
+        EtcdBinary::locate(None).unwrap_or_else(|e| panic!("these tests run real etcd 3.4: {e}"));
     let dir = tempfile::tempdir().unwrap();
     let mut config = EtcdClusterConfig::new(binary, dir.path(), 3);
     config.timing.pre_vote = pre_vote;
@@ -106,7 +105,7 @@ fn others(c: &EtcdCluster, id: NodeId) -> Vec<NodeId> {
 
 #[tokio::test]
 async fn puts_reads_and_cas_through_the_identified_mesh_have_the_right_outcomes() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     let f = cluster(false).await;
     let c = &f.cluster;
     let all = c.node_ids();
@@ -116,7 +115,11 @@ async fn puts_reads_and_cas_through_the_identified_mesh_have_the_right_outcomes(
     // A put through a follower (etcd forwards it), a linearizable read
     // through another member.
     c.client(follower).put(b"k", b"v1").await.unwrap();
-    let r = c.client(others(c, follower)[0]).get(b"k", false).await.unwrap();
+    let r = c
+        .client(others(c, follower)[0])
+        .get(b"k", false)
+        .await
+        .unwrap();
     assert_eq!(r.kv.unwrap().value, b"v1");
     let missing = c.client(leader).get(b"nokey", false).await.unwrap();
     assert_eq!(missing.kv, None, "a missing key is an answer without kvs");
@@ -147,7 +150,11 @@ async fn puts_reads_and_cas_through_the_identified_mesh_have_the_right_outcomes(
     );
     let first = c.client(leader).put_if_absent(b"once", b"a").await.unwrap();
     assert_eq!(first.outcome(), EventType::Ok);
-    let second = c.client(follower).put_if_absent(b"once", b"b").await.unwrap();
+    let second = c
+        .client(follower)
+        .put_if_absent(b"once", b"b")
+        .await
+        .unwrap();
     assert!(
         matches!(&second, Cas::Mismatch { current: Some(kv), .. } if kv.value == b"a"),
         "{second:?}"
@@ -159,7 +166,14 @@ async fn puts_reads_and_cas_through_the_identified_mesh_have_the_right_outcomes(
     // Errors that prove nothing happened are fail even for writes.
     let e = c.client(leader).put(b"", b"x").await.unwrap_err();
     assert!(
-        matches!(&e, CallError::Server { status: 400, code: Some(3), .. }),
+        matches!(
+            &e,
+            CallError::Server {
+                status: 400,
+                code: Some(3),
+                ..
+            }
+        ),
         "{e:?}"
     );
     assert_eq!(e.outcome(Effect::Write), EventType::Fail);
@@ -191,7 +205,7 @@ async fn puts_reads_and_cas_through_the_identified_mesh_have_the_right_outcomes(
 
 #[tokio::test]
 async fn an_isolated_leader_is_replaced_serves_stale_serializable_reads_and_rejoins_on_heal() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     let f = cluster(false).await;
     let c = &f.cluster;
     let mesh = c.mesh().unwrap();
@@ -208,10 +222,8 @@ async fn an_isolated_leader_is_replaced_serves_stale_serializable_reads_and_rejo
         .flat_map(|&o| [(old, o, LinkMode::Stall), (o, old, LinkMode::Stall)])
         .collect();
     mesh.apply(&cut).unwrap();
-    let (new, new_term) = agreed_leader(c, &rest, Duration::from_secs(20), |_, l| {
-        l.term > term
-    })
-    .await;
+    let (new, new_term) =
+        agreed_leader(c, &rest, Duration::from_secs(20), |_, l| l.term > term).await;
     assert_ne!(new, old);
     c.client(new).put(b"k", b"after").await.unwrap();
 
@@ -241,7 +253,14 @@ async fn an_isolated_leader_is_replaced_serves_stale_serializable_reads_and_rejo
     // The write through the isolated leader timed out: it may or may not
     // have been applied, which is what `info` says. Either way every member
     // now agrees with a linearizable read.
-    let settled = c.client(old).get(b"k", false).await.unwrap().kv.unwrap().value;
+    let settled = c
+        .client(old)
+        .get(b"k", false)
+        .await
+        .unwrap()
+        .kv
+        .unwrap()
+        .value;
     for id in &all {
         converges(c, *id, b"k", &settled, Duration::from_secs(10)).await;
     }
@@ -249,7 +268,7 @@ async fn an_isolated_leader_is_replaced_serves_stale_serializable_reads_and_rejo
 
 #[tokio::test]
 async fn a_leader_cut_one_way_hears_the_new_leader_but_cannot_be_heard() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     // Pre-vote keeps the cut member from campaigning into terms nobody hears.
     let f = cluster(true).await;
     let c = &f.cluster;
@@ -262,10 +281,8 @@ async fn a_leader_cut_one_way_hears_the_new_leader_but_cannot_be_heard() {
 
     // The others stop hearing it and elect a new leader; the old leader
     // hears that leader's heartbeats and follows it in its term.
-    let (new, new_term) = agreed_leader(c, &all, Duration::from_secs(20), |_, l| {
-        l.term > term
-    })
-    .await;
+    let (new, new_term) =
+        agreed_leader(c, &all, Duration::from_secs(20), |_, l| l.term > term).await;
     assert_ne!(new, old);
     let follower = c.status(old).await.unwrap();
     assert_eq!(follower.state, RaftState::Follower, "{follower:?}");
@@ -289,7 +306,7 @@ async fn a_leader_cut_one_way_hears_the_new_leader_but_cannot_be_heard() {
 
 #[tokio::test]
 async fn members_killed_with_sigkill_restart_on_their_data_and_rejoin() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     let f = cluster(false).await;
     let c = &f.cluster;
     let all = c.node_ids();
@@ -323,7 +340,7 @@ async fn members_killed_with_sigkill_restart_on_their_data_and_rejoin() {
 
 #[tokio::test]
 async fn a_removed_member_returns_as_a_new_member_on_a_fresh_data_dir() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     let f = cluster(false).await;
     let c = &f.cluster;
     let all = c.node_ids();
@@ -349,10 +366,7 @@ async fn a_removed_member_returns_as_a_new_member_on_a_fresh_data_dir() {
 
     c.add_member(gone).await.unwrap();
     let member = c.member(gone).unwrap();
-    assert_eq!(
-        member.state,
-        harness::systems::etcd::InitialState::Existing
-    );
+    assert_eq!(member.state, harness::systems::etcd::InitialState::Existing);
     agreed_leader(c, &all, Duration::from_secs(30), |_, _| true).await;
     converges(c, gone, b"k", b"two-members", Duration::from_secs(10)).await;
     let ids = c.etcd_ids().await.unwrap();
@@ -365,7 +379,10 @@ async fn a_removed_member_returns_as_a_new_member_on_a_fresh_data_dir() {
         .into_iter()
         .map(|m| m.name)
         .collect();
-    assert!(names.iter().all(|n| !n.is_empty()), "all started: {names:?}");
+    assert!(
+        names.iter().all(|n| !n.is_empty()),
+        "all started: {names:?}"
+    );
     c.client(gone).put(b"k", b"via-new-member").await.unwrap();
     for id in &rest {
         converges(c, *id, b"k", b"via-new-member", Duration::from_secs(10)).await;

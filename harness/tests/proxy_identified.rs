@@ -203,7 +203,9 @@ async fn each_byte_direction_obeys_its_own_link() {
     let mut s = w.dial_as(1, 2, false).await;
     let wait = Duration::from_millis(300);
     assert_eq!(
-        roundtrip(&mut s, b"a", Duration::from_secs(5)).await.as_deref(),
+        roundtrip(&mut s, b"a", Duration::from_secs(5))
+            .await
+            .as_deref(),
         Some(&b"a"[..])
     );
     let received = &w.echoes[&2].received;
@@ -224,7 +226,10 @@ async fn each_byte_direction_obeys_its_own_link() {
     // but what it sends back is held until the heal.
     w.mesh.set_mode(2, 1, LinkMode::Stall).unwrap();
     assert_eq!(roundtrip(&mut s, b"c", wait).await, None);
-    eventually("member 2 received c", || received.load(Ordering::SeqCst) == 3).await;
+    eventually("member 2 received c", || {
+        received.load(Ordering::SeqCst) == 3
+    })
+    .await;
     w.mesh.heal();
     timeout(Duration::from_secs(5), s.read_exact(&mut buf))
         .await
@@ -269,7 +274,10 @@ async fn a_wrapped_member_is_named_by_its_childs_socket() {
     let wrapper = w.sup.pid(3).unwrap();
     assert!(w.sup.member_pids().contains(&(3, wrapper)));
     w.mesh.set_mode(3, 1, LinkMode::Stall).unwrap();
-    assert_eq!(roundtrip(&mut s, b"x", Duration::from_millis(300)).await, None);
+    assert_eq!(
+        roundtrip(&mut s, b"x", Duration::from_millis(300)).await,
+        None
+    );
 }
 
 #[tokio::test]

@@ -87,23 +87,33 @@ async fn route(client: TcpStream, peer: SocketAddr, dest: Arc<Destination>, conn
     let from = match client.local_addr() {
         Ok(local) => {
             let members = dest.members.clone();
-            tokio::task::spawn_blocking(move || identify(&*members, peer, local))
-                .await
-                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+            tokio::task::spawn_blocking(move || {
+                let started = std::time::Instant::now();
+                (identify(&*members, peer, local), started.elapsed())
+            })
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
         }
-        Err(source) => Err(super::identify::Unidentified::Proc {
-            path: "getsockname".into(),
-            source,
-        }),
+        Err(source) => (
+            Err(super::identify::Unidentified::Proc {
+                path: "getsockname".into(),
+                source,
+            }),
+            Duration::ZERO,
+        ),
     };
+    let (from, lookup) = from;
     let took = accepted_at.elapsed();
-    let rng = connection_rng(dest.seed ^ dest.to.wrapping_mul(0xA24B_AED4_963E_E407), conn_no);
+    let rng = connection_rng(
+        dest.seed ^ dest.to.wrapping_mul(0xA24B_AED4_963E_E407),
+        conn_no,
+    );
     let pair = match &from {
         Ok(from) if *from == dest.to => None,
         Ok(from) => match dest.pairs.get(from) {
             Some(p) => Some(p.clone()),
             None => {
-                dest.stats.record(false, took);
+                dest.stats.record(false, took, lookup);
                 tracing::warn!(to = dest.to, from, %peer, "dialer is a member with no link to this one; connection reset");
                 rst(client);
                 return;
@@ -113,13 +123,13 @@ async fn route(client: TcpStream, peer: SocketAddr, dest: Arc<Destination>, conn
             // Fail closed: traffic that cannot be put on a link must not
             // cross a partition. The dialer sees a refused connection and, if
             // it is a member after all, dials again.
-            dest.stats.record(false, took);
+            dest.stats.record(false, took, lookup);
             tracing::warn!(to = dest.to, %peer, error = %e, "unidentified connection reset");
             rst(client);
             return;
         }
     };
-    dest.stats.record(true, took);
+    dest.stats.record(true, took, lookup);
     match pair {
         Some(p) => {
             if *p.inbound.borrow() == LinkMode::Reset {
@@ -128,7 +138,15 @@ async fn route(client: TcpStream, peer: SocketAddr, dest: Arc<Destination>, conn
                 return;
             }
             p.counters.accepted.fetch_add(1, Ordering::Relaxed);
-            connection(client, dest.upstream, p.inbound, p.outbound, p.counters, rng).await;
+            connection(
+                client,
+                dest.upstream,
+                p.inbound,
+                p.outbound,
+                p.counters,
+                rng,
+            )
+            .await;
         }
         None => {
             dest.own_counters.accepted.fetch_add(1, Ordering::Relaxed);

@@ -1,13 +1,14 @@
-//! Which member dialled a TCP connection, read from `/proc`.
+//! Which member dialled a TCP connection, read from the kernel.
 //!
 //! A system whose members all dial one advertised peer URL per member (etcd)
 //! gives the proxy in front of member j no way to tell, from the address
 //! alone, which member is calling: every dialer comes from 127.0.0.1 and an
 //! ephemeral port. The kernel knows, though. On accept, the proxy has the
 //! dialer's address (`peer`) and its own (`local`); the dialer's end of the
-//! connection is the row of `/proc/net/tcp` (or `tcp6`) whose local address is
-//! `peer` and whose remote address is `local`, and that row names the
-//! socket's inode. The process holding `socket:[inode]` among its
+//! connection is the socket whose local address is `peer` and whose remote
+//! address is `local`. Its inode comes from an exact netlink `sock_diag`
+//! lookup (the rows of `/proc/net/tcp` and `tcp6` where netlink is not
+//! available). The process holding `socket:[inode]` among its
 //! `/proc/<pid>/fd` links is the dialer.
 //!
 //! Only member processes are searched: the harness spawned them, so it knows
@@ -63,7 +64,9 @@ impl MemberPids for BTreeMap<NodeId, u32> {
 /// Why a connection could not be named.
 #[derive(Debug, thiserror::Error)]
 pub enum Unidentified {
-    #[error("no socket {peer} -> {local} in /proc/net/tcp or tcp6 (the dialer closed it already?)")]
+    #[error(
+        "no socket {peer} -> {local} in /proc/net/tcp or tcp6 (the dialer closed it already?)"
+    )]
     NoSocket { peer: SocketAddr, local: SocketAddr },
     #[error("socket inode {inode} ({peer} -> {local}) is held by no member process")]
     NotAMember {
@@ -103,9 +106,25 @@ pub fn identify(
 }
 
 /// The inode of the socket whose local address is `local` and remote address
-/// is `remote`, from `/proc/net/tcp` and `/proc/net/tcp6`. Rows with inode 0
-/// (TIME_WAIT, no owner) never match.
+/// is `remote`: asked of the kernel over netlink, or, where that fails,
+/// read from `/proc/net/tcp` and `/proc/net/tcp6`. A socket in TIME_WAIT
+/// (inode 0, no owner) is no socket.
 pub fn socket_inode(local: SocketAddr, remote: SocketAddr) -> Result<Option<u64>, Unidentified> {
+    match super::sockdiag::socket_inode(local, remote) {
+        Ok(found) => Ok(found),
+        Err(e) => {
+            tracing::debug!(error = %e, "sock_diag lookup failed; reading /proc/net/tcp");
+            proc_socket_inode(local, remote)
+        }
+    }
+}
+
+/// [`socket_inode`] from the `/proc/net/tcp{,6}` tables (slow: the kernel
+/// walks its whole connection table to print them).
+pub fn proc_socket_inode(
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> Result<Option<u64>, Unidentified> {
     if let (Some(l), Some(r)) = (v4_form(local), v4_form(remote)) {
         if let Some(inode) = scan_table("/proc/net/tcp", &l, &r)? {
             return Ok(Some(inode));
@@ -189,9 +208,8 @@ fn holds(pid: u32, needle: &str) -> bool {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
         return false;
     };
-    dir.flatten().any(|e| {
-        std::fs::read_link(e.path()).is_ok_and(|target| target.as_os_str() == needle)
-    })
+    dir.flatten()
+        .any(|e| std::fs::read_link(e.path()).is_ok_and(|target| target.as_os_str() == needle))
 }
 
 /// Every process other than the roots that belongs to a member: in a root's
@@ -259,7 +277,7 @@ const MAX_SAMPLES: usize = 100_000;
 pub struct IdentifyCounters {
     identified: AtomicU64,
     unidentified: AtomicU64,
-    latency_us: Mutex<Vec<u32>>,
+    samples: Mutex<(Vec<u32>, Vec<u32>)>,
 }
 
 /// A copy of [`IdentifyCounters`] at one moment.
@@ -270,30 +288,33 @@ pub struct IdentifyStats {
     /// Accept-to-identified time of each identified connection (the first
     /// 100,000), in microseconds, in the order they happened.
     pub latency_us: Vec<u32>,
+    /// Of that, the time the lookup itself took (the rest is waiting for a
+    /// blocking thread and for the proxies' thread).
+    pub lookup_us: Vec<u32>,
 }
 
 impl IdentifyCounters {
-    pub(super) fn record(&self, identified: bool, took: Duration) {
+    pub(super) fn record(&self, identified: bool, took: Duration, lookup: Duration) {
         if !identified {
             self.unidentified.fetch_add(1, Ordering::Relaxed);
             return;
         }
         self.identified.fetch_add(1, Ordering::Relaxed);
-        let mut v = self.latency_us.lock().unwrap_or_else(|e| e.into_inner());
-        if v.len() < MAX_SAMPLES {
-            v.push(took.as_micros().min(u32::MAX as u128) as u32);
+        let us = |d: Duration| d.as_micros().min(u32::MAX as u128) as u32;
+        let mut v = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        if v.0.len() < MAX_SAMPLES {
+            v.0.push(us(took));
+            v.1.push(us(lookup));
         }
     }
 
     pub fn snapshot(&self) -> IdentifyStats {
+        let v = self.samples.lock().unwrap_or_else(|e| e.into_inner());
         IdentifyStats {
             identified: self.identified.load(Ordering::Relaxed),
             unidentified: self.unidentified.load(Ordering::Relaxed),
-            latency_us: self
-                .latency_us
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
+            latency_us: v.0.clone(),
+            lookup_us: v.1.clone(),
         }
     }
 }
@@ -320,6 +341,17 @@ mod tests {
     }
 
     #[test]
+    fn netlink_and_the_proc_tables_name_the_same_socket() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _dialer = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (accepted, peer) = l.accept().unwrap();
+        let local = accepted.local_addr().unwrap();
+        let netlink = super::super::sockdiag::socket_inode(peer, local).unwrap();
+        assert!(netlink.is_some());
+        assert_eq!(proc_socket_inode(peer, local).unwrap(), netlink);
+    }
+
+    #[test]
     fn a_connection_of_this_process_is_named_by_its_pid() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let dialer = TcpStream::connect(l.local_addr().unwrap()).unwrap();
@@ -330,7 +362,10 @@ mod tests {
         assert_eq!(identify(&me, peer, local).unwrap(), 7);
 
         // Another process as the only member: the socket is nobody's.
-        let mut sleeper = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
         let other: BTreeMap<NodeId, u32> = [(1, sleeper.id())].into();
         let r = identify(&other, peer, local);
         let _ = sleeper.kill();

@@ -163,7 +163,13 @@ pub(super) async fn connection(
     let reset = {
         let (cr, cw) = client.split();
         let (sr, sw) = server.split();
-        let fwd = pump(cr, sw, forward.clone(), &counters.bytes_forward, rng.clone());
+        let fwd = pump(
+            cr,
+            sw,
+            forward.clone(),
+            &counters.bytes_forward,
+            rng.clone(),
+        );
         let back = pump(sr, cw, backward.clone(), &counters.bytes_backward, rng);
         let (mut fw, mut bw) = (forward, backward);
         tokio::select! {

@@ -77,6 +77,7 @@
 mod destination;
 pub mod identify;
 mod link;
+mod sockdiag;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

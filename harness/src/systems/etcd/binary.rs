@@ -103,7 +103,12 @@ mod tests {
     fn a_missing_binary_says_how_to_install_etcd() {
         let e = EtcdBinary::locate(Some(Path::new("/nonexistent/etcd"))).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/etcd"), "{e}");
-        let e = EtcdError::NotFound { path: "/bin".into() };
-        assert!(e.to_string().contains("apt-get install -y etcd-server"), "{e}");
+        let e = EtcdError::NotFound {
+            path: "/bin".into(),
+        };
+        assert!(
+            e.to_string().contains("apt-get install -y etcd-server"),
+            "{e}"
+        );
     }
 }

@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 use super::outcome::CallError;
 use super::status::{parse_debug_vars, RaftStatus};
 use super::wire::{
-    b64, ErrorBody, Kv, Member, MemberAddResponse, MemberListResponse, PutResponse,
-    RangeResponse, ResponseHeader, TxnResponse,
+    b64, ErrorBody, Kv, Member, MemberAddResponse, MemberListResponse, PutResponse, RangeResponse,
+    ResponseHeader, TxnResponse,
 };
 use crate::history::EventType;
 
@@ -216,7 +216,11 @@ impl EtcdClient {
             Ok(e) if !e.message.is_empty() || !e.error.is_empty() => Err(CallError::Server {
                 status,
                 code: e.code,
-                message: if e.message.is_empty() { e.error } else { e.message },
+                message: if e.message.is_empty() {
+                    e.error
+                } else {
+                    e.message
+                },
             }),
             _ => Err(CallError::Malformed {
                 status,

@@ -196,7 +196,11 @@ impl EtcdCluster {
 
     /// A gateway client of member `id` with the cluster's HTTP timeout.
     pub fn client(&self, id: NodeId) -> EtcdClient {
-        EtcdClient::new(self.http.clone(), self.addrs[&id].client, self.config.http_timeout)
+        EtcdClient::new(
+            self.http.clone(),
+            self.addrs[&id].client,
+            self.config.http_timeout,
+        )
     }
 
     /// The command line member `id` runs at its next start.
@@ -346,7 +350,9 @@ impl EtcdCluster {
     /// it at once (this does).
     pub async fn add_member(&self, id: NodeId) -> Result<u32, EtcdError> {
         if !self.addrs.contains_key(&id) {
-            return Err(EtcdError::Cluster(crate::cluster::ClusterError::UnknownNode(id)));
+            return Err(EtcdError::Cluster(
+                crate::cluster::ClusterError::UnknownNode(id),
+            ));
         }
         self.kill(id)?;
         self.wait_ports(id)?;
@@ -412,7 +418,11 @@ impl EtcdCluster {
                         return Ok(list);
                     }
                     for via in self.running() {
-                        match self.client(via).member_add(&[peer_url.clone()]).await {
+                        match self
+                            .client(via)
+                            .member_add(std::slice::from_ref(&peer_url))
+                            .await
+                        {
                             Ok(r) => return Ok(r.members),
                             Err(e) => errors.push(format!("via n{via}: {e}")),
                         }

@@ -181,7 +181,10 @@ mod tests {
             let i = args.iter().position(|x| x == flag).unwrap();
             args[i + 1].clone()
         };
-        assert_eq!(after("--initial-advertise-peer-urls"), "http://127.0.0.1:3002");
+        assert_eq!(
+            after("--initial-advertise-peer-urls"),
+            "http://127.0.0.1:3002"
+        );
         assert_eq!(after("--listen-peer-urls"), "http://127.0.0.1:2002");
         assert_eq!(
             after("--initial-cluster"),
@@ -196,7 +199,9 @@ mod tests {
             ..m
         };
         let args: Vec<_> = defaults.args();
-        assert!(!args.iter().any(|a| a == "--pre-vote" || a == "--heartbeat-interval"));
+        assert!(!args
+            .iter()
+            .any(|a| a == "--pre-vote" || a == "--heartbeat-interval"));
     }
 
     #[test]

@@ -114,14 +114,22 @@ mod tests {
             (server(500, 2, "context deadline exceeded"), Info),
             (server(400, 3, "etcdserver: key is not provided"), Fail),
             (
-                server(400, 3, "invalid character 'g' looking for beginning of value"),
+                server(
+                    400,
+                    3,
+                    "invalid character 'g' looking for beginning of value",
+                ),
                 Fail,
             ),
             (server(500, 2, "raft proposal dropped"), Fail),
             (server(429, 8, "etcdserver: too many requests"), Fail),
             (server(503, 14, "etcdserver: server stopped"), Info),
             (
-                server(503, 14, "etcdserver: request timed out, possibly due to previous leader failure"),
+                server(
+                    503,
+                    14,
+                    "etcdserver: request timed out, possibly due to previous leader failure",
+                ),
                 Info,
             ),
             (

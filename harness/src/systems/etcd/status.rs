@@ -89,8 +89,7 @@ pub fn parse_debug_vars(body: &[u8]) -> Result<RaftStatus, StatusError> {
         None | Some(serde_json::Value::Null) => return Err(StatusError::NotStarted),
         Some(raw) => raw.clone(),
     };
-    let w: Wire =
-        serde_json::from_value(raw).map_err(|e| StatusError::Malformed(e.to_string()))?;
+    let w: Wire = serde_json::from_value(raw).map_err(|e| StatusError::Malformed(e.to_string()))?;
     let id = parse_hex_id(&w.id)?.ok_or_else(|| StatusError::Malformed("id is 0".into()))?;
     let opt = |s: Option<String>| match s {
         Some(s) => parse_hex_id(&s),
@@ -109,8 +108,8 @@ pub fn parse_debug_vars(body: &[u8]) -> Result<RaftStatus, StatusError> {
 
 /// A hexadecimal member id; `"0"` means none.
 pub fn parse_hex_id(s: &str) -> Result<Option<u64>, StatusError> {
-    let n = u64::from_str_radix(s, 16)
-        .map_err(|e| StatusError::Malformed(format!("id {s:?}: {e}")))?;
+    let n =
+        u64::from_str_radix(s, 16).map_err(|e| StatusError::Malformed(format!("id {s:?}: {e}")))?;
     Ok((n != 0).then_some(n))
 }
 
@@ -124,8 +123,14 @@ mod tests {
         let body = br#"{"cmdline":["etcd"],"raft.status":{"id":"866b232794587293","term":2,"vote":"866b232794587293","commit":11,"lead":"866b232794587293","raftState":"StateLeader","applied":11,"progress":{"d4aee2a6fdaf1bf":{"match":0,"next":11,"state":"StateProbe"}},"leadtransferee":"0"}}"#;
         let s = parse_debug_vars(body).unwrap();
         assert_eq!(s.id, 9685874076489904787);
-        assert_eq!((s.term, s.state, s.lead), (2, RaftState::Leader, Some(s.id)));
-        assert_eq!(parse_hex_id("d4aee2a6fdaf1bf").unwrap(), Some(957839736802308543));
+        assert_eq!(
+            (s.term, s.state, s.lead),
+            (2, RaftState::Leader, Some(s.id))
+        );
+        assert_eq!(
+            parse_hex_id("d4aee2a6fdaf1bf").unwrap(),
+            Some(957839736802308543)
+        );
     }
 
     #[test]

@@ -196,6 +196,9 @@ mod tests {
             r#"{"error":"etcdserver: request timed out","message":"etcdserver: request timed out","code":14}"#,
         )
         .unwrap();
-        assert_eq!((e.code, e.message.as_str()), (Some(14), "etcdserver: request timed out"));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (Some(14), "etcdserver: request timed out")
+        );
     }
 }
