@@ -175,14 +175,18 @@ async fn kill_leader(binary: &EtcdBinary, kills: usize) {
         c.kill(l).expect("kill");
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Instant>(4);
         let mut writers = Vec::new();
-        for &s in &survivors {
-            let client = c.client(s).with_timeout(Duration::from_millis(300));
+        // Short timeouts, staggered: a put sent while there is no leader
+        // waits out its timeout, so the first ok is late by up to the
+        // timeout divided by the writers per member (25 ms here).
+        for (&s, stagger) in survivors.iter().flat_map(|s| [(s, 0u64), (s, 25)]) {
+            let client = c.client(s).with_timeout(Duration::from_millis(50));
             let tx = tx.clone();
             writers.push(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(stagger)).await;
                 let mut n = 0u64;
                 loop {
                     n += 1;
-                    let v = format!("{trial}.{s}.{n}");
+                    let v = format!("{trial}.{s}.{stagger}.{n}");
                     if client.put(b"k", v.as_bytes()).await.is_ok() {
                         let _ = tx.send(Instant::now()).await;
                         return;

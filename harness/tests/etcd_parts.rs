@@ -195,11 +195,12 @@ async fn puts_reads_and_cas_through_the_identified_mesh_have_the_right_outcomes(
     assert_eq!(ids.unidentified, 0, "{ids:?}");
     let ids_by_member = c.etcd_ids().await.unwrap();
     for id in &all {
+        let status = c.status(*id).await.unwrap();
         assert_eq!(
-            ids_by_member[id],
-            c.status(*id).await.unwrap().id,
+            ids_by_member[id], status.id,
             "the v3 JSON's decimal id is /debug/vars' hex id"
         );
+        assert_eq!(c.node_of_etcd_id(status.lead.unwrap()).await, Some(leader));
     }
 }
 
@@ -305,7 +306,7 @@ async fn a_leader_cut_one_way_hears_the_new_leader_but_cannot_be_heard() {
 }
 
 #[tokio::test]
-async fn members_killed_with_sigkill_restart_on_their_data_and_rejoin() {
+async fn members_killed_with_sigkill_restart_on_their_data_and_rejoin_and_paused_ones_resume() {
     let _one = ONE_AT_A_TIME.lock().await;
     let f = cluster(false).await;
     let c = &f.cluster;
@@ -336,6 +337,15 @@ async fn members_killed_with_sigkill_restart_on_their_data_and_rejoin() {
     agreed_leader(c, &all, Duration::from_secs(20), |_, _| true).await;
     converges(c, leader, b"k", b"new-leader", Duration::from_secs(10)).await;
     assert_eq!(c.supervisor().starts(leader), 2);
+
+    // SIGSTOP and SIGCONT of a follower: the others go on, it catches up.
+    let (l, _) = agreed_leader(c, &all, Duration::from_secs(20), |_, _| true).await;
+    let paused = others(c, l)[0];
+    c.pause(paused).unwrap();
+    assert_eq!(c.state(paused), Some(ProcessState::Paused));
+    c.client(l).put(b"k", b"while-paused").await.unwrap();
+    c.resume(paused).unwrap();
+    converges(c, paused, b"k", b"while-paused", Duration::from_secs(10)).await;
 }
 
 #[tokio::test]

@@ -68,6 +68,14 @@
 //! refused by mistake only dials again. Identification runs on a blocking
 //! thread after accept; bytes the dialer sends meanwhile wait in the socket.
 //!
+//! How long it takes, measured by `cargo bench -p harness --bench etcd` on
+//! 2 cores shared with other builds (load average about 8): over 1123 peer
+//! connections of a 3-member etcd cluster whose links were all reset 40
+//! times, 0 went unidentified; accept to identified took a median of
+//! 0.788 ms (p99 11.149 ms, max 19.634 ms), of which the lookup itself
+//! 0.174 ms (p99 1.660 ms, max 2.890 ms); the rest is waiting for threads.
+//! etcd's connections are long-lived, so this is paid once per connection.
+//!
 //! The mesh runs on a current-thread runtime on a thread of its own, not on
 //! the harness's: with one client every write waits for proxied replication
 //! round trips, and proxy tasks queued behind client and nemesis work on the

@@ -83,6 +83,8 @@ pub struct EtcdCluster {
     addrs: BTreeMap<NodeId, Addrs>,
     /// The command line each member runs (changed by membership changes).
     members: Mutex<BTreeMap<NodeId, MemberConfig>>,
+    /// etcd member id → harness node, for every member seen so far.
+    known_ids: Mutex<BTreeMap<u64, NodeId>>,
     http: reqwest::Client,
 }
 
@@ -126,6 +128,7 @@ impl EtcdCluster {
             mesh,
             addrs,
             members: Mutex::new(BTreeMap::new()),
+            known_ids: Mutex::new(BTreeMap::new()),
             http,
         };
         let initial: Vec<(String, SocketAddr)> = cluster
@@ -230,6 +233,16 @@ impl EtcdCluster {
         self.start(id)
     }
 
+    /// SIGSTOP of the member's process group.
+    pub fn pause(&self, id: NodeId) -> Result<(), EtcdError> {
+        Ok(self.supervisor.pause(id)?)
+    }
+
+    /// SIGCONT of the member's process group.
+    pub fn resume(&self, id: NodeId) -> Result<(), EtcdError> {
+        Ok(self.supervisor.resume(id)?)
+    }
+
     /// SIGTERM, then SIGKILL after the grace period.
     pub async fn stop(&self, id: NodeId) -> Result<(), EtcdError> {
         let sup = self.supervisor.clone();
@@ -282,7 +295,7 @@ impl EtcdCluster {
 
     /// etcd's member id of each harness node that is a member now.
     pub async fn etcd_ids(&self) -> Result<BTreeMap<NodeId, u64>, EtcdError> {
-        Ok(self
+        let ids: BTreeMap<NodeId, u64> = self
             .member_list()
             .await?
             .into_iter()
@@ -290,7 +303,31 @@ impl EtcdCluster {
                 let id = m.peer_urls.iter().find_map(|u| self.node_of_peer_url(u))?;
                 Some((id, m.id))
             })
-            .collect())
+            .collect();
+        let mut known = self.known_ids.lock().unwrap_or_else(|e| e.into_inner());
+        for (&node, &etcd) in &ids {
+            known.insert(etcd, node);
+        }
+        Ok(ids)
+    }
+
+    /// The harness node of an etcd member id (as `/debug/vars` reports a
+    /// leader or a vote). Ids seen before are answered from memory, so a
+    /// status probe of a partitioned cluster needs no member list; an
+    /// unknown id asks for one. Removed members keep their entry: an id
+    /// never comes back.
+    pub async fn node_of_etcd_id(&self, etcd_id: u64) -> Option<NodeId> {
+        let cached = self
+            .known_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&etcd_id)
+            .copied();
+        if cached.is_some() {
+            return cached;
+        }
+        let ids = self.etcd_ids().await.ok()?;
+        ids.into_iter().find(|&(_, e)| e == etcd_id).map(|(n, _)| n)
     }
 
     /// Removes member `id` from the cluster through the other running
