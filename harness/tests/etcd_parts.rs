@@ -276,6 +276,10 @@ async fn a_leader_cut_one_way_hears_the_new_leader_but_cannot_be_heard() {
     let mesh = c.mesh().unwrap();
     let all = c.node_ids();
     let (old, term) = agreed_leader(c, &all, Duration::from_secs(20), |_, _| true).await;
+    c.client(old).put(b"k", b"before").await.unwrap();
+    for id in &all {
+        converges(c, *id, b"k", b"before", Duration::from_secs(5)).await;
+    }
     let rest = others(c, old);
     let cut: Vec<_> = rest.iter().map(|&o| (old, o, LinkMode::Stall)).collect();
     mesh.apply(&cut).unwrap();
@@ -289,8 +293,13 @@ async fn a_leader_cut_one_way_hears_the_new_leader_but_cannot_be_heard() {
     assert_eq!(follower.state, RaftState::Follower, "{follower:?}");
     assert_eq!(follower.term, new_term);
 
-    // Nothing the old leader sends gets out: its proposals time out.
+    // Nothing the old leader sends gets out: its proposals time out. The new
+    // leader never hears it acknowledge anything, so it never tells it that
+    // the new write committed.
     c.client(new).put(b"k", b"via-new").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stale = c.client(old).get(b"k", true).await.unwrap();
+    assert_eq!(stale.kv.unwrap().value, b"before");
     let slow = c.client(old).with_timeout(Duration::from_secs(1));
     let w = slow.put(b"k", b"via-old").await.unwrap_err();
     assert_eq!(w.outcome(Effect::Write), EventType::Info, "{w:?}");

@@ -84,7 +84,7 @@ pub(super) async fn serve(listener: std::net::TcpListener, dest: Destination) {
 
 async fn route(client: TcpStream, peer: SocketAddr, dest: Arc<Destination>, conn_no: u64) {
     let accepted_at = Instant::now();
-    let from = match client.local_addr() {
+    let (from, lookup) = match client.local_addr() {
         Ok(local) => {
             let members = dest.members.clone();
             tokio::task::spawn_blocking(move || {
@@ -102,7 +102,6 @@ async fn route(client: TcpStream, peer: SocketAddr, dest: Arc<Destination>, conn
             Duration::ZERO,
         ),
     };
-    let (from, lookup) = from;
     let took = accepted_at.elapsed();
     let rng = connection_rng(
         dest.seed ^ dest.to.wrapping_mul(0xA24B_AED4_963E_E407),

@@ -56,7 +56,11 @@
 //! the new leader in its term (with `--pre-vote`; without it, a may first
 //! campaign into a higher term nobody hears), yet a's proposals and read
 //! index requests never get out: writes and linearizable reads through a
-//! time out. A stall of a single link a→b does the same to that one pair.
+//! time out. (Seen on etcd 3.4.23 with `--pre-vote`: the test
+//! `a_leader_cut_one_way_hears_the_new_leader_but_cannot_be_heard`.) The new
+//! leader never hears a's acknowledgements either, so it does not advance
+//! a's commit index: a's serializable reads stay stale. A stall of a single
+//! link a→b does the same to that one pair.
 //!
 //! # Connections nobody can name
 //!

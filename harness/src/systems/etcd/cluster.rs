@@ -336,26 +336,29 @@ impl EtcdCluster {
     /// stops the removed member's process by itself.
     pub async fn remove_member(&self, id: NodeId) -> Result<(), EtcdError> {
         let deadline = Instant::now() + self.config.membership_timeout;
-        let mut last = String::new();
+        let mut sent = false;
         loop {
-            match self.etcd_ids().await {
+            let last = match self.etcd_ids().await {
                 Ok(ids) => match ids.get(&id) {
-                    None if last.is_empty() => {
+                    // Gone after we asked: done (a retry after a lost answer
+                    // lands here too).
+                    None if sent => return Ok(()),
+                    None => {
                         return Err(EtcdError::Membership {
                             id,
                             message: "not a member".into(),
                         })
                     }
-                    None => return Ok(()),
                     Some(&etcd_id) => {
-                        last = self.try_remove(id, etcd_id).await;
-                        if last.is_empty() {
-                            return Ok(());
+                        sent = true;
+                        match self.try_remove(id, etcd_id).await {
+                            Ok(()) => return Ok(()),
+                            Err(e) => e,
                         }
                     }
                 },
-                Err(e) => last = e.to_string(),
-            }
+                Err(e) => e.to_string(),
+            };
             if Instant::now() >= deadline {
                 return Err(EtcdError::Membership { id, message: last });
             }
@@ -363,20 +366,19 @@ impl EtcdCluster {
         }
     }
 
-    /// One round of `member remove` through each other running member;
-    /// empty on success, else what went wrong.
-    async fn try_remove(&self, id: NodeId, etcd_id: u64) -> String {
+    /// One round of `member remove` through each other running member.
+    async fn try_remove(&self, id: NodeId, etcd_id: u64) -> Result<(), String> {
         let mut errors = Vec::new();
         for via in self.running().into_iter().filter(|&v| v != id) {
             match self.client(via).member_remove(etcd_id).await {
-                Ok(_) => return String::new(),
+                Ok(_) => return Ok(()),
                 Err(e) => errors.push(format!("via n{via}: {e}")),
             }
         }
         if errors.is_empty() {
             errors.push("no other member is running".into());
         }
-        errors.join("; ")
+        Err(errors.join("; "))
     }
 
     /// Adds member `id` back as a new, empty member: kills it if it runs,
