@@ -10,6 +10,7 @@
 //! [`run`]; [`cli`] holds the flags and [`bench`] the benchmark.
 //! [`maelstrom`] hosts nodes that speak Maelstrom's stdin/stdout protocol
 //! (a router as their network, a lin-kv client).
+//! [`systems`] holds the parts for foreign systems under test (etcd).
 
 pub mod bench;
 pub mod cli;
@@ -25,3 +26,4 @@ pub mod report;
 pub mod run;
 pub mod stats;
 pub mod store;
+pub mod systems;

@@ -1,6 +1,11 @@
-//! One TCP proxy for one directed link i→j: node i dials the proxy, the proxy
-//! dials node j. The link's mode is a `watch` channel, so a change reaches
-//! every open connection at once.
+//! Forwarding of one proxied connection, and the accept loop of one directed
+//! link i→j (node i dials the proxy, the proxy dials node j). A link's mode
+//! is a `watch` channel, so a change reaches every open connection at once.
+//!
+//! Each byte direction of a connection obeys its own mode: in a mesh with a
+//! listener per link both are the link's, in a mesh with a listener per
+//! destination ([`super::destination`]) the reply direction obeys the
+//! reverse link.
 //!
 //! Bytes are never dropped in the middle of a stream (that would corrupt the
 //! node's framing and test the wrong thing): `stall` stops reading and
@@ -97,17 +102,22 @@ pub(super) async fn serve(
                 }
                 counters.accepted.fetch_add(1, Ordering::Relaxed);
                 conn_no += 1;
-                let rng = ChaCha8Rng::seed_from_u64(seed ^ conn_no.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-                conns.spawn(connection(client, upstream, mode.clone(), counters.clone(), rng));
+                let rng = connection_rng(seed, conn_no);
+                conns.spawn(connection(client, upstream, mode.clone(), mode.clone(), counters.clone(), rng));
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
 }
 
+/// The delay jitter's generator of the `conn_no`-th connection of a listener.
+pub(super) fn connection_rng(seed: u64, conn_no: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed ^ conn_no.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
 /// Closes a socket with an RST instead of a FIN (SO_LINGER 0), so that the
 /// peer sees a reset connection, as with a crashed host or a firewall reject.
-fn rst(stream: TcpStream) {
+pub(super) fn rst(stream: TcpStream) {
     // Deprecated because a *non-zero* linger blocks the thread in close();
     // a zero linger never waits: close() discards the buffer and sends RST.
     #[allow(deprecated)]
@@ -115,19 +125,24 @@ fn rst(stream: TcpStream) {
     drop(stream);
 }
 
-async fn connection(
+/// Proxies one accepted connection to `upstream`. Bytes from the dialer obey
+/// `forward`, bytes back to it obey `backward`; `counters` are those of the
+/// link the dialer used. The connection is refused, or later cut, as soon as
+/// either mode is `reset`: an RST cuts both directions at once.
+pub(super) async fn connection(
     mut client: TcpStream,
     upstream: SocketAddr,
-    mut mode: watch::Receiver<LinkMode>,
+    mut forward: watch::Receiver<LinkMode>,
+    backward: watch::Receiver<LinkMode>,
     counters: Arc<LinkCounters>,
     rng: ChaCha8Rng,
 ) {
-    // While stalled, not even the connection to the target is made: nothing
-    // at all reaches the other side.
-    let Ok(_) = mode.wait_for(|m| *m != LinkMode::Stall).await else {
+    // While the dialer's direction is stalled, not even the connection to the
+    // target is made: nothing at all reaches the other side.
+    let Ok(_) = forward.wait_for(|m| *m != LinkMode::Stall).await else {
         return;
     };
-    if *mode.borrow() == LinkMode::Reset {
+    if *forward.borrow() == LinkMode::Reset || *backward.borrow() == LinkMode::Reset {
         counters.refused.fetch_add(1, Ordering::Relaxed);
         rst(client);
         return;
@@ -148,14 +163,21 @@ async fn connection(
     let reset = {
         let (cr, cw) = client.split();
         let (sr, sw) = server.split();
-        let forward = pump(cr, sw, mode.clone(), &counters.bytes_forward, rng.clone());
-        let backward = pump(sr, cw, mode.clone(), &counters.bytes_backward, rng);
-        let mut reset_watch = mode.clone();
+        let fwd = pump(
+            cr,
+            sw,
+            forward.clone(),
+            &counters.bytes_forward,
+            rng.clone(),
+        );
+        let back = pump(sr, cw, backward.clone(), &counters.bytes_backward, rng);
+        let (mut fw, mut bw) = (forward, backward);
         tokio::select! {
             // A clean close passes each FIN on; an I/O error on either side
             // (a node was killed) cuts the whole connection.
-            r = futures::future::try_join(forward, backward) => r.is_err(),
-            r = reset_watch.wait_for(|m| *m == LinkMode::Reset) => r.is_ok(),
+            r = futures::future::try_join(fwd, back) => r.is_err(),
+            r = fw.wait_for(|m| *m == LinkMode::Reset) => r.is_ok(),
+            r = bw.wait_for(|m| *m == LinkMode::Reset) => r.is_ok(),
         }
     };
     counters.open.fetch_sub(1, Ordering::Relaxed);

@@ -1,0 +1,534 @@
+//! N etcd members on loopback: processes under one supervisor, peer traffic
+//! through an identified proxy mesh, and the operations a test or a nemesis
+//! needs (kill -9, restart on the same data dir, graceful stop, status,
+//! membership changes).
+//!
+//! Layout under the run folder, as for our own node: `nodes/nN/node.log`
+//! (stdout and stderr, appended across restarts) and `nodes/nN/data/`
+//! (`--data-dir`). Member `n<i>` is harness node `i`, ids `1..=nodes`.
+//!
+//! Dropping the cluster SIGKILLs every member's process group (the
+//! supervisor) and closes the proxies.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::client::{http_client, EtcdClient};
+use super::member::{url, wait_ports_free, InitialState, MemberConfig, Timing};
+use super::status::RaftStatus;
+use super::wire::Member;
+use super::{EtcdBinary, EtcdError};
+use crate::cluster::{free_port, NodeId, ProcessState, Supervisor};
+use crate::proxy::{MemberPids, ProxyMesh};
+
+/// How to launch the cluster.
+#[derive(Debug, Clone)]
+pub struct EtcdClusterConfig {
+    pub binary: EtcdBinary,
+    /// Number of members; ids are `1..=nodes`, all in the initial cluster.
+    pub nodes: usize,
+    /// The run folder; member files go to `nodes/nN/` under it.
+    pub run_dir: PathBuf,
+    pub timing: Timing,
+    /// Route peer traffic through the identified proxy mesh (needed for
+    /// partitions; off only to measure what the proxies cost).
+    pub proxies: bool,
+    /// Seeds the proxies' delay jitter.
+    pub seed: u64,
+    /// `--initial-cluster-token`; unique per cluster by default.
+    pub token: String,
+    /// Timeout of one status or membership call.
+    pub http_timeout: Duration,
+    /// How long a membership change may take, retries included.
+    pub membership_timeout: Duration,
+    /// SIGTERM → SIGKILL grace period of a graceful stop.
+    pub stop_grace: Duration,
+}
+
+impl EtcdClusterConfig {
+    /// Defaults: etcd's timing, proxies on, a fresh token.
+    pub fn new(binary: EtcdBinary, run_dir: impl Into<PathBuf>, nodes: usize) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        EtcdClusterConfig {
+            binary,
+            nodes,
+            run_dir: run_dir.into(),
+            timing: Timing::default(),
+            proxies: true,
+            seed: 0,
+            token: format!("raft-chaos-{}-{nanos:x}", std::process::id()),
+            http_timeout: Duration::from_secs(1),
+            membership_timeout: Duration::from_secs(15),
+            stop_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Addrs {
+    client: SocketAddr,
+    peer: SocketAddr,
+}
+
+/// A cluster of etcd members. See the module docs.
+pub struct EtcdCluster {
+    config: EtcdClusterConfig,
+    supervisor: Arc<Supervisor>,
+    mesh: Option<Arc<ProxyMesh>>,
+    addrs: BTreeMap<NodeId, Addrs>,
+    /// The command line each member runs (changed by membership changes).
+    members: Mutex<BTreeMap<NodeId, MemberConfig>>,
+    /// etcd member id → harness node, for every member seen so far.
+    known_ids: Mutex<BTreeMap<u64, NodeId>>,
+    http: reqwest::Client,
+}
+
+impl EtcdCluster {
+    /// Reserves ports, binds the proxies and starts every member. Does not
+    /// wait for a leader.
+    pub async fn launch(config: EtcdClusterConfig) -> Result<Self, EtcdError> {
+        let cluster = Self::prepare(config).await?;
+        for id in cluster.node_ids() {
+            cluster.start(id)?;
+        }
+        Ok(cluster)
+    }
+
+    /// Like [`EtcdCluster::launch`] but starts nothing.
+    pub async fn prepare(config: EtcdClusterConfig) -> Result<Self, EtcdError> {
+        let mut addrs = BTreeMap::new();
+        for id in 1..=config.nodes as NodeId {
+            addrs.insert(
+                id,
+                Addrs {
+                    client: free_port()?,
+                    peer: free_port()?,
+                },
+            );
+        }
+        let supervisor = Arc::new(Supervisor::new());
+        let mesh = if config.proxies {
+            let targets = addrs.iter().map(|(&id, a)| (id, a.peer)).collect();
+            let pids: Arc<dyn MemberPids> = supervisor.clone();
+            Some(Arc::new(
+                ProxyMesh::bind_identified(&targets, pids, config.seed).await?,
+            ))
+        } else {
+            None
+        };
+        let http = http_client(config.http_timeout)?;
+        let cluster = EtcdCluster {
+            config,
+            supervisor,
+            mesh,
+            addrs,
+            members: Mutex::new(BTreeMap::new()),
+            known_ids: Mutex::new(BTreeMap::new()),
+            http,
+        };
+        let initial: Vec<(String, SocketAddr)> = cluster
+            .node_ids()
+            .into_iter()
+            .map(|id| (name(id), cluster.advertised_peer(id)))
+            .collect();
+        for id in cluster.node_ids() {
+            let m = cluster.member_config(id, initial.clone(), InitialState::New);
+            cluster.set_member(id, m)?;
+        }
+        Ok(cluster)
+    }
+
+    pub fn config(&self) -> &EtcdClusterConfig {
+        &self.config
+    }
+
+    /// Every member the harness manages, including removed ones.
+    pub fn node_ids(&self) -> Vec<NodeId> {
+        self.addrs.keys().copied().collect()
+    }
+
+    /// The identified proxy mesh, when peers talk through proxies.
+    pub fn mesh(&self) -> Option<Arc<ProxyMesh>> {
+        self.mesh.clone()
+    }
+
+    /// The process supervisor (pids, start counts, exit statuses).
+    pub fn supervisor(&self) -> &Arc<Supervisor> {
+        &self.supervisor
+    }
+
+    /// `run_dir/nodes/nN`.
+    pub fn node_dir(&self, id: NodeId) -> PathBuf {
+        self.config.run_dir.join("nodes").join(name(id))
+    }
+
+    /// `run_dir/nodes/nN/data`.
+    pub fn data_dir(&self, id: NodeId) -> PathBuf {
+        self.node_dir(id).join("data")
+    }
+
+    pub fn client_addr(&self, id: NodeId) -> Option<SocketAddr> {
+        self.addrs.get(&id).map(|a| a.client)
+    }
+
+    /// Where member `id` listens for peers (the proxy dials this).
+    pub fn peer_addr(&self, id: NodeId) -> Option<SocketAddr> {
+        self.addrs.get(&id).map(|a| a.peer)
+    }
+
+    /// The peer address member `id` advertises: the proxy listener in front
+    /// of it, or its own listener without proxies.
+    pub fn advertised_peer(&self, id: NodeId) -> SocketAddr {
+        self.mesh
+            .as_ref()
+            .and_then(|m| m.destination_addr(id))
+            .unwrap_or(self.addrs[&id].peer)
+    }
+
+    /// The harness node that advertises `peer_url`.
+    pub fn node_of_peer_url(&self, peer_url: &str) -> Option<NodeId> {
+        self.node_ids()
+            .into_iter()
+            .find(|&id| url(self.advertised_peer(id)) == peer_url)
+    }
+
+    /// A gateway client of member `id` with the cluster's HTTP timeout.
+    pub fn client(&self, id: NodeId) -> EtcdClient {
+        EtcdClient::new(
+            self.http.clone(),
+            self.addrs[&id].client,
+            self.config.http_timeout,
+        )
+    }
+
+    /// The command line member `id` runs at its next start.
+    pub fn member(&self, id: NodeId) -> Option<MemberConfig> {
+        self.lock().get(&id).cloned()
+    }
+
+    pub fn state(&self, id: NodeId) -> Option<ProcessState> {
+        self.supervisor.state(id)
+    }
+
+    /// Starts member `id` on its data dir; returns its pid.
+    pub fn start(&self, id: NodeId) -> Result<u32, EtcdError> {
+        Ok(self.supervisor.start(id)?)
+    }
+
+    /// `kill -9` of the member's process group; returns once it is reaped.
+    pub fn kill(&self, id: NodeId) -> Result<(), EtcdError> {
+        Ok(self.supervisor.kill(id)?)
+    }
+
+    /// Kill -9, wait until its ports can be bound again, start on the same
+    /// data dir. Blocks for as long as the ports stay busy (at most 5 s).
+    pub fn restart(&self, id: NodeId) -> Result<u32, EtcdError> {
+        self.kill(id)?;
+        self.wait_ports(id)?;
+        self.start(id)
+    }
+
+    /// SIGSTOP of the member's process group.
+    pub fn pause(&self, id: NodeId) -> Result<(), EtcdError> {
+        Ok(self.supervisor.pause(id)?)
+    }
+
+    /// SIGCONT of the member's process group.
+    pub fn resume(&self, id: NodeId) -> Result<(), EtcdError> {
+        Ok(self.supervisor.resume(id)?)
+    }
+
+    /// SIGTERM, then SIGKILL after the grace period.
+    pub async fn stop(&self, id: NodeId) -> Result<(), EtcdError> {
+        let sup = self.supervisor.clone();
+        let grace = self.config.stop_grace;
+        tokio::task::spawn_blocking(move || sup.terminate(id, grace))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        Ok(())
+    }
+
+    /// Stops every member (SIGTERM, then SIGKILL).
+    pub async fn shutdown(&self) {
+        let sup = self.supervisor.clone();
+        let grace = self.config.stop_grace;
+        let _ = tokio::task::spawn_blocking(move || sup.shutdown(grace)).await;
+    }
+
+    /// Member `id`'s Raft state from `/debug/vars`.
+    pub async fn status(&self, id: NodeId) -> Result<RaftStatus, EtcdError> {
+        self.client(id)
+            .raft_status()
+            .await
+            .map_err(|source| EtcdError::Call {
+                id,
+                what: "status",
+                source,
+            })
+    }
+
+    /// The member list as the first running member that answers reports it.
+    pub async fn member_list(&self) -> Result<Vec<Member>, EtcdError> {
+        let mut last = None;
+        for id in self.running() {
+            match self.client(id).member_list().await {
+                Ok(m) => return Ok(m),
+                Err(source) => {
+                    last = Some(EtcdError::Call {
+                        id,
+                        what: "member list",
+                        source,
+                    })
+                }
+            }
+        }
+        Err(last.unwrap_or(EtcdError::Membership {
+            id: 0,
+            message: "no member is running".into(),
+        }))
+    }
+
+    /// etcd's member id of each harness node that is a member now.
+    pub async fn etcd_ids(&self) -> Result<BTreeMap<NodeId, u64>, EtcdError> {
+        let ids: BTreeMap<NodeId, u64> = self
+            .member_list()
+            .await?
+            .into_iter()
+            .filter_map(|m| {
+                let id = m.peer_urls.iter().find_map(|u| self.node_of_peer_url(u))?;
+                Some((id, m.id))
+            })
+            .collect();
+        let mut known = self.known_ids.lock().unwrap_or_else(|e| e.into_inner());
+        for (&node, &etcd) in &ids {
+            known.insert(etcd, node);
+        }
+        Ok(ids)
+    }
+
+    /// The harness node of an etcd member id (as `/debug/vars` reports a
+    /// leader or a vote). Ids seen before are answered from memory, so a
+    /// status probe of a partitioned cluster needs no member list; an
+    /// unknown id asks for one. Removed members keep their entry: an id
+    /// never comes back.
+    pub async fn node_of_etcd_id(&self, etcd_id: u64) -> Option<NodeId> {
+        let cached = self
+            .known_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&etcd_id)
+            .copied();
+        if cached.is_some() {
+            return cached;
+        }
+        let ids = self.etcd_ids().await.ok()?;
+        ids.into_iter().find(|&(_, e)| e == etcd_id).map(|(n, _)| n)
+    }
+
+    /// Removes member `id` from the cluster through the other running
+    /// members, retrying until it is gone from the member list or the
+    /// membership timeout passes. Once it learns of its removal, etcd
+    /// stops the removed member's process by itself.
+    pub async fn remove_member(&self, id: NodeId) -> Result<(), EtcdError> {
+        let deadline = Instant::now() + self.config.membership_timeout;
+        let mut sent = false;
+        loop {
+            let last = match self.etcd_ids().await {
+                Ok(ids) => match ids.get(&id) {
+                    // Gone after we asked: done (a retry after a lost answer
+                    // lands here too).
+                    None if sent => return Ok(()),
+                    None => {
+                        return Err(EtcdError::Membership {
+                            id,
+                            message: "not a member".into(),
+                        })
+                    }
+                    Some(&etcd_id) => {
+                        sent = true;
+                        match self.try_remove(id, etcd_id).await {
+                            Ok(()) => return Ok(()),
+                            Err(e) => e,
+                        }
+                    }
+                },
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() >= deadline {
+                return Err(EtcdError::Membership { id, message: last });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// One round of `member remove` through each other running member.
+    async fn try_remove(&self, id: NodeId, etcd_id: u64) -> Result<(), String> {
+        let mut errors = Vec::new();
+        for via in self.running().into_iter().filter(|&v| v != id) {
+            match self.client(via).member_remove(etcd_id).await {
+                Ok(_) => return Ok(()),
+                Err(e) => errors.push(format!("via n{via}: {e}")),
+            }
+        }
+        if errors.is_empty() {
+            errors.push("no other member is running".into());
+        }
+        Err(errors.join("; "))
+    }
+
+    /// Adds member `id` back as a new, empty member: kills it if it runs,
+    /// wipes its data dir, `member add`s its advertised peer URL, and
+    /// starts it with `--initial-cluster-state existing` and the member
+    /// list as its initial cluster. etcd 3.4 adds voters directly, so the
+    /// member counts towards the quorum from the moment it is added: start
+    /// it at once (this does).
+    pub async fn add_member(&self, id: NodeId) -> Result<u32, EtcdError> {
+        if !self.addrs.contains_key(&id) {
+            return Err(EtcdError::Cluster(
+                crate::cluster::ClusterError::UnknownNode(id),
+            ));
+        }
+        self.kill(id)?;
+        self.wait_ports(id)?;
+        let data = self.data_dir(id);
+        match std::fs::remove_dir_all(&data) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(EtcdError::Io {
+                    path: data.display().to_string(),
+                    source,
+                })
+            }
+        }
+        let members = self.member_add(id).await?;
+        let mut initial = Vec::new();
+        for m in &members {
+            let Some(url) = m.peer_urls.first() else {
+                continue;
+            };
+            let member_name = match self.node_of_peer_url(url) {
+                Some(n) => name(n),
+                None if !m.name.is_empty() => m.name.clone(),
+                None => {
+                    return Err(EtcdError::Membership {
+                        id,
+                        message: format!("member {} at {url} is unknown to the harness", m.id),
+                    })
+                }
+            };
+            let addr = url
+                .strip_prefix("http://")
+                .and_then(|a| a.parse().ok())
+                .ok_or_else(|| EtcdError::Membership {
+                    id,
+                    message: format!("peer URL {url:?} is not http://ip:port"),
+                })?;
+            initial.push((member_name, addr));
+        }
+        let m = self.member_config(id, initial, InitialState::Existing);
+        self.set_member(id, m)?;
+        self.start(id)
+    }
+
+    /// `member add` through the running members, retried until the
+    /// deadline; returns the member list that includes `id`. A retry after
+    /// an unanswered add finds it already listed (not yet started) and
+    /// stops there.
+    async fn member_add(&self, id: NodeId) -> Result<Vec<Member>, EtcdError> {
+        let peer_url = url(self.advertised_peer(id));
+        let deadline = Instant::now() + self.config.membership_timeout;
+        loop {
+            let mut errors = Vec::new();
+            match self.member_list().await {
+                Ok(list) => {
+                    if let Some(m) = list.iter().find(|m| m.peer_urls.contains(&peer_url)) {
+                        if !m.name.is_empty() {
+                            return Err(EtcdError::Membership {
+                                id,
+                                message: format!("n{id} is still a member (etcd id {})", m.id),
+                            });
+                        }
+                        return Ok(list);
+                    }
+                    for via in self.running() {
+                        match self
+                            .client(via)
+                            .member_add(std::slice::from_ref(&peer_url))
+                            .await
+                        {
+                            Ok(r) => return Ok(r.members),
+                            Err(e) => errors.push(format!("via n{via}: {e}")),
+                        }
+                    }
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+            if Instant::now() >= deadline {
+                return Err(EtcdError::Membership {
+                    id,
+                    message: errors.join("; "),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn member_config(
+        &self,
+        id: NodeId,
+        initial_cluster: Vec<(String, SocketAddr)>,
+        state: InitialState,
+    ) -> MemberConfig {
+        let a = self.addrs[&id];
+        MemberConfig {
+            name: name(id),
+            data_dir: self.data_dir(id),
+            client: a.client,
+            peer_listen: a.peer,
+            peer_advertise: self.advertised_peer(id),
+            initial_cluster,
+            state,
+            token: self.config.token.clone(),
+            timing: self.config.timing,
+        }
+    }
+
+    fn set_member(&self, id: NodeId, m: MemberConfig) -> Result<(), EtcdError> {
+        let dir = self.node_dir(id);
+        std::fs::create_dir_all(&dir).map_err(|source| EtcdError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let spec = m.process_spec(&self.config.binary, &dir.join("node.log"));
+        self.supervisor.register(id, spec);
+        self.lock().insert(id, m);
+        Ok(())
+    }
+
+    fn wait_ports(&self, id: NodeId) -> Result<(), EtcdError> {
+        let a = self.addrs[&id];
+        wait_ports_free(&[a.client, a.peer], Instant::now() + Duration::from_secs(5))
+    }
+
+    fn running(&self) -> Vec<NodeId> {
+        self.node_ids()
+            .into_iter()
+            .filter(|&id| self.supervisor.state(id) == Some(ProcessState::Running))
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<NodeId, MemberConfig>> {
+        self.members.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The etcd `--name` of harness node `id`.
+pub fn name(id: NodeId) -> String {
+    format!("n{id}")
+}
