@@ -74,12 +74,58 @@ pub struct NodeArgs {
     /// Length of one core tick in milliseconds; all timeouts are rounded to ticks.
     #[arg(long, default_value_t = 10)]
     pub tick_ms: u64,
+
+    /// Seed of the Raft core's RNG (its randomized election timeouts), so that
+    /// a run's elections can be replayed as far as process scheduling allows.
+    /// Random when absent.
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Serve `GET|POST /debug/clock`, which skews this node's notion of
+    /// elapsed time (rate, jumps) for clock-fault tests. Off by default.
+    #[arg(long)]
+    pub clock_control: bool,
+
+    /// Plant a bug of the catalogue (docs/bugs.md), repeatable. Only builds
+    /// with the cargo feature `bugs` have the catalogue; others refuse.
+    #[arg(long = "bug", value_name = "NAME")]
+    #[cfg_attr(not(feature = "bugs"), arg(hide = true))]
+    pub bugs: Vec<BugName>,
+}
+
+/// A `--bug` value: a bug of the catalogue.
+#[cfg(feature = "bugs")]
+pub use crate::bugs::Bug as BugName;
+
+/// A `--bug` value in a build without the catalogue: there is none, so every
+/// name is refused with a message saying how to get one.
+#[cfg(not(feature = "bugs"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BugName {}
+
+#[cfg(not(feature = "bugs"))]
+impl FromStr for BugName {
+    type Err = String;
+
+    fn from_str(_: &str) -> Result<Self, Self::Err> {
+        Err(
+            "this build has no bug catalogue; rebuild with the cargo feature `bugs` \
+             (`cargo build --release -p node --features bugs`, or `-p harness --features bugs`)"
+                .into(),
+        )
+    }
 }
 
 impl NodeArgs {
     /// The address book as a map (the last `--peer` for an ID wins).
     pub fn peer_map(&self) -> BTreeMap<NodeId, SocketAddr> {
         self.peers.iter().map(|p| (p.id, p.addr)).collect()
+    }
+
+    /// The bugs `--bug` planted.
+    #[cfg(feature = "bugs")]
+    pub fn bug_set(&self) -> crate::bugs::BugSet {
+        crate::bugs::BugSet::of(self.bugs.iter().copied())
     }
 
     /// The trace path, defaulting to `DATA_DIR/trace.jsonl`.

@@ -3,10 +3,17 @@
 //! [`raft`] is the pure consensus core; everything else is the runtime around
 //! it: [`storage`] (segment log, hard state, snapshots), [`transport`] (peer
 //! TCP), [`api`] (HTTP client API), [`kv`] (the state machine) and [`trace`]
-//! (the JSON-lines consensus trace read by the safety checker).
+//! (the JSON-lines consensus trace read by the safety checker), plus
+//! [`clock`] (the loop's notion of elapsed time, skewable for clock faults).
+//!
+//! With the cargo feature `bugs`, [`bugs`] holds a catalogue of classic Raft
+//! bugs that `--bug NAME` plants in this node (docs/bugs.md).
 
 pub mod api;
+#[cfg(feature = "bugs")]
+pub mod bugs;
 pub mod cli;
+pub mod clock;
 pub mod kv;
 pub mod raft;
 pub mod runtime;

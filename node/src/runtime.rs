@@ -24,8 +24,9 @@
 //! Nothing is acknowledged before it is fsynced: replies to peers leave in
 //! step 3 after the fsync, client replies after apply.
 
-use crate::api::{self, Outcome, ReadMode, Request, Response, StatusBody};
+use crate::api::{self, ErrorOutcome, ReadMode, Request, Response, StatusBody};
 use crate::cli::NodeArgs;
+use crate::clock::{Clock, Ticker};
 use crate::kv::{ApplyOutcome, Command, Kv};
 use crate::raft::{
     ConfChange, Config, Entry, EntryPayload, Index, Membership, NodeId, Persisted, ProposeError,
@@ -79,6 +80,10 @@ pub fn raft_config(args: &NodeArgs) -> anyhow::Result<Config> {
     c.lease_ticks = (c.election_ticks_min * 4 / 5).clamp(1, c.election_ticks_min - 1);
     c.pre_vote = !args.no_pre_vote;
     c.check_quorum = !args.no_check_quorum;
+    #[cfg(feature = "bugs")]
+    {
+        c.bugs = args.bug_set();
+    }
     Ok(c)
 }
 
@@ -95,8 +100,14 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
     let span = tracing::info_span!("node", id = args.id);
     let _enter = span.enter();
 
-    let (storage, recovered) = Storage::open(&args.data_dir, args.segment_max_bytes)
-        .with_context(|| format!("recovering data dir {}", args.data_dir.display()))?;
+    #[cfg(feature = "bugs")]
+    crate::bugs::announce(config.bugs);
+    #[cfg(not(feature = "bugs"))]
+    let opened = Storage::open(&args.data_dir, args.segment_max_bytes);
+    #[cfg(feature = "bugs")]
+    let opened = Storage::open_with_bugs(&args.data_dir, args.segment_max_bytes, config.bugs);
+    let (storage, recovered) =
+        opened.with_context(|| format!("recovering data dir {}", args.data_dir.display()))?;
     let fresh = recovered.is_fresh();
     let mut kv = Kv::new();
     let mut applied = 0;
@@ -119,7 +130,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
     } else if fresh && !args.members.contains(&args.id) {
         tracing::warn!(members = ?args.members, "--members does not include this node");
     }
-    let seed: u64 = rand::random();
+    let seed: u64 = args.seed.unwrap_or_else(rand::random);
     tracing::info!(seed, "starting Raft core");
     let raft = Raft::new(
         config.clone(),
@@ -155,6 +166,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         "listening"
     );
 
+    let clock = Clock::new();
     let (tx, rx) = mpsc::sync_channel::<Event>(INBOX_EVENTS);
     let shutdown = Arc::new(AtomicBool::new(false));
     let transport = Transport::start(args.id, &args.peer_map(), rt.handle());
@@ -178,6 +190,11 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
                 },
             );
         let app = api::router(submit, Duration::from_millis(args.request_timeout_ms));
+        let app = if args.clock_control {
+            app.merge(api::clock_router(clock.clone()))
+        } else {
+            app
+        };
         rt.spawn(
             async move {
                 if let Err(e) = axum::serve(client_listener, app).await {
@@ -224,9 +241,10 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         reads_by_ctx: HashMap::new(),
         reads_waiting_apply: Vec::new(),
         next_read_ctx: 1,
-        max_catch_up_ticks: config.election_ticks_max + 1,
     };
-    let result = node.run_loop(&rx, Duration::from_millis(args.tick_ms), &shutdown);
+    let tick = Duration::from_millis(args.tick_ms);
+    let ticker = Ticker::new(clock, tick, config.election_ticks_max + 1);
+    let result = node.run_loop(&rx, ticker, &shutdown);
     node.trace.flush();
     drop(node);
     rt.shutdown_timeout(Duration::from_millis(500));
@@ -271,22 +289,19 @@ struct Node {
     /// Reads whose read index is known, waiting until it is applied.
     reads_waiting_apply: Vec<(Index, PendingRead)>,
     next_read_ctx: u64,
-    max_catch_up_ticks: u64,
 }
 
 impl Node {
     fn run_loop(
         &mut self,
         rx: &mpsc::Receiver<Event>,
-        tick: Duration,
+        mut ticker: Ticker,
         shutdown: &AtomicBool,
     ) -> anyhow::Result<()> {
-        let mut next_tick = Instant::now() + tick;
         let mut next_sweep = Instant::now() + SWEEP_EVERY;
         let mut events = Vec::new();
         loop {
-            let wait = next_tick.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(wait) {
+            match rx.recv_timeout(ticker.wait()) {
                 Ok(ev) => events.push(ev),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
@@ -297,21 +312,14 @@ impl Node {
                     Err(_) => break,
                 }
             }
-            let now = Instant::now();
-            if now >= next_tick {
-                let tick_ns = tick.as_nanos().max(1);
-                let behind = ((now - next_tick).as_nanos() / tick_ns) as u64 + 1;
-                if behind > 2 {
-                    tracing::debug!(
-                        ticks = behind,
-                        "loop fell behind (paused?): catching up ticks"
-                    );
-                }
-                for _ in 0..behind.min(self.max_catch_up_ticks) {
-                    self.raft.tick();
-                }
-                next_tick += tick * behind as u32;
+            let due = ticker.due();
+            if due > 2 {
+                tracing::debug!(ticks = due, "loop fell behind (paused?): catching up ticks");
             }
+            for _ in 0..due {
+                self.raft.tick();
+            }
+            let now = Instant::now();
             for ev in events.drain(..) {
                 match ev {
                     Event::Peer(m) => self.raft.step(m),
@@ -391,10 +399,12 @@ impl Node {
     ) {
         let fail = |error: &str| Response::Unavailable {
             error: error.into(),
-            outcome: Outcome::Failed,
+            outcome: ErrorOutcome::Failed,
         };
         let resp = match r {
             Ok((index, term)) => {
+                #[cfg(feature = "bugs")]
+                let reply = crate::bugs::ack_before_commit(self.raft.bugs(), reply);
                 let w = PendingWrite { term, kind, reply };
                 if let Some(old) = self.writes.insert(index, w) {
                     // Our earlier entry at this index was overwritten by another
@@ -419,11 +429,11 @@ impl Node {
             },
             ReadError::NotReady => Response::Unavailable {
                 error: "not-ready".into(),
-                outcome: Outcome::Failed,
+                outcome: ErrorOutcome::Failed,
             },
             ReadError::LeaseExpired => Response::Unavailable {
                 error: "lease-expired".into(),
-                outcome: Outcome::Failed,
+                outcome: ErrorOutcome::Failed,
             },
         };
         match mode {
@@ -459,7 +469,7 @@ impl Node {
                         ReadError::NotReady => "not-ready".into(),
                         other => other.to_string(),
                     },
-                    outcome: Outcome::Failed,
+                    outcome: ErrorOutcome::Failed,
                 });
             }
         }
@@ -570,7 +580,7 @@ impl Node {
         for (_, w) in std::mem::replace(&mut self.writes, rest) {
             let _ = w.reply.send(Response::Unavailable {
                 error: "superseded-by-snapshot".into(),
-                outcome: Outcome::Unknown,
+                outcome: ErrorOutcome::Unknown,
             });
         }
         Ok(())
@@ -623,7 +633,7 @@ impl Node {
                 // Log Matching: another entry was committed at our index, so ours never will be.
                 Response::Unavailable {
                     error: "overwritten".into(),
-                    outcome: Outcome::Failed,
+                    outcome: ErrorOutcome::Failed,
                 }
             } else {
                 match (w.kind, outcome) {
