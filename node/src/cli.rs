@@ -208,4 +208,65 @@ mod tests {
         assert_eq!((r.min_ms, r.max_ms), (100, 200));
         assert!("300-150".parse::<MsRange>().is_err());
     }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: NodeArgs,
+    }
+
+    fn parse(extra: &[&str]) -> Result<NodeArgs, clap::Error> {
+        use clap::Parser;
+        let mut argv = vec![
+            "node",
+            "--id",
+            "1",
+            "--data-dir",
+            "/tmp/x",
+            "--client-listen",
+            "127.0.0.1:1",
+            "--peer-listen",
+            "127.0.0.1:2",
+        ];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).map(|c| c.args)
+    }
+
+    #[test]
+    fn seed_and_clock_control_are_optional() {
+        let a = parse(&[]).unwrap();
+        assert_eq!((a.seed, a.clock_control), (None, false));
+        assert!(a.bugs.is_empty());
+        let a = parse(&["--seed", "42", "--clock-control"]).unwrap();
+        assert_eq!((a.seed, a.clock_control), (Some(42), true));
+        assert!(parse(&["--seed", "-1"]).is_err());
+    }
+
+    #[cfg(feature = "bugs")]
+    #[test]
+    fn bugs_are_named_from_the_catalogue() {
+        use crate::bugs::Bug;
+        let a = parse(&["--bug", "commit-old-term", "--bug", "ack-before-fsync"]).unwrap();
+        assert_eq!(a.bugs, vec![Bug::CommitOldTerm, Bug::AckBeforeFsync]);
+        assert!(a.bug_set().has(Bug::AckBeforeFsync));
+        let err = parse(&["--bug", "commit-everything"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown bug") && err.contains("vote-without-log-check"),
+            "{err}"
+        );
+    }
+
+    #[cfg(not(feature = "bugs"))]
+    #[test]
+    fn a_build_without_the_catalogue_refuses_bugs_and_says_why() {
+        let err = parse(&["--bug", "commit-old-term"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no bug catalogue") && err.contains("--features bugs"),
+            "{err}"
+        );
+    }
 }

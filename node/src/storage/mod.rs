@@ -623,6 +623,8 @@ fn read_snapshot(path: &Path) -> Result<Option<Snapshot>, StorageError> {
 mod tests {
     use super::*;
     use crate::raft::{EntryPayload, Membership};
+    #[cfg(feature = "bugs")]
+    use std::time::Duration;
 
     fn e(term: Term, index: Index) -> Entry {
         Entry {
@@ -721,6 +723,116 @@ mod tests {
         drop(st);
         let (_, rec) = Storage::open(dir.path(), 100).unwrap();
         assert_eq!(rec.entries, vec![e(2, 9)]);
+    }
+
+    /// Opens `dir` with `bugs` (the planted ones of the catalogue).
+    #[cfg(feature = "bugs")]
+    fn open_buggy(dir: &Path, bugs: &[Bug]) -> (Storage, Recovered) {
+        Storage::open_with_bugs(dir, 1 << 20, BugSet::of(bugs.iter().copied())).unwrap()
+    }
+
+    /// Vote persisted in term 3 for node 2, then the process dies: what a
+    /// restart reads back.
+    #[cfg(feature = "bugs")]
+    fn vote_after_crash(bugs: &[Bug]) -> HardState {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut st, _) = open_buggy(dir.path(), bugs);
+        let hs = HardState {
+            term: 3,
+            vote: Some(2),
+        };
+        st.save_hard_state(&hs).unwrap();
+        std::mem::forget(st); // kill -9: nothing more runs
+        open_buggy(dir.path(), &[]).1.hard_state
+    }
+
+    #[cfg(feature = "bugs")]
+    #[test]
+    fn bug_vote_not_persisted_forgets_the_vote_across_a_crash() {
+        assert_eq!(vote_after_crash(&[]).vote, Some(2));
+        assert_eq!(
+            vote_after_crash(&[Bug::VoteNotPersisted]),
+            HardState {
+                term: 3,
+                vote: None
+            }
+        );
+    }
+
+    /// Entries 1..=5 appended and synced (the point at which the runtime
+    /// acknowledges them), then the process is killed: what a restart reads.
+    #[cfg(feature = "bugs")]
+    fn entries_after_crash(bugs: &[Bug], wait: Duration) -> usize {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut st, _) = open_buggy(dir.path(), bugs);
+        st.append(&(1..=5).map(|i| e(1, i)).collect::<Vec<_>>())
+            .unwrap();
+        st.sync().unwrap();
+        std::thread::sleep(wait);
+        st.sync().unwrap(); // the runtime syncs on every iteration
+        std::mem::forget(st); // kill -9
+        open_buggy(dir.path(), &[]).1.entries.len()
+    }
+
+    #[cfg(feature = "bugs")]
+    #[test]
+    fn bug_ack_before_fsync_loses_synced_entries_to_a_crash_until_the_late_flush() {
+        assert_eq!(entries_after_crash(&[], Duration::ZERO), 5);
+        assert_eq!(
+            entries_after_crash(&[Bug::AckBeforeFsync], Duration::ZERO),
+            0
+        );
+        // A second later they are written: the loss window is that second.
+        let later = DEFERRED_FSYNC + Duration::from_millis(100);
+        assert_eq!(entries_after_crash(&[Bug::AckBeforeFsync], later), 5);
+    }
+
+    #[cfg(feature = "bugs")]
+    #[test]
+    fn bug_ack_before_fsync_keeps_storage_consistent_through_truncation_and_clean_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut st, _) = open_buggy(dir.path(), &[Bug::AckBeforeFsync]);
+        st.append(&(1..=6).map(|i| e(1, i)).collect::<Vec<_>>())
+            .unwrap();
+        st.append(&[e(2, 4), e(2, 5)]).unwrap(); // a conflict inside the held records
+        st.sync().unwrap();
+        assert_eq!((st.last_index(), st.term(5)), (5, Some(2)));
+        drop(st); // a clean stop writes what was held back
+        let (_, rec) = open_buggy(dir.path(), &[]);
+        let terms: Vec<Term> = rec.entries.iter().map(|e| e.term).collect();
+        assert_eq!(terms, vec![1, 1, 1, 2, 2]);
+    }
+
+    #[cfg(feature = "bugs")]
+    #[test]
+    fn bug_lose_last_entry_drops_a_durable_entry_at_every_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut st, _) = open_buggy(dir.path(), &[]);
+        st.append(&(1..=5).map(|i| e(1, i)).collect::<Vec<_>>())
+            .unwrap();
+        st.sync().unwrap();
+        drop(st);
+        assert_eq!(open_buggy(dir.path(), &[]).1.entries.len(), 5);
+        assert_eq!(
+            open_buggy(dir.path(), &[Bug::LoseLastEntry])
+                .1
+                .entries
+                .len(),
+            4
+        );
+        assert_eq!(
+            open_buggy(dir.path(), &[Bug::LoseLastEntry])
+                .1
+                .entries
+                .len(),
+            3
+        );
+        let (st, rec) = open_buggy(dir.path(), &[]);
+        assert_eq!(
+            (rec.entries.len(), st.last_index()),
+            (3, 3),
+            "gone from disk"
+        );
     }
 
     #[test]
