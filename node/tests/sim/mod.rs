@@ -940,10 +940,8 @@ impl Sim {
                     self.sc.seed
                 );
                 n.durable.entries.extend(rd.entries.iter().cloned());
-                let now = self.now;
-                n.durable
-                    .persisted_at
-                    .extend(std::iter::repeat(now).take(rd.entries.len()));
+                let stored = n.durable.entries.len();
+                n.durable.persisted_at.resize(stored, self.now);
             }
         }
         for e in &rd.entries {
