@@ -131,9 +131,9 @@ catalogue! {
     /// node whose removal is pending) are counted toward commit and election
     /// quorums.
     CountsNonVoters = "counts-non-voters", Membership;
-    /// The leader acknowledges a write as soon as it appended it to its own log,
-    /// before a majority stores it (a cas is reported done without being
-    /// evaluated).
+    /// The leader acknowledges a key-value write as soon as it appended it to
+    /// its own log, before a majority stores it (a cas is reported done without
+    /// being evaluated).
     AckBeforeCommit = "ack-before-commit", Client;
     /// A new leader re-proposes the client commands left uncommitted in its log
     /// from earlier terms, which then commit too: each is applied twice.
@@ -220,14 +220,16 @@ pub fn announce(bugs: BugSet) {
     }
 }
 
-/// The ack-before-commit bug, where the runtime files a write the core just
-/// appended: the client hears `Done` now, and the waiter left behind for the
-/// entry answers no one.
+/// The ack-before-commit bug, where the runtime files a key-value write
+/// (`kv_write`; membership changes are left alone) the core just appended:
+/// the client hears `Done` now, and the waiter left behind for the entry
+/// answers no one.
 pub fn ack_before_commit(
     bugs: BugSet,
+    kv_write: bool,
     reply: tokio::sync::oneshot::Sender<crate::api::Response>,
 ) -> tokio::sync::oneshot::Sender<crate::api::Response> {
-    if !bugs.has(Bug::AckBeforeCommit) {
+    if !kv_write || !bugs.has(Bug::AckBeforeCommit) {
         return reply;
     }
     let _ = reply.send(crate::api::Response::Done);

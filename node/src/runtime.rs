@@ -13,9 +13,10 @@
 //!
 //! ## One iteration
 //! 1. wait for an event or the next tick, then drain the inbox;
-//! 2. tick (as many ticks as wall time demands, capped, so that a process
-//!    resumed after SIGSTOP sees its lease and election timer expire), then
-//!    feed the events to the core;
+//! 2. tick (as many ticks as the node's clock demands, capped, so that a
+//!    process resumed after SIGSTOP sees its lease and election timer
+//!    expire; the clock is monotonic wall time unless `--clock-control`
+//!    skews it, see [`crate::clock`]), then feed the events to the core;
 //! 3. take the core's `Ready` and handle it strictly in the order
 //!    persist (snapshot, hard state, entries) → fsync → send → apply → answer
 //!    clients and reads; then `advance`;
@@ -404,7 +405,11 @@ impl Node {
         let resp = match r {
             Ok((index, term)) => {
                 #[cfg(feature = "bugs")]
-                let reply = crate::bugs::ack_before_commit(self.raft.bugs(), reply);
+                let reply = crate::bugs::ack_before_commit(
+                    self.raft.bugs(),
+                    matches!(kind, WriteKind::Kv),
+                    reply,
+                );
                 let w = PendingWrite { term, kind, reply };
                 if let Some(old) = self.writes.insert(index, w) {
                     // Our earlier entry at this index was overwritten by another
