@@ -4,6 +4,7 @@
 //! `"failed"` when the request definitely had no effect, `"unknown"` when a
 //! write may still commit (leadership lost after append, commit wait timed out).
 
+use crate::clock::Clock;
 use crate::raft::{ConfChange, NodeId};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -90,18 +91,20 @@ pub struct StatusBody {
     pub learners: Vec<NodeId>,
 }
 
-/// Whether a failed request may still take effect.
+/// What an error answer tells the client about its request: it definitely
+/// had no effect (`failed`, Jepsen's fail), or it may still take effect
+/// (`unknown`, Jepsen's info). Sent as `"outcome"` in every error body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum ErrorOutcome {
     Failed,
     Unknown,
 }
 
-impl Outcome {
+impl ErrorOutcome {
     fn as_str(self) -> &'static str {
         match self {
-            Outcome::Failed => "failed",
-            Outcome::Unknown => "unknown",
+            ErrorOutcome::Failed => "failed",
+            ErrorOutcome::Unknown => "unknown",
         }
     }
 }
@@ -127,7 +130,7 @@ pub enum Response {
     BadRequest(String),
     Unavailable {
         error: String,
-        outcome: Outcome,
+        outcome: ErrorOutcome,
     },
 }
 
@@ -154,7 +157,46 @@ pub fn router(submit: Submit, timeout: Duration) -> Router {
         .with_state(ApiState { submit, timeout })
 }
 
-fn error(code: StatusCode, error: &str, outcome: Outcome, extra: Value) -> HttpResponse {
+/// `GET /debug/clock` (the node's clock: rate, elapsed time, ticks) and
+/// `POST /debug/clock` with `{"rate": R}` and/or `{"jump_ms": MS}`, which
+/// skew it (clock faults). Served only with `--clock-control`.
+pub fn clock_router(clock: Clock) -> Router {
+    Router::new()
+        .route("/debug/clock", get(clock_status).post(clock_skew))
+        .with_state(clock)
+}
+
+async fn clock_status(State(clock): State<Clock>) -> HttpResponse {
+    (StatusCode::OK, Json(clock.status())).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockSkew {
+    rate: Option<f64>,
+    jump_ms: Option<i64>,
+}
+
+async fn clock_skew(
+    State(clock): State<Clock>,
+    body: Result<Bytes, BytesRejection>,
+) -> HttpResponse {
+    let skew: ClockSkew = match parse_body(body) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    if let Some(rate) = skew.rate {
+        if let Err(e) = clock.set_rate(rate) {
+            return bad_request(e);
+        }
+    }
+    if let Some(ms) = skew.jump_ms {
+        clock.jump_ms(ms);
+    }
+    clock_status(State(clock)).await
+}
+
+fn error(code: StatusCode, error: &str, outcome: ErrorOutcome, extra: Value) -> HttpResponse {
     let mut body = json!({"error": error, "outcome": outcome.as_str()});
     if let (Value::Object(b), Value::Object(x)) = (&mut body, extra) {
         b.extend(x);
@@ -166,7 +208,7 @@ fn bad_request(msg: impl Into<String>) -> HttpResponse {
     error(
         StatusCode::BAD_REQUEST,
         "bad-request",
-        Outcome::Failed,
+        ErrorOutcome::Failed,
         json!({"message": msg.into()}),
     )
 }
@@ -179,7 +221,7 @@ async fn not_found(uri: axum::http::Uri) -> HttpResponse {
     error(
         StatusCode::NOT_FOUND,
         "not-found",
-        Outcome::Failed,
+        ErrorOutcome::Failed,
         json!({}),
     )
 }
@@ -192,7 +234,7 @@ impl IntoResponse for BadInput {
         error(
             self.0,
             "bad-request",
-            Outcome::Failed,
+            ErrorOutcome::Failed,
             json!({"message": self.1}),
         )
     }
@@ -238,14 +280,14 @@ async fn call(st: &ApiState, req: Request) -> HttpResponse {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
-            Outcome::Failed,
+            ErrorOutcome::Failed,
             json!({"message": why}),
         );
     }
     let maybe = if write {
-        Outcome::Unknown
+        ErrorOutcome::Unknown
     } else {
-        Outcome::Failed
+        ErrorOutcome::Failed
     };
     match tokio::time::timeout(st.timeout, rx).await {
         Ok(Ok(resp)) => render(resp),
@@ -272,19 +314,19 @@ fn render(resp: Response) -> HttpResponse {
         Response::NotLeader { leader } => error(
             StatusCode::MISDIRECTED_REQUEST,
             "not-leader",
-            Outcome::Failed,
+            ErrorOutcome::Failed,
             json!({"leader": leader}),
         ),
         Response::Precondition { current } => error(
             StatusCode::CONFLICT,
             "precondition",
-            Outcome::Failed,
+            ErrorOutcome::Failed,
             json!({"current": current}),
         ),
         Response::ChangePending => error(
             StatusCode::CONFLICT,
             "change-pending",
-            Outcome::Failed,
+            ErrorOutcome::Failed,
             json!({}),
         ),
         Response::BadRequest(m) => bad_request(m),

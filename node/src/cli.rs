@@ -84,12 +84,58 @@ pub struct NodeArgs {
     /// Length of one core tick in milliseconds; all timeouts are rounded to ticks.
     #[arg(long, default_value_t = 10)]
     pub tick_ms: u64,
+
+    /// Seed of the Raft core's RNG (its randomized election timeouts), so that
+    /// a run's elections can be replayed as far as process scheduling allows.
+    /// Random when absent.
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Serve `GET|POST /debug/clock`, which skews this node's notion of
+    /// elapsed time (rate, jumps) for clock-fault tests. Off by default.
+    #[arg(long)]
+    pub clock_control: bool,
+
+    /// Plant a bug of the catalogue (docs/bugs.md), repeatable. Only builds
+    /// with the cargo feature `bugs` have the catalogue; others refuse.
+    #[arg(long = "bug", value_name = "NAME")]
+    #[cfg_attr(not(feature = "bugs"), arg(hide = true))]
+    pub bugs: Vec<BugName>,
+}
+
+/// A `--bug` value: a bug of the catalogue.
+#[cfg(feature = "bugs")]
+pub use crate::bugs::Bug as BugName;
+
+/// A `--bug` value in a build without the catalogue: there is none, so every
+/// name is refused with a message saying how to get one.
+#[cfg(not(feature = "bugs"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BugName {}
+
+#[cfg(not(feature = "bugs"))]
+impl FromStr for BugName {
+    type Err = String;
+
+    fn from_str(_: &str) -> Result<Self, Self::Err> {
+        Err(
+            "this build has no bug catalogue; rebuild with the cargo feature `bugs` \
+             (`cargo build --release -p node --features bugs`, or `-p harness --features bugs`)"
+                .into(),
+        )
+    }
 }
 
 impl NodeArgs {
     /// The address book as a map (the last `--peer` for an ID wins).
     pub fn peer_map(&self) -> BTreeMap<NodeId, SocketAddr> {
         self.peers.iter().map(|p| (p.id, p.addr)).collect()
+    }
+
+    /// The bugs `--bug` planted.
+    #[cfg(feature = "bugs")]
+    pub fn bug_set(&self) -> crate::bugs::BugSet {
+        crate::bugs::BugSet::of(self.bugs.iter().copied())
     }
 
     /// The trace path, defaulting to `DATA_DIR/trace.jsonl`; none for a
@@ -172,5 +218,66 @@ mod tests {
         let r: MsRange = "100".parse().unwrap();
         assert_eq!((r.min_ms, r.max_ms), (100, 200));
         assert!("300-150".parse::<MsRange>().is_err());
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: NodeArgs,
+    }
+
+    fn parse(extra: &[&str]) -> Result<NodeArgs, clap::Error> {
+        use clap::Parser;
+        let mut argv = vec![
+            "node",
+            "--id",
+            "1",
+            "--data-dir",
+            "/tmp/x",
+            "--client-listen",
+            "127.0.0.1:1",
+            "--peer-listen",
+            "127.0.0.1:2",
+        ];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).map(|c| c.args)
+    }
+
+    #[test]
+    fn seed_and_clock_control_are_optional() {
+        let a = parse(&[]).unwrap();
+        assert_eq!((a.seed, a.clock_control), (None, false));
+        assert!(a.bugs.is_empty());
+        let a = parse(&["--seed", "42", "--clock-control"]).unwrap();
+        assert_eq!((a.seed, a.clock_control), (Some(42), true));
+        assert!(parse(&["--seed", "-1"]).is_err());
+    }
+
+    #[cfg(feature = "bugs")]
+    #[test]
+    fn bugs_are_named_from_the_catalogue() {
+        use crate::bugs::Bug;
+        let a = parse(&["--bug", "commit-old-term", "--bug", "ack-before-fsync"]).unwrap();
+        assert_eq!(a.bugs, vec![Bug::CommitOldTerm, Bug::AckBeforeFsync]);
+        assert!(a.bug_set().has(Bug::AckBeforeFsync));
+        let err = parse(&["--bug", "commit-everything"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown bug") && err.contains("vote-without-log-check"),
+            "{err}"
+        );
+    }
+
+    #[cfg(not(feature = "bugs"))]
+    #[test]
+    fn a_build_without_the_catalogue_refuses_bugs_and_says_why() {
+        let err = parse(&["--bug", "commit-old-term"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no bug catalogue") && err.contains("--features bugs"),
+            "{err}"
+        );
     }
 }

@@ -6,9 +6,16 @@
 //! (the JSON-lines consensus trace read by the safety checker). [`runtime`]
 //! holds the Raft loop; [`maelstrom`] runs the same loop over Maelstrom's
 //! stdin/stdout protocol (`--maelstrom`).
+//! [`clock`] is the loop's notion of elapsed time, skewable for clock faults.
+//!
+//! With the cargo feature `bugs`, [`bugs`] holds a catalogue of classic Raft
+//! bugs that `--bug NAME` plants in this node (docs/bugs.md).
 
 pub mod api;
+#[cfg(feature = "bugs")]
+pub mod bugs;
 pub mod cli;
+pub mod clock;
 pub mod kv;
 pub mod maelstrom;
 pub mod raft;

@@ -115,7 +115,10 @@ fn simulator_catches_a_runtime_that_does_not_persist_its_vote() {
     if env_u64("RAFT_SIM_SEED").is_some() {
         return;
     }
-    let faults = RuntimeFaults { forget_vote: true };
+    let faults = RuntimeFaults {
+        forget_vote: true,
+        ..RuntimeFaults::default()
+    };
     let found = sim::find_failure(0..20_000, faults);
     let (seed, msg) = found.expect("forgetting the vote must break a safety property");
     eprintln!(

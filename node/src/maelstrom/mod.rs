@@ -29,8 +29,9 @@
 
 pub mod wire;
 
-use crate::api::{Outcome, ReadMode, Request, Response};
+use crate::api::{ErrorOutcome, ReadMode, Request, Response};
 use crate::cli::NodeArgs;
+use crate::clock::Clock;
 use crate::runtime::raft_loop::{Booted, Event, Network, RaftLoop, Reply, INBOX_EVENTS};
 use anyhow::Context;
 use serde::Serialize;
@@ -201,8 +202,8 @@ fn answer(op: ClientOp, resp: Response) -> Value {
         ),
         (_, Response::Unavailable { error, outcome }) => match outcome {
             _ if error == "timeout" => error_body(code::TIMEOUT, error),
-            Outcome::Failed => error_body(code::TEMPORARILY_UNAVAILABLE, error),
-            Outcome::Unknown => error_body(code::UNKNOWN_OUTCOME, error),
+            ErrorOutcome::Failed => error_body(code::TEMPORARILY_UNAVAILABLE, error),
+            ErrorOutcome::Unknown => error_body(code::UNKNOWN_OUTCOME, error),
         },
         (op, other) => {
             tracing::error!(?op, response = ?other, "response does not fit the request");
@@ -532,8 +533,9 @@ pub fn run(args: &NodeArgs) -> anyhow::Result<()> {
             .context("spawning the signal waiter")?;
     }
     drop(tx);
+    let ticker = booted.ticker(Clock::new(), Duration::from_millis(args.tick_ms));
     let mut node = RaftLoop::new(booted, Box::new(StdoutNet { ctx: ctx.clone() }));
-    let result = node.run(&rx, Duration::from_millis(args.tick_ms), &shutdown);
+    let result = node.run(&rx, ticker, &shutdown);
     drop(node);
     if result.is_ok() {
         tracing::info!("stopped cleanly");
@@ -607,21 +609,21 @@ mod tests {
         assert_eq!(
             code_of(answer(
                 ClientOp::Write,
-                unavailable("timeout", Outcome::Unknown)
+                unavailable("timeout", ErrorOutcome::Unknown)
             )),
             Some(0)
         );
         assert_eq!(
             code_of(answer(
                 ClientOp::Write,
-                unavailable("superseded-by-snapshot", Outcome::Unknown)
+                unavailable("superseded-by-snapshot", ErrorOutcome::Unknown)
             )),
             Some(1000)
         );
         assert_eq!(
             code_of(answer(
                 ClientOp::Write,
-                unavailable("overwritten", Outcome::Failed)
+                unavailable("overwritten", ErrorOutcome::Failed)
             )),
             Some(11)
         );

@@ -16,6 +16,8 @@ use super::progress::{Progress, ProgressState};
 use super::read_only::ReadOnly;
 use super::types::*;
 use super::{Config, Persisted, ProposeError, ReadError, Ready, Status};
+#[cfg(feature = "bugs")]
+use crate::bugs::Bug;
 
 /// One Raft node's consensus core. See the `raft` module docs for the API contract.
 #[derive(Debug)]
@@ -324,7 +326,10 @@ impl Raft {
         if !self.committed_own_term() {
             return Err(ProposeError::NotReady);
         }
-        if self.membership_index > self.log.committed {
+        let pending = self.membership_index > self.log.committed;
+        #[cfg(feature = "bugs")]
+        let pending = pending && !self.bug(Bug::ConcurrentConfChanges);
+        if pending {
             return Err(ProposeError::ChangePending {
                 pending_index: self.membership_index,
             });
@@ -365,12 +370,31 @@ impl Raft {
     /// (or `dropped_reads` if leadership is lost first).
     pub fn read_index(&mut self, ctx: u64) -> Result<(), ReadError> {
         if self.role != Role::Leader {
+            #[cfg(feature = "bugs")]
+            if self.bug(Bug::StaleFollowerRead) {
+                self.read_states.push(ReadState {
+                    ctx,
+                    index: self.log.committed,
+                });
+                return Ok(());
+            }
             return Err(ReadError::NotLeader {
                 leader: self.leader,
             });
         }
-        if !self.committed_own_term() {
+        let ready = self.committed_own_term();
+        #[cfg(feature = "bugs")]
+        let ready = ready || self.bug(Bug::ReadBeforeNoop);
+        if !ready {
             return Err(ReadError::NotReady);
+        }
+        #[cfg(feature = "bugs")]
+        if self.bug(Bug::ReadIndexNoHeartbeat) {
+            self.read_states.push(ReadState {
+                ctx,
+                index: self.log.committed,
+            });
+            return Ok(());
         }
         // A round whose messages are still unsent proves leadership after
         // now as well as a new one would; otherwise wait for the next.
@@ -395,12 +419,18 @@ impl Raft {
         if !self.committed_own_term() {
             return Err(ReadError::NotReady);
         }
+        let sticky = self.cfg.check_quorum;
+        #[cfg(feature = "bugs")]
+        let sticky = sticky || self.bug(Bug::LeaseWithoutCheckQuorum);
+        let lease_ticks = self.cfg.lease_ticks;
+        #[cfg(feature = "bugs")]
+        let lease_ticks = if self.bug(Bug::LeasePastBound) {
+            2 * self.cfg.election_ticks_max
+        } else {
+            lease_ticks
+        };
         match self.read_only.lease_start {
-            Some(start)
-                if self.cfg.check_quorum
-                    && !self.lease_revoked
-                    && self.now < start + self.cfg.lease_ticks =>
-            {
+            Some(start) if sticky && !self.lease_revoked && self.now < start + lease_ticks => {
                 Ok(self.log.committed)
             }
             _ => Err(ReadError::LeaseExpired),
@@ -541,6 +571,13 @@ impl Raft {
         }
     }
 
+    /// The planted bugs this core runs with (the runtime's share of them
+    /// lives where the runtime checks them).
+    #[cfg(feature = "bugs")]
+    pub fn bugs(&self) -> crate::bugs::BugSet {
+        self.cfg.bugs
+    }
+
     /// The latest snapshot (taken by [`Raft::compact`], received from the
     /// leader, or recovered at start-up).
     pub fn snapshot(&self) -> Option<&Snapshot> {
@@ -571,6 +608,21 @@ impl Raft {
             term: self.term,
             vote: self.vote,
         }
+    }
+
+    /// Whether a planted bug of the catalogue is on (docs/bugs.md).
+    #[cfg(feature = "bugs")]
+    fn bug(&self, bug: Bug) -> bool {
+        self.cfg.bugs.has(bug)
+    }
+
+    /// Whether `id`'s vote or acknowledgement counts toward a quorum: only a
+    /// voter's does.
+    fn counts(&self, id: NodeId) -> bool {
+        let voter = self.membership.is_voter(id);
+        #[cfg(feature = "bugs")]
+        let voter = voter || self.bug(Bug::CountsNonVoters);
+        voter
     }
 
     /// May start elections: a voter of the latest configuration, or of the
@@ -687,7 +739,12 @@ impl Raft {
         let can_vote = self.vote == Some(from)
             || (self.vote.is_none() && self.leader.is_none())
             || (pre && msg_term > self.term);
-        let granted = can_vote && self.log.is_up_to_date(last_index, last_term);
+        #[cfg(feature = "bugs")]
+        let can_vote = can_vote || (!pre && self.bug(Bug::DoubleVote));
+        let up_to_date = self.log.is_up_to_date(last_index, last_term);
+        #[cfg(feature = "bugs")]
+        let up_to_date = up_to_date || self.bug(Bug::VoteWithoutLogCheck);
+        let granted = can_vote && up_to_date;
         debug!(
             node = self.id,
             term = self.term,
@@ -712,7 +769,7 @@ impl Raft {
     }
 
     fn poll(&mut self, from: NodeId, granted: bool) {
-        if self.membership.is_voter(from) {
+        if self.counts(from) {
             self.votes.entry(from).or_insert(granted);
         }
         self.tally();
@@ -723,12 +780,12 @@ impl Raft {
         let granted = self
             .votes
             .iter()
-            .filter(|(id, g)| **g && self.membership.is_voter(**id))
+            .filter(|(id, g)| **g && self.counts(**id))
             .count();
         let rejected = self
             .votes
             .iter()
-            .filter(|(id, g)| !**g && self.membership.is_voter(**id))
+            .filter(|(id, g)| !**g && self.counts(**id))
             .count();
         if granted >= quorum {
             if self.role == Role::PreCandidate {
@@ -759,6 +816,26 @@ impl Raft {
         self.since_leader = 0;
         self.sync_progress();
         self.append_entry(EntryPayload::Noop);
+        #[cfg(feature = "bugs")]
+        if self.bug(Bug::DuplicateApply) {
+            self.repropose_uncommitted_commands();
+        }
+    }
+
+    /// The duplicate-apply bug: a new leader takes the client commands left
+    /// uncommitted in its log (before its NO_OP, the last entry) for lost, and
+    /// proposes them again. They are not lost: its NO_OP commits them too.
+    #[cfg(feature = "bugs")]
+    fn repropose_uncommitted_commands(&mut self) {
+        let commands: Vec<Vec<u8>> = (self.log.committed + 1..self.log.last_index())
+            .filter_map(|i| match &self.log.entry(i)?.payload {
+                EntryPayload::Command(data) => Some(data.clone()),
+                _ => None,
+            })
+            .collect();
+        for data in commands {
+            self.append_entry(EntryPayload::Command(data));
+        }
     }
 
     fn tick_leader(&mut self) {
@@ -1138,6 +1215,12 @@ impl Raft {
                         if self.membership_index >= e.index {
                             config_changed = true;
                         }
+                        #[cfg(feature = "bugs")]
+                        if self.bug(Bug::KeepConflictingSuffix) {
+                            config_changed |= matches!(e.payload, EntryPayload::Config(_));
+                            self.log.overwrite(e);
+                            continue;
+                        }
                         self.log.truncate_from(e.index);
                     }
                     None => {}
@@ -1149,10 +1232,27 @@ impl Raft {
             }
             self.log.append(e);
         }
+        #[cfg(feature = "bugs")]
+        if self.bug(Bug::TruncateAcked) {
+            // The message's entries all matched (a conflict would have cut
+            // the log at `last_new` already): whatever follows is ours and
+            // acknowledged, yet dropped.
+            let from = last_new.max(self.log.committed) + 1;
+            if from <= self.log.last_index() {
+                config_changed |= self.membership_index >= from;
+                self.log.truncate_from(from);
+            }
+        }
         if config_changed {
             self.recompute_membership();
         }
         let new_commit = leader_commit.min(last_new);
+        #[cfg(feature = "bugs")]
+        let new_commit = if self.bug(Bug::ApplyPastLeaderCommit) {
+            last_new
+        } else {
+            new_commit
+        };
         if new_commit > self.log.committed {
             self.log.committed = new_commit;
             debug!(
@@ -1312,12 +1412,32 @@ impl Raft {
                 }
             })
             .collect();
+        #[cfg(feature = "bugs")]
+        if self.bug(Bug::CountsNonVoters) {
+            let voters = &self.membership.voters;
+            matches.extend(
+                self.progress
+                    .iter()
+                    .filter(|(id, _)| !voters.contains(id))
+                    .map(|(_, p)| p.match_index),
+            );
+        }
         if matches.is_empty() {
             return;
         }
         matches.sort_unstable_by(|a, b| b.cmp(a));
-        let n = matches[self.membership.quorum() - 1];
-        if n > self.log.committed && self.log.term(n) == Some(self.term) {
+        let quorum = self.membership.quorum();
+        #[cfg(feature = "bugs")]
+        let quorum = if self.bug(Bug::CommitWithoutQuorum) {
+            (self.membership.voters.len() / 2).max(1)
+        } else {
+            quorum
+        };
+        let n = matches[quorum - 1];
+        let own_term = self.log.term(n) == Some(self.term);
+        #[cfg(feature = "bugs")]
+        let own_term = own_term || self.bug(Bug::CommitOldTerm);
+        if n > self.log.committed && own_term {
             let old_commit = self.log.committed;
             self.log.committed = n;
             debug!(

@@ -112,6 +112,18 @@ impl RaftLog {
         self.entries.push(entry);
     }
 
+    /// The keep-conflicting-suffix bug: replaces the entry at its index and
+    /// keeps everything after it (which is handed out for persistence again,
+    /// so that storage mirrors the log).
+    #[cfg(feature = "bugs")]
+    pub fn overwrite(&mut self, entry: Entry) {
+        let index = entry.index;
+        assert!(index > self.committed && index <= self.last_index());
+        let pos = (index - self.offset_index - 1) as usize;
+        self.entries[pos] = entry;
+        self.unstable_from = self.unstable_from.min(index);
+    }
+
     /// Removes every entry at `from` and above (a conflicting suffix).
     pub fn truncate_from(&mut self, from: Index) {
         assert!(

@@ -76,6 +76,9 @@ pub struct Config {
     /// Cap on AppendEntries messages in flight to one follower (pipelining).
     pub max_inflight_msgs: usize,
     pub snapshot_chunk_bytes: usize,
+    /// Planted bugs of the catalogue (docs/bugs.md) that live in the core.
+    #[cfg(feature = "bugs")]
+    pub bugs: crate::bugs::BugSet,
 }
 
 impl Config {
@@ -92,6 +95,8 @@ impl Config {
             max_entries_per_msg: 256,
             max_inflight_msgs: 64,
             snapshot_chunk_bytes: 64 * 1024,
+            #[cfg(feature = "bugs")]
+            bugs: crate::bugs::BugSet::none(),
         }
     }
 }

@@ -15,6 +15,7 @@ pub(crate) mod raft_loop;
 
 use crate::api::{self, Response};
 use crate::cli::NodeArgs;
+use crate::clock::Clock;
 use crate::raft::{Config, NodeId};
 use crate::transport::{self, Transport};
 use anyhow::{bail, Context};
@@ -49,6 +50,10 @@ pub fn raft_config(args: &NodeArgs, id: NodeId) -> anyhow::Result<Config> {
     c.lease_ticks = (c.election_ticks_min * 4 / 5).clamp(1, c.election_ticks_min - 1);
     c.pre_vote = !args.no_pre_vote;
     c.check_quorum = !args.no_check_quorum;
+    #[cfg(feature = "bugs")]
+    {
+        c.bugs = args.bug_set();
+    }
     Ok(c)
 }
 
@@ -67,6 +72,7 @@ pub(crate) fn boot_config(
         segment_max_bytes: args.segment_max_bytes,
         trace: args.trace_path(),
         snapshot_threshold: args.snapshot_threshold,
+        seed: args.seed,
     })
 }
 
@@ -133,6 +139,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         "listening"
     );
 
+    let clock = Clock::new();
     let (tx, rx) = mpsc::sync_channel::<Event<oneshot::Sender<Response>>>(INBOX_EVENTS);
     let shutdown = Arc::new(AtomicBool::new(false));
     let transport = Transport::start(id, &args.peer_map(), rt.handle());
@@ -156,6 +163,11 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
                 },
             );
         let app = api::router(submit, Duration::from_millis(args.request_timeout_ms));
+        let app = if args.clock_control {
+            app.merge(api::clock_router(clock.clone()))
+        } else {
+            app
+        };
         rt.spawn(
             async move {
                 if let Err(e) = axum::serve(client_listener, app).await {
@@ -187,8 +199,9 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
     }
     drop(tx);
 
+    let ticker = booted.ticker(clock, Duration::from_millis(args.tick_ms));
     let mut node = RaftLoop::new(booted, Box::new(transport));
-    let result = node.run(&rx, Duration::from_millis(args.tick_ms), &shutdown);
+    let result = node.run(&rx, ticker, &shutdown);
     drop(node);
     rt.shutdown_timeout(Duration::from_millis(500));
     if result.is_ok() {

@@ -21,7 +21,8 @@
 //! fsynced, new requests queue up in the inbox and all go into the next
 //! batch, so many writes share one fsync.
 
-use crate::api::{Outcome, ReadMode, Request, Response, StatusBody};
+use crate::api::{ErrorOutcome, ReadMode, Request, Response, StatusBody};
+use crate::clock::Ticker;
 use crate::kv::{ApplyOutcome, Command, Kv};
 use crate::raft::{
     ConfChange, Entry, EntryPayload, HardState, Index, Membership, NodeId, Persisted, ProposeError,
@@ -133,6 +134,8 @@ pub(crate) struct BootConfig {
     pub segment_max_bytes: u64,
     pub trace: Option<PathBuf>,
     pub snapshot_threshold: u64,
+    /// Seed of the core's RNG (`--seed`); random when absent.
+    pub seed: Option<u64>,
 }
 
 /// The loop's state: recovered from storage, before any transport exists.
@@ -154,8 +157,12 @@ impl Booted {
     pub fn open(b: BootConfig) -> anyhow::Result<Booted> {
         let (store, recovered): (Box<dyn LogStore>, _) = match &b.data_dir {
             Some(dir) => {
-                let (s, r) = Storage::open(dir, b.segment_max_bytes)
-                    .with_context(|| format!("recovering data dir {}", dir.display()))?;
+                #[cfg(not(feature = "bugs"))]
+                let opened = Storage::open(dir, b.segment_max_bytes);
+                #[cfg(feature = "bugs")]
+                let opened = Storage::open_with_bugs(dir, b.segment_max_bytes, b.config.bugs);
+                let (s, r) =
+                    opened.with_context(|| format!("recovering data dir {}", dir.display()))?;
                 (Box::new(s), r)
             }
             None => (Box::new(MemStore), Default::default()),
@@ -183,7 +190,9 @@ impl Booted {
         } else if fresh && !b.members.contains(&b.id) {
             tracing::warn!(members = ?b.members, "--members does not include this node");
         }
-        let seed: u64 = rand::random();
+        #[cfg(feature = "bugs")]
+        crate::bugs::announce(b.config.bugs);
+        let seed: u64 = b.seed.unwrap_or_else(rand::random);
         tracing::info!(seed, "starting Raft core");
         let max_catch_up_ticks = b.config.election_ticks_max + 1;
         let raft = Raft::new(
@@ -214,6 +223,15 @@ impl Booted {
             snapshot_threshold: b.snapshot_threshold.max(1),
             max_catch_up_ticks,
         })
+    }
+}
+
+impl Booted {
+    /// The loop's ticks, from `clock`: at most a little over one election
+    /// timeout is caught up after a stall (a paused process), enough for
+    /// every timer to fire and no more.
+    pub fn ticker(&self, clock: crate::clock::Clock, tick: Duration) -> Ticker {
+        Ticker::new(clock, tick, self.max_catch_up_ticks)
     }
 }
 
@@ -253,10 +271,9 @@ pub(crate) struct RaftLoop<R: Reply> {
     /// Reads whose read index is known, waiting until it is applied.
     reads_waiting_apply: Vec<(Index, PendingRead<R>)>,
     next_read_ctx: u64,
-    max_catch_up_ticks: u64,
 }
 
-fn unavailable(error: &str, outcome: Outcome) -> Response {
+fn unavailable(error: &str, outcome: ErrorOutcome) -> Response {
     Response::Unavailable {
         error: error.into(),
         outcome,
@@ -280,7 +297,6 @@ impl<R: Reply> RaftLoop<R> {
             reads_by_ctx: HashMap::new(),
             reads_waiting_apply: Vec::new(),
             next_read_ctx: 1,
-            max_catch_up_ticks: b.max_catch_up_ticks,
         }
     }
 
@@ -289,10 +305,10 @@ impl<R: Reply> RaftLoop<R> {
     pub fn run(
         &mut self,
         rx: &mpsc::Receiver<Event<R>>,
-        tick: Duration,
+        ticker: Ticker,
         shutdown: &AtomicBool,
     ) -> anyhow::Result<()> {
-        let result = self.run_inner(rx, tick, shutdown);
+        let result = self.run_inner(rx, ticker, shutdown);
         self.trace.flush();
         self.net.flush();
         result
@@ -301,15 +317,13 @@ impl<R: Reply> RaftLoop<R> {
     fn run_inner(
         &mut self,
         rx: &mpsc::Receiver<Event<R>>,
-        tick: Duration,
+        mut ticker: Ticker,
         shutdown: &AtomicBool,
     ) -> anyhow::Result<()> {
-        let mut next_tick = Instant::now() + tick;
         let mut next_sweep = Instant::now() + SWEEP_EVERY;
         let mut events = Vec::new();
         loop {
-            let wait = next_tick.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(wait) {
+            match rx.recv_timeout(ticker.wait()) {
                 Ok(ev) => events.push(ev),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
@@ -320,21 +334,14 @@ impl<R: Reply> RaftLoop<R> {
                     Err(_) => break,
                 }
             }
-            let now = Instant::now();
-            if now >= next_tick {
-                let tick_ns = tick.as_nanos().max(1);
-                let behind = ((now - next_tick).as_nanos() / tick_ns) as u64 + 1;
-                if behind > 2 {
-                    tracing::debug!(
-                        ticks = behind,
-                        "loop fell behind (paused?): catching up ticks"
-                    );
-                }
-                for _ in 0..behind.min(self.max_catch_up_ticks) {
-                    self.raft.tick();
-                }
-                next_tick += tick * behind as u32;
+            let due = ticker.due();
+            if due > 2 {
+                tracing::debug!(ticks = due, "loop fell behind (paused?): catching up ticks");
             }
+            for _ in 0..due {
+                self.raft.tick();
+            }
+            let now = Instant::now();
             for ev in events.drain(..) {
                 match ev {
                     Event::Peer(m) => self.raft.step(m),
@@ -408,9 +415,18 @@ impl<R: Reply> RaftLoop<R> {
     }
 
     fn on_proposed(&mut self, r: Result<(Index, Term), ProposeError>, kind: WriteKind, reply: R) {
-        let fail = |error: &str| unavailable(error, Outcome::Failed);
+        let fail = |error: &str| unavailable(error, ErrorOutcome::Failed);
         let resp = match r {
             Ok((index, term)) => {
+                #[cfg(feature = "bugs")]
+                if matches!(kind, WriteKind::Kv)
+                    && self.raft.bugs().has(crate::bugs::Bug::AckBeforeCommit)
+                {
+                    // The planted bug: the client hears "done" as soon as
+                    // the entry is appended, before any majority stores it.
+                    reply.send(Response::Done);
+                    return;
+                }
                 let w = PendingWrite { term, kind, reply };
                 if let Some(old) = self.writes.insert(index, w) {
                     // Our earlier entry at this index was overwritten by another
@@ -433,8 +449,8 @@ impl<R: Reply> RaftLoop<R> {
             ReadError::NotLeader { leader } => Response::NotLeader {
                 leader: leader.or(hint),
             },
-            ReadError::NotReady => unavailable("not-ready", Outcome::Failed),
-            ReadError::LeaseExpired => unavailable("lease-expired", Outcome::Failed),
+            ReadError::NotReady => unavailable("not-ready", ErrorOutcome::Failed),
+            ReadError::LeaseExpired => unavailable("lease-expired", ErrorOutcome::Failed),
         };
         match mode {
             ReadMode::Stale => {
@@ -464,7 +480,7 @@ impl<R: Reply> RaftLoop<R> {
                     ReadError::NotReady => "not-ready".into(),
                     other => other.to_string(),
                 };
-                reply.send(unavailable(&error, Outcome::Failed));
+                reply.send(unavailable(&error, ErrorOutcome::Failed));
             }
         }
     }
@@ -573,7 +589,7 @@ impl<R: Reply> RaftLoop<R> {
         let rest = self.writes.split_off(&(last_index + 1));
         for (_, w) in std::mem::replace(&mut self.writes, rest) {
             w.reply
-                .send(unavailable("superseded-by-snapshot", Outcome::Unknown));
+                .send(unavailable("superseded-by-snapshot", ErrorOutcome::Unknown));
         }
         Ok(())
     }
@@ -623,7 +639,7 @@ impl<R: Reply> RaftLoop<R> {
         if let Some(w) = self.writes.remove(&e.index) {
             let resp = if w.term != e.term {
                 // Log Matching: another entry was committed at our index, so ours never will be.
-                unavailable("overwritten", Outcome::Failed)
+                unavailable("overwritten", ErrorOutcome::Failed)
             } else {
                 match (w.kind, outcome) {
                     (WriteKind::Member, _) => Response::Members {
@@ -699,7 +715,7 @@ impl<R: Reply> RaftLoop<R> {
             .collect();
         for i in expired {
             if let Some(w) = self.writes.remove(&i) {
-                w.reply.send(unavailable("timeout", Outcome::Unknown));
+                w.reply.send(unavailable("timeout", ErrorOutcome::Unknown));
             }
         }
         let expired: Vec<u64> = self
@@ -710,7 +726,7 @@ impl<R: Reply> RaftLoop<R> {
             .collect();
         for c in expired {
             if let Some(r) = self.reads_by_ctx.remove(&c) {
-                r.reply.send(unavailable("timeout", Outcome::Failed));
+                r.reply.send(unavailable("timeout", ErrorOutcome::Failed));
             }
         }
         let (gone, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.reads_waiting_apply)
@@ -718,7 +734,7 @@ impl<R: Reply> RaftLoop<R> {
             .partition(|(_, r)| r.reply.expired(now));
         self.reads_waiting_apply = waiting;
         for (_, r) in gone {
-            r.reply.send(unavailable("timeout", Outcome::Failed));
+            r.reply.send(unavailable("timeout", ErrorOutcome::Failed));
         }
     }
 }

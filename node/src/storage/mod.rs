@@ -12,6 +12,8 @@
 
 mod segment;
 
+#[cfg(feature = "bugs")]
+use crate::bugs::{Bug, BugSet};
 use crate::raft::{Entry, HardState, Index, Snapshot, SnapshotMeta, Term};
 use segment::Segment;
 use std::fs::{self, File};
@@ -76,6 +78,26 @@ pub struct Storage {
     dirty: bool,
     segment_max_bytes: u64,
     snapshot_meta: Option<SnapshotMeta>,
+    /// Planted bugs of the catalogue (docs/bugs.md) that live in storage.
+    #[cfg(feature = "bugs")]
+    bugs: BugSet,
+    /// The ack-before-fsync bug: appended records held in process memory,
+    /// written and fsynced only once they are [`DEFERRED_FSYNC`] old.
+    #[cfg(feature = "bugs")]
+    deferred: Deferred,
+}
+
+/// How long the ack-before-fsync bug holds appended records in memory.
+#[cfg(feature = "bugs")]
+pub const DEFERRED_FSYNC: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Records of the active segment not yet written to its file: they belong at
+/// byte `from` of it and after, in order.
+#[cfg(feature = "bugs")]
+#[derive(Debug, Default)]
+struct Deferred {
+    from: u64,
+    chunks: std::collections::VecDeque<(std::time::Instant, Vec<u8>)>,
 }
 
 const SNAPSHOT_MAGIC: &[u8; 4] = b"RSNP";
@@ -101,6 +123,10 @@ impl Storage {
             dirty: false,
             segment_max_bytes: segment_max_bytes.max(1),
             snapshot_meta: snapshot.as_ref().map(|s| s.meta.clone()),
+            #[cfg(feature = "bugs")]
+            bugs: BugSet::none(),
+            #[cfg(feature = "bugs")]
+            deferred: Deferred::default(),
         };
         let mut entries = st.recover_segments()?;
         let snap_index = snapshot.as_ref().map_or(0, |s| s.meta.last_index);
@@ -145,6 +171,28 @@ impl Storage {
             snapshot,
             entries,
         };
+        Ok((st, recovered))
+    }
+
+    /// [`Storage::open`] with planted bugs of the catalogue on (docs/bugs.md).
+    #[cfg(feature = "bugs")]
+    pub fn open_with_bugs(
+        dir: &Path,
+        segment_max_bytes: u64,
+        bugs: BugSet,
+    ) -> Result<(Storage, Recovered), StorageError> {
+        let (mut st, mut recovered) = Storage::open(dir, segment_max_bytes)?;
+        st.bugs = bugs;
+        if bugs.has(Bug::LoseLastEntry) {
+            if let Some(last) = recovered.entries.pop() {
+                tracing::warn!(
+                    index = last.index,
+                    "planted bug lose-last-entry: recovery drops the last log entry"
+                );
+                st.truncate_from(last.index)?;
+                st.sync()?;
+            }
+        }
         Ok((st, recovered))
     }
 
@@ -275,6 +323,19 @@ impl Storage {
         if buf.is_empty() {
             return Ok(());
         }
+        #[cfg(feature = "bugs")]
+        if self.bugs.has(Bug::AckBeforeFsync) {
+            let seg = self.segments.last_mut().expect("a segment exists");
+            if self.deferred.chunks.is_empty() {
+                self.deferred.from = seg.size;
+            }
+            seg.size += buf.len() as u64;
+            let chunk = std::mem::take(buf);
+            self.deferred
+                .chunks
+                .push_back((std::time::Instant::now(), chunk));
+            return Ok(());
+        }
         let seg = self.segments.last_mut().expect("a segment exists");
         let file = self.active.as_mut().expect("the last segment is open");
         segment::write_all(file, &seg.path, buf)?;
@@ -286,6 +347,8 @@ impl Storage {
 
     fn start_segment(&mut self, first_index: Index) -> Result<(), StorageError> {
         // The finished segment must be durable before a later one exists.
+        #[cfg(feature = "bugs")]
+        self.write_deferred(true)?;
         self.sync()?;
         let path = segment::segment_path(&self.log_dir, first_index);
         let file = segment::open_for_append(&path)?;
@@ -312,6 +375,9 @@ impl Storage {
             removed = true;
         }
         if removed {
+            // Records held back belonged to the last segment, now gone.
+            #[cfg(feature = "bugs")]
+            self.deferred.chunks.clear();
             sync_dir(&self.log_dir)?;
             self.active = match self.segments.last() {
                 Some(s) => Some(segment::open_for_append(&s.path)?),
@@ -325,6 +391,10 @@ impl Storage {
                 seg.offsets.truncate(keep);
                 seg.terms.truncate(keep);
                 seg.size = cut;
+                #[cfg(feature = "bugs")]
+                if self.deferred.cut(cut) {
+                    return Ok(());
+                }
                 let f = self.active.as_ref().expect("the last segment is open");
                 f.set_len(cut)
                     .map_err(|e| StorageError::io("truncate", &seg.path, e))?;
@@ -336,6 +406,8 @@ impl Storage {
 
     /// Makes every append durable (one fdatasync for the whole batch).
     pub fn sync(&mut self) -> Result<(), StorageError> {
+        #[cfg(feature = "bugs")]
+        self.write_deferred(false)?;
         if self.dirty {
             if let (Some(f), Some(seg)) = (&self.active, self.segments.last()) {
                 f.sync_data()
@@ -348,6 +420,12 @@ impl Storage {
 
     /// Atomically replaces the hard state (durable on return).
     pub fn save_hard_state(&mut self, hs: &HardState) -> Result<(), StorageError> {
+        #[cfg(feature = "bugs")]
+        let hs = &if self.bugs.has(Bug::VoteNotPersisted) {
+            HardState { vote: None, ..*hs }
+        } else {
+            *hs
+        };
         let body = bincode::serialize(hs).expect("serializing hard state cannot fail");
         let mut data = crc32c::crc32c(&body).to_le_bytes().to_vec();
         data.extend_from_slice(&body);
@@ -404,6 +482,8 @@ impl Storage {
     fn remove_all_segments(&mut self) -> Result<(), StorageError> {
         self.active = None;
         self.dirty = false;
+        #[cfg(feature = "bugs")]
+        self.deferred.chunks.clear();
         for seg in self.segments.drain(..) {
             fs::remove_file(&seg.path).map_err(|e| StorageError::io("remove", &seg.path, e))?;
         }
@@ -413,6 +493,64 @@ impl Storage {
     /// Number of segment files (for tests and status).
     pub fn segment_count(&self) -> usize {
         self.segments.len()
+    }
+}
+
+/// The ack-before-fsync bug's lazy flush.
+#[cfg(feature = "bugs")]
+impl Storage {
+    /// Writes the held-back records that are [`DEFERRED_FSYNC`] old (all of
+    /// them with `all`) to the active segment; the caller fsyncs.
+    fn write_deferred(&mut self, all: bool) -> Result<(), StorageError> {
+        let now = std::time::Instant::now();
+        while let Some((at, _)) = self.deferred.chunks.front() {
+            if !all && now.duration_since(*at) < DEFERRED_FSYNC {
+                break;
+            }
+            let (_, chunk) = self.deferred.chunks.pop_front().expect("checked");
+            let seg = self.segments.last().expect("held records have a segment");
+            let file = self.active.as_mut().expect("the last segment is open");
+            segment::write_all(file, &seg.path, &chunk)?;
+            self.deferred.from += chunk.len() as u64;
+            self.dirty = true;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "bugs")]
+impl Deferred {
+    /// Cuts the active segment at byte `cut`; true when the cut falls within
+    /// the held-back records, so that the file itself is left alone.
+    fn cut(&mut self, cut: u64) -> bool {
+        if self.chunks.is_empty() {
+            return false;
+        }
+        if cut < self.from {
+            self.chunks.clear();
+            return false;
+        }
+        let mut keep = cut - self.from;
+        self.chunks.retain_mut(|(_, c)| {
+            let n = (c.len() as u64).min(keep);
+            c.truncate(n as usize);
+            keep -= n;
+            n > 0
+        });
+        true
+    }
+}
+
+/// A clean stop (SIGTERM) flushes what the ack-before-fsync bug held back;
+/// only a crash (`kill -9`) loses it.
+#[cfg(feature = "bugs")]
+impl Drop for Storage {
+    fn drop(&mut self) {
+        if !self.deferred.chunks.is_empty() {
+            if let Err(e) = self.write_deferred(true).and_then(|_| self.sync()) {
+                tracing::error!(error = %e, "flushing held-back log records at shutdown");
+            }
+        }
     }
 }
 
@@ -485,6 +623,8 @@ fn read_snapshot(path: &Path) -> Result<Option<Snapshot>, StorageError> {
 mod tests {
     use super::*;
     use crate::raft::{EntryPayload, Membership};
+    #[cfg(feature = "bugs")]
+    use std::time::Duration;
 
     fn e(term: Term, index: Index) -> Entry {
         Entry {
@@ -583,6 +723,116 @@ mod tests {
         drop(st);
         let (_, rec) = Storage::open(dir.path(), 100).unwrap();
         assert_eq!(rec.entries, vec![e(2, 9)]);
+    }
+
+    /// Opens `dir` with `bugs` (the planted ones of the catalogue).
+    #[cfg(feature = "bugs")]
+    fn open_buggy(dir: &Path, bugs: &[Bug]) -> (Storage, Recovered) {
+        Storage::open_with_bugs(dir, 1 << 20, BugSet::of(bugs.iter().copied())).unwrap()
+    }
+
+    /// Vote persisted in term 3 for node 2, then the process dies: what a
+    /// restart reads back.
+    #[cfg(feature = "bugs")]
+    fn vote_after_crash(bugs: &[Bug]) -> HardState {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut st, _) = open_buggy(dir.path(), bugs);
+        let hs = HardState {
+            term: 3,
+            vote: Some(2),
+        };
+        st.save_hard_state(&hs).unwrap();
+        std::mem::forget(st); // kill -9: nothing more runs
+        open_buggy(dir.path(), &[]).1.hard_state
+    }
+
+    #[cfg(feature = "bugs")]
+    #[test]
+    fn bug_vote_not_persisted_forgets_the_vote_across_a_crash() {
+        assert_eq!(vote_after_crash(&[]).vote, Some(2));
+        assert_eq!(
+            vote_after_crash(&[Bug::VoteNotPersisted]),
+            HardState {
+                term: 3,
+                vote: None
+            }
+        );
+    }
+
+    /// Entries 1..=5 appended and synced (the point at which the runtime
+    /// acknowledges them), then the process is killed: what a restart reads.
+    #[cfg(feature = "bugs")]
+    fn entries_after_crash(bugs: &[Bug], wait: Duration) -> usize {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut st, _) = open_buggy(dir.path(), bugs);
+        st.append(&(1..=5).map(|i| e(1, i)).collect::<Vec<_>>())
+            .unwrap();
+        st.sync().unwrap();
+        std::thread::sleep(wait);
+        st.sync().unwrap(); // the runtime syncs on every iteration
+        std::mem::forget(st); // kill -9
+        open_buggy(dir.path(), &[]).1.entries.len()
+    }
+
+    #[cfg(feature = "bugs")]
+    #[test]
+    fn bug_ack_before_fsync_loses_synced_entries_to_a_crash_until_the_late_flush() {
+        assert_eq!(entries_after_crash(&[], Duration::ZERO), 5);
+        assert_eq!(
+            entries_after_crash(&[Bug::AckBeforeFsync], Duration::ZERO),
+            0
+        );
+        // A second later they are written: the loss window is that second.
+        let later = DEFERRED_FSYNC + Duration::from_millis(100);
+        assert_eq!(entries_after_crash(&[Bug::AckBeforeFsync], later), 5);
+    }
+
+    #[cfg(feature = "bugs")]
+    #[test]
+    fn bug_ack_before_fsync_keeps_storage_consistent_through_truncation_and_clean_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut st, _) = open_buggy(dir.path(), &[Bug::AckBeforeFsync]);
+        st.append(&(1..=6).map(|i| e(1, i)).collect::<Vec<_>>())
+            .unwrap();
+        st.append(&[e(2, 4), e(2, 5)]).unwrap(); // a conflict inside the held records
+        st.sync().unwrap();
+        assert_eq!((st.last_index(), st.term(5)), (5, Some(2)));
+        drop(st); // a clean stop writes what was held back
+        let (_, rec) = open_buggy(dir.path(), &[]);
+        let terms: Vec<Term> = rec.entries.iter().map(|e| e.term).collect();
+        assert_eq!(terms, vec![1, 1, 1, 2, 2]);
+    }
+
+    #[cfg(feature = "bugs")]
+    #[test]
+    fn bug_lose_last_entry_drops_a_durable_entry_at_every_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut st, _) = open_buggy(dir.path(), &[]);
+        st.append(&(1..=5).map(|i| e(1, i)).collect::<Vec<_>>())
+            .unwrap();
+        st.sync().unwrap();
+        drop(st);
+        assert_eq!(open_buggy(dir.path(), &[]).1.entries.len(), 5);
+        assert_eq!(
+            open_buggy(dir.path(), &[Bug::LoseLastEntry])
+                .1
+                .entries
+                .len(),
+            4
+        );
+        assert_eq!(
+            open_buggy(dir.path(), &[Bug::LoseLastEntry])
+                .1
+                .entries
+                .len(),
+            3
+        );
+        let (st, rec) = open_buggy(dir.path(), &[]);
+        assert_eq!(
+            (rec.entries.len(), st.last_index()),
+            (3, 3),
+            "gone from disk"
+        );
     }
 
     #[test]

@@ -21,6 +21,8 @@
 //!   in order, exactly once per incarnation; snapshots carry the same state.
 //! * Read linearizability: a ReadIndex answer or a lease read is at least the
 //!   highest index applied anywhere when the read was requested.
+//! * Exactly once: every client command (each is unique, and the simulated
+//!   clients never retry) is applied at one index only.
 //!
 //! After the chaos phase the network heals and every node restarts; a leader
 //! must then commit a new entry within a bounded number of ticks (liveness).
@@ -50,6 +52,11 @@ pub const CATCH_UP_TICKS: u64 = 3_000;
 pub struct RuntimeFaults {
     /// Do not persist the vote of the hard state (only the term).
     pub forget_vote: bool,
+    /// Recovery drops the last log entry.
+    pub lose_last_entry: bool,
+    /// Log entries count as persisted (and are acknowledged) at once, but a
+    /// crash loses those persisted within this many ticks (0: none).
+    pub unsynced_ticks: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -68,6 +75,9 @@ pub struct Scenario {
     /// Share of client turns that write (idle clusters elect differently).
     pub write_share: f64,
     pub faults: RuntimeFaults,
+    /// Planted bugs of the core (docs/bugs.md), given to every node.
+    #[cfg(feature = "bugs")]
+    pub bugs: node::bugs::BugSet,
 }
 
 impl Scenario {
@@ -92,6 +102,8 @@ impl Scenario {
             max_delay: [1, 3, 8, 20][rng.gen_range(0..4)],
             write_share: [0.05, 0.3, 1.0][rng.gen_range(0..3)],
             faults: RuntimeFaults::default(),
+            #[cfg(feature = "bugs")]
+            bugs: node::bugs::BugSet::none(),
         }
     }
 }
@@ -130,6 +142,8 @@ struct Durable {
     snapshot: Option<Snapshot>,
     entries: Vec<Entry>,
     initial: Membership,
+    /// Tick at which each entry of `entries` was persisted.
+    persisted_at: Vec<u64>,
 }
 
 impl Durable {
@@ -261,6 +275,8 @@ pub struct Sim {
     /// index → (term, payload hash, chain after applying it).
     applied: BTreeMap<Index, (Term, u64, u64)>,
     max_applied: Index,
+    /// Payload hash of every client command applied → its index.
+    applied_commands: BTreeMap<u64, Index>,
     /// (index, term, highest term in the cluster when we learned it committed).
     committed: Vec<(Index, Term, Term)>,
     /// Pending ReadIndex requests: ctx → (node, minimum acceptable index).
@@ -304,6 +320,7 @@ impl Sim {
             entries: BTreeMap::new(),
             applied: BTreeMap::new(),
             max_applied: 0,
+            applied_commands: BTreeMap::new(),
             committed: Vec::new(),
             reads: BTreeMap::new(),
             next_ctx: 1,
@@ -327,6 +344,10 @@ impl Sim {
         c.max_entries_per_msg = self.sc.max_entries_per_msg;
         c.max_inflight_msgs = self.sc.max_inflight_msgs;
         c.snapshot_chunk_bytes = self.sc.snapshot_chunk_bytes;
+        #[cfg(feature = "bugs")]
+        {
+            c.bugs = self.sc.bugs;
+        }
         c
     }
 
@@ -360,6 +381,9 @@ impl Sim {
         let n = self.nodes.get_mut(&id).unwrap();
         assert!(n.raft.is_none() && !n.retired);
         n.incarnation += 1;
+        if self.sc.faults.lose_last_entry && n.durable.entries.pop().is_some() {
+            n.durable.persisted_at.pop();
+        }
         let persisted = Persisted {
             hard_state: n.durable.hard_state,
             snapshot: n.durable.snapshot.clone(),
@@ -381,6 +405,13 @@ impl Sim {
         n.note_term();
         if n.raft.take().is_some() {
             self.stats.crashes += 1;
+        }
+        let unsynced = self.sc.faults.unsynced_ticks;
+        if unsynced > 0 {
+            let since = self.now.saturating_sub(unsynced);
+            let keep = n.durable.persisted_at.partition_point(|&t| t < since);
+            n.durable.entries.truncate(keep);
+            n.durable.persisted_at.truncate(keep);
         }
     }
 
@@ -519,7 +550,8 @@ impl Sim {
                     Some((id, _, t)) => id != l || self.status(l).term != t,
                 };
                 if stale {
-                    if let Ok((index, term)) = self.raft(l).propose(b"liveness".to_vec()) {
+                    let marker_data = format!("liveness-{}", self.now).into_bytes();
+                    if let Ok((index, term)) = self.raft(l).propose(marker_data) {
                         marker = Some((l, index, term));
                     }
                 }
@@ -768,7 +800,9 @@ impl Sim {
             .cloned()
             .expect("compact keeps the snapshot");
         assert_eq!(snap.meta.last_index, applied);
-        n.durable.entries.retain(|e| e.index > applied);
+        let covered = n.durable.entries.partition_point(|e| e.index <= applied);
+        n.durable.entries.drain(..covered);
+        n.durable.persisted_at.drain(..covered);
         n.durable.snapshot = Some(snap);
     }
 
@@ -879,9 +913,11 @@ impl Sim {
             if let Some(s) = &rd.snapshot {
                 n.durable.snapshot = Some(s.clone());
                 n.durable.entries.clear();
+                n.durable.persisted_at.clear();
             }
             if let Some(hs) = rd.hard_state {
                 if faults.forget_vote {
+                    // Only the term reaches the disk.
                     if hs.term != n.durable.hard_state.term {
                         n.durable.hard_state = HardState {
                             term: hs.term,
@@ -895,6 +931,7 @@ impl Sim {
             if let Some(first) = rd.entries.first() {
                 let first = first.index;
                 n.durable.entries.retain(|e| e.index < first);
+                n.durable.persisted_at.truncate(n.durable.entries.len());
                 let si = n.durable.snapshot.as_ref().map_or(0, |s| s.meta.last_index);
                 let expect = si + n.durable.entries.len() as u64 + 1;
                 assert_eq!(
@@ -903,6 +940,8 @@ impl Sim {
                     self.sc.seed
                 );
                 n.durable.entries.extend(rd.entries.iter().cloned());
+                let stored = n.durable.entries.len();
+                n.durable.persisted_at.resize(stored, self.now);
             }
         }
         for e in &rd.entries {
@@ -1010,6 +1049,15 @@ impl Sim {
             None => {
                 self.applied.insert(e.index, (e.term, ph, chain));
                 self.stats.commits += 1;
+                if matches!(e.payload, EntryPayload::Command(_)) {
+                    if let Some(&first) = self.applied_commands.get(&ph) {
+                        self.fail(&format!(
+                            "exactly once: the command applied at index {first} is applied again at index {}",
+                            e.index
+                        ));
+                    }
+                    self.applied_commands.insert(ph, e.index);
+                }
             }
         }
         if e.index > self.max_applied {
@@ -1060,13 +1108,18 @@ impl Sim {
     }
 }
 
+/// Runs one scenario; panics with the seed and the broken property on failure.
+pub fn run_scenario(sc: Scenario) -> Stats {
+    let mut sim = Sim::new(sc);
+    sim.run();
+    sim.stats
+}
+
 /// Runs one seed; panics with the seed and the broken property on failure.
 pub fn run_seed(seed: u64, faults: RuntimeFaults) -> Stats {
     let mut sc = Scenario::from_seed(seed);
     sc.faults = faults;
-    let mut sim = Sim::new(sc);
-    sim.run();
-    sim.stats
+    run_scenario(sc)
 }
 
 /// Runs `seeds` and returns the first failing seed with its message.
@@ -1074,8 +1127,22 @@ pub fn find_failure(
     seeds: impl IntoIterator<Item = u64>,
     faults: RuntimeFaults,
 ) -> Option<(u64, String)> {
+    find_failing_scenario(seeds, |seed| {
+        let mut sc = Scenario::from_seed(seed);
+        sc.faults = faults;
+        sc
+    })
+}
+
+/// Runs the scenario `scenario` makes of each seed and returns the first
+/// failing seed with its message.
+pub fn find_failing_scenario(
+    seeds: impl IntoIterator<Item = u64>,
+    scenario: impl Fn(u64) -> Scenario,
+) -> Option<(u64, String)> {
     for seed in seeds {
-        let r = std::panic::catch_unwind(|| run_seed(seed, faults));
+        let sc = scenario(seed);
+        let r = std::panic::catch_unwind(move || run_scenario(sc));
         if let Err(e) = r {
             let msg = e
                 .downcast_ref::<String>()
