@@ -9,12 +9,15 @@
 //! build's harness and node; `REPORT_RUN_DIR` names an existing run folder
 //! instead), the other a synthetic invalid run, to draw a counterexample.
 
+#[path = "common/synthetic.rs"]
+mod synthetic;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::report::render_run;
-use harness::report::synthetic::SyntheticRun;
+use synthetic::SyntheticRun;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
