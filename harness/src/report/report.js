@@ -42,9 +42,11 @@
     var loading = {};     // op file number -> callbacks waiting for it
     var kept = [];        // loaded file numbers, oldest first
 
+    var filesLoaded = 0;  // op files loaded since the page opened
     window.__reportOps = function (n, ops) {
       files[n] = ops;
       kept.push(n);
+      document.body.setAttribute('data-files-loaded', ++filesLoaded);
     };
 
     function esc(s) {
