@@ -60,8 +60,6 @@ pub struct Marker {
     pub label: String,
 }
 
-/// One node's leadership in one term, from its trace.
-
 /// Node names are `n1`, `n2`…: numbers get the prefix, strings stay.
 pub fn node_name(v: &Value) -> String {
     match v {
@@ -266,8 +264,6 @@ pub fn assign_rows(extents: &[(f64, f64)]) -> Vec<usize> {
     }
     rows
 }
-
-/// One lane per process while that stays readable; otherwise fold numeric
 
 #[cfg(test)]
 mod tests {

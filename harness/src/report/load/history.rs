@@ -141,7 +141,8 @@ pub fn stream(path: &Path, mut each: impl FnMut(&Event)) -> Result<HistoryScan, 
             Err(e) => return Err(io_error(path, e)),
         };
         scan.index_is_position &= ev.index == scan.events;
-        if scan.events % scan.stride == 0 {
+        // The stride is a power of two.
+        if scan.events & (scan.stride - 1) == 0 {
             scan.mark(Mark {
                 time: ev.time.unwrap_or(0).min(i64::MAX as u64) as i64,
                 offset,
