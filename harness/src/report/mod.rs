@@ -7,7 +7,7 @@
 //! (`harness report RUN_DIR`) and for runs that were interrupted; whatever
 //! is missing is said at the top of the page.
 //!
-//! It is made in three stages: [`load`] reads the files, [`derive`] turns
+//! It is made in three stages: `load` reads the files, `derive` turns
 //! events into what the page draws, `render` writes the page. The history
 //! and the traces stream through once, and memory holds only what is drawn
 //! (pixel columns, latency cells, histograms, fault bands, leader
@@ -34,7 +34,6 @@ use std::path::{Path, PathBuf};
 
 use formats::history::Process;
 
-pub use derive::ops::OpOutcome;
 pub use index::{results_dir_of, scan as scan_runs, RunEntry};
 pub use render::detail::{CHUNK_DIR, DEFAULT_CHUNK_OPS};
 pub use verdict::Verdict;
@@ -201,7 +200,9 @@ fn window_ops(
         b + h.max_solid_ns,
         |ev| {
             if ev.process != Process::Nemesis {
-                pairer.event(ev, |op| sel.add(op));
+                if let Some(op) = pairer.event(ev) {
+                    sel.add(op);
+                }
             }
         },
     )?;

@@ -112,9 +112,7 @@ impl Aggregator {
         if ev.kind == EventType::Invoke {
             self.ops += 1;
         }
-        let mut done = Vec::new();
-        self.pairer.event(ev, |op| done.push(op));
-        for op in done {
+        if let Some(op) = self.pairer.event(ev) {
             self.op(op, sink);
         }
     }

@@ -178,9 +178,9 @@ pub struct Pairer {
 }
 
 impl Pairer {
-    /// Takes a client event; calls `done` with every op it finishes (the
-    /// op a completion closes, or an op left open by a second invoke).
-    pub fn event(&mut self, ev: &Event, mut done: impl FnMut(Op)) {
+    /// Takes a client event; returns the op it finishes, if any: the op a
+    /// completion closes, or an op left open by a second invoke.
+    pub fn event(&mut self, ev: &Event) -> Option<Op> {
         let time = event_time(ev);
         if ev.kind == EventType::Invoke {
             let op = Op {
@@ -196,16 +196,16 @@ impl Pairer {
                 error: None,
                 node: ev.node,
             };
-            if let Some(earlier) = self.open.insert(ev.process.clone(), op) {
+            let earlier = self.open.insert(ev.process.clone(), op);
+            if earlier.is_some() {
                 self.double_invokes += 1;
                 self.pending += 1;
-                done(earlier);
             }
-            return;
+            return earlier;
         }
         let Some(mut op) = self.open.remove(&ev.process) else {
             self.orphans += 1;
-            return;
+            return None;
         };
         op.complete_ns = Some(time.max(op.invoke_ns));
         op.outcome = match ev.kind {
@@ -218,7 +218,7 @@ impl Pairer {
         if op.node.is_none() {
             op.node = ev.node;
         }
-        done(op);
+        Some(op)
     }
 
     /// Ops still open when the history ends, in invoke order: pending.
@@ -272,7 +272,7 @@ pub(crate) mod tests {
         let mut p = Pairer::default();
         let mut ops = Vec::new();
         for e in events {
-            p.event(e, |op| ops.push(op));
+            ops.extend(p.event(e));
         }
         p.finish(|op| ops.push(op));
         let mut notes = Vec::new();

@@ -22,7 +22,7 @@ pub const CELLS_PER_DECADE: usize = 256;
 /// Decades from 1 µs: 1 µs … 1000 s.
 pub const DECADES: usize = 9;
 const CELLS: usize = CELLS_PER_DECADE * DECADES;
-const WORDS: usize = CELLS / 64;
+pub const WORDS: usize = CELLS / 64;
 /// The lowest latency drawn: 1 µs (10^3 ns); shorter ones are drawn there.
 pub const LOG10_FLOOR: f64 = 3.0;
 
@@ -63,8 +63,9 @@ pub fn cell_latency(cell: usize) -> f64 {
 /// The scatter plot's occupied cells, per series.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LatencyScatter {
-    /// Per `(f, outcome)`: for each 2-px column, a bit per latency cell.
-    pub series: BTreeMap<(String, OpOutcome), Vec<[u64; WORDS]>>,
+    /// Per `f`, per outcome ([`OpOutcome::code`]): for each 2-px column, a
+    /// bit per latency cell (empty until the series has a point).
+    pub series: BTreeMap<String, [Vec<[u64; WORDS]>; 4]>,
     /// Ops drawn (ok, fail and info ops that completed).
     pub points: u64,
     /// Smallest and largest latency drawn (ns), for the axis.
@@ -94,10 +95,14 @@ impl LatencyScatter {
         self.max_ns = self.max_ns.max(l);
         self.points += 1;
         let col = cols.col(op.solid_end_ns());
-        let series = self
-            .series
-            .entry((op.f.clone(), op.outcome))
-            .or_insert_with(|| vec![[0; WORDS]; cols.cols]);
+        if !self.series.contains_key(op.f.as_str()) {
+            self.series.insert(op.f.clone(), Default::default());
+        }
+        let per_outcome = self.series.get_mut(op.f.as_str()).expect("inserted");
+        let series = &mut per_outcome[op.outcome.code() as usize];
+        if series.is_empty() {
+            *series = vec![[0; WORDS]; cols.cols];
+        }
         let cell = latency_cell(l);
         series[col][cell / 64] |= 1 << (cell % 64);
     }
@@ -163,46 +168,53 @@ pub struct LatencyRow {
 /// latency: they have not finished), and op counts per type and outcome.
 #[derive(Debug, Clone, Default)]
 pub struct OpTable {
-    latency: BTreeMap<(String, OpOutcome), LatencyHistogram>,
+    /// Per `f`, per outcome ([`OpOutcome::code`]).
+    latency: BTreeMap<String, [LatencyHistogram; 4]>,
     /// Per `f`: ops by [`OpOutcome::code`].
     pub counts: BTreeMap<String, [u64; 4]>,
 }
 
 impl OpTable {
     pub fn add(&mut self, op: &Op) {
-        match self.counts.get_mut(&op.f) {
-            Some(c) => c[op.outcome.code() as usize] += 1,
+        let o = op.outcome.code() as usize;
+        match self.counts.get_mut(op.f.as_str()) {
+            Some(c) => c[o] += 1,
             None => {
                 let mut c = [0; 4];
-                c[op.outcome.code() as usize] = 1;
+                c[o] = 1;
                 self.counts.insert(op.f.clone(), c);
             }
         }
         if let Some(l) = op.latency_ns() {
-            self.latency
-                .entry((op.f.clone(), op.outcome))
-                .or_default()
-                .record(l as u64);
+            if !self.latency.contains_key(op.f.as_str()) {
+                self.latency.insert(op.f.clone(), Default::default());
+            }
+            self.latency.get_mut(op.f.as_str()).expect("inserted")[o].record(l as u64);
         }
     }
 
     pub fn rows(&self) -> Vec<LatencyRow> {
-        self.latency
-            .iter()
-            .map(|((f, outcome), h)| {
+        let mut out = Vec::new();
+        for (f, per_outcome) in &self.latency {
+            for outcome in OpOutcome::ALL {
+                let h = &per_outcome[outcome.code() as usize];
+                if h.count() == 0 {
+                    continue;
+                }
                 let p = |q| h.percentile(q).unwrap_or(0) as i64;
-                LatencyRow {
+                out.push(LatencyRow {
                     f: f.clone(),
-                    outcome: *outcome,
+                    outcome,
                     count: h.count(),
                     p50: p(0.5),
                     p90: p(0.9),
                     p99: p(0.99),
                     p999: p(0.999),
                     max: h.max() as i64,
-                }
-            })
-            .collect()
+                });
+            }
+        }
+        out
     }
 }
 
@@ -288,6 +300,7 @@ mod tests {
         let marks: usize = s
             .series
             .values()
+            .flat_map(|per| per.iter())
             .map(|b| LatencyScatter::cells(b).count())
             .sum();
         assert_eq!(marks, 3);

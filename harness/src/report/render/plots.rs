@@ -7,7 +7,7 @@ use std::fmt::Write;
 use super::svg::{dur, esc, px, time_axis};
 use super::{bands, legend, Ctx, LEFT, RIGHT, W};
 use crate::report::derive::ops::OpOutcome;
-use crate::report::derive::plots::{cell_latency, nice_step, LatencyScatter};
+use crate::report::derive::plots::{cell_latency, nice_step, LatencyScatter, WORDS};
 
 pub(super) fn latency_section(o: &mut String, c: &Ctx) {
     let m = c.m;
@@ -45,49 +45,66 @@ pub(super) fn latency_section(o: &mut String, c: &Ctx) {
     time_axis(o, &s, top, bottom);
     bands::draw(o, c, &s, top, bottom, false);
     decade_grid(o, d0, d1, &y_of);
-    for ((f, outcome), bits) in &scatter.series {
-        let mut d = String::new();
-        let mut last: Option<(usize, i64, f64)> = None;
-        for (col, cell) in LatencyScatter::cells(bits) {
-            let yv = (y_of(cell_latency(cell)) * 10.0).round() / 10.0;
-            // One mark per 2 × 2 px: finer cells would only overdraw.
-            let bucket = (yv / 2.0).floor() as i64;
-            let prev = last.filter(|l| l.0 == col);
-            if prev.is_some_and(|l| l.1 == bucket) {
-                continue;
-            }
-            last = Some((col, bucket, yv));
-            let (x, y) = (px(LEFT + 2.0 * col as f64 + 1.0), px(yv));
-            match (outcome, prev) {
-                // Dots down a column: each a short relative move from the last.
-                (OpOutcome::Ok, Some(p)) => {
-                    let _ = write!(d, "m0,{}h0", px(yv - p.2));
-                }
-                (OpOutcome::Ok, None) => {
-                    let _ = write!(d, "M{x},{y}h0");
-                }
-                (OpOutcome::Fail, _) => {
-                    let _ = write!(d, "M{x},{y}m-2,-2l4,4m0,-4l-4,4");
-                }
-                _ => {
-                    let _ = write!(d, "M{x},{y}m-2.5,2l2.5,-4l2.5,4z");
-                }
+    for (f, per_outcome) in &scatter.series {
+        for outcome in OpOutcome::ALL {
+            let bits = &per_outcome[outcome.code() as usize];
+            if !bits.is_empty() {
+                scatter_series(o, c, f, outcome, bits, &y_of);
             }
         }
-        let _ = write!(
-            o,
-            "<path class=\"pts p-{}\" stroke=\"{}\" d=\"{d}\"><title>{} {}</title></path>",
-            outcome.name(),
-            c.f_color[f],
-            esc(f),
-            outcome.name()
-        );
     }
     o.push_str("</svg>");
     let _ = write!(
         o,
         "<p class=\"muted\">{} points; points within 2 px of each other are drawn once.</p></section>",
         scatter.points
+    );
+}
+
+/// One series' marks: a dot, a cross or a triangle per occupied 2 × 2 px.
+fn scatter_series(
+    o: &mut String,
+    c: &Ctx,
+    f: &str,
+    outcome: OpOutcome,
+    bits: &[[u64; WORDS]],
+    y_of: &dyn Fn(f64) -> f64,
+) {
+    let mut d = String::new();
+    let mut last: Option<(usize, i64, f64)> = None;
+    for (col, cell) in LatencyScatter::cells(bits) {
+        let yv = (y_of(cell_latency(cell)) * 10.0).round() / 10.0;
+        // One mark per 2 × 2 px: finer cells would only overdraw.
+        let bucket = (yv / 2.0).floor() as i64;
+        let prev = last.filter(|l| l.0 == col);
+        if prev.is_some_and(|l| l.1 == bucket) {
+            continue;
+        }
+        last = Some((col, bucket, yv));
+        let (x, y) = (px(LEFT + 2.0 * col as f64 + 1.0), px(yv));
+        match (outcome, prev) {
+            // Dots down a column: each a short relative move from the last.
+            (OpOutcome::Ok, Some(p)) => {
+                let _ = write!(d, "m0,{}h0", px(yv - p.2));
+            }
+            (OpOutcome::Ok, None) => {
+                let _ = write!(d, "M{x},{y}h0");
+            }
+            (OpOutcome::Fail, _) => {
+                let _ = write!(d, "M{x},{y}m-2,-2l4,4m0,-4l-4,4");
+            }
+            _ => {
+                let _ = write!(d, "M{x},{y}m-2.5,2l2.5,-4l2.5,4z");
+            }
+        }
+    }
+    let _ = write!(
+        o,
+        "<path class=\"pts p-{}\" stroke=\"{}\" d=\"{d}\"><title>{} {}</title></path>",
+        outcome.name(),
+        c.f_color[f],
+        esc(f),
+        outcome.name()
     );
 }
 
