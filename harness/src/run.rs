@@ -24,7 +24,7 @@ use crate::cluster::{
     SystemUnderTest,
 };
 use crate::generator::{perform, run_traffic, ProcessIds, TrafficConfig};
-use crate::history::{read_history, EventType, Recorder};
+use crate::history::{EventType, Recorder};
 use crate::nemesis::{FaultKind, Nemesis, NemesisEvent, ScheduleConfig};
 use crate::progress::{LeaderCell, Progress};
 use crate::stats::{self, Stats};
@@ -690,12 +690,12 @@ async fn finish(
     error: Option<String>,
     interrupted: bool,
 ) -> RunOutcome {
-    let events = read_history(&dir.history());
-    let stats = events.as_ref().ok().map(|e| stats::compute(e));
+    let stats = stats::compute_file(&dir.history());
     let mut error = error;
-    if let Err(e) = &events {
+    if let Err(e) = &stats {
         error.get_or_insert_with(|| format!("cannot read back the history: {e}"));
     }
+    let stats = stats.ok();
     let mut results = json!({"valid": null});
     let mut verdict_code = None;
     if mode.check {
@@ -776,9 +776,9 @@ pub fn render_reports(out: &mut dyn Write, run_dir: &Path) {
             let _ = writeln!(out, "warning: no report: {e}");
         }
     }
-    // run_dir = RESULTS/<test>/<time>
-    if let Some(results) = run_dir.parent().and_then(Path::parent) {
-        if let Err(e) = crate::report::render_index(results) {
+    // run_dir = RESULTS/<test>/<time>, when it is one (see results_dir_of).
+    if let Some(results) = crate::report::results_dir_of(run_dir) {
+        if let Err(e) = crate::report::render_index(&results) {
             let _ = writeln!(out, "warning: no results index: {e}");
         }
     }
@@ -804,8 +804,8 @@ pub fn report_command(path: &Path, out: &mut dyn Write) -> i32 {
                 return EXIT_ERROR;
             }
         }
-        if let Some(results) = path.parent().and_then(Path::parent) {
-            if let Ok(p) = crate::report::render_index(results) {
+        if let Some(results) = crate::report::results_dir_of(path) {
+            if let Ok(p) = crate::report::render_index(&results) {
                 let _ = writeln!(out, "{}", p.display());
             }
         }

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use formats::history::{EventType, Process};
 use serde_json::Value;
 
-use super::page::Verdict;
-use super::svg::{dur, esc};
+use super::render::svg::{dur, esc};
+use super::verdict::Verdict;
 use super::ReportError;
 
 /// One run as listed in the index.
@@ -165,6 +165,23 @@ pub fn run_entry(results_dir: &Path, dir: &Path) -> RunEntry {
     }
 }
 
+/// The results folder a run folder belongs to, if it is one: the run
+/// folder is named like a run (`YYYYMMDDTHHMMSS`), and its parent (the
+/// test's folder) has the `latest` link every `harness run` makes, or its
+/// grandparent already has an `index.html`. Only then does rendering a
+/// run's report rebuild an index, so a run folder copied anywhere else
+/// never gets an `index.html` written two levels above it.
+pub fn results_dir_of(run_dir: &Path) -> Option<PathBuf> {
+    let dir = run_dir.canonicalize().ok()?;
+    let stamp = dir.file_name()?.to_string_lossy().to_string();
+    let test_dir = dir.parent()?;
+    let results = test_dir.parent()?;
+    let has_latest =
+        fs::symlink_metadata(test_dir.join("latest")).is_ok_and(|m| m.file_type().is_symlink());
+    (is_run_stamp(&stamp) && (has_latest || results.join("index.html").is_file()))
+        .then(|| results.to_path_buf())
+}
+
 /// Every run folder under `results_dir/<test>/<stamp>/`, newest first
 /// (ties by test name). The `latest` links are skipped.
 pub fn scan(results_dir: &Path) -> Result<Vec<RunEntry>, ReportError> {
@@ -200,7 +217,7 @@ pub fn render(entries: &[RunEntry]) -> String {
     let _ = write!(
         o,
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Runs</title><style>{}</style></head><body>",
-        super::page::css()
+        super::render::css()
     );
     let count = |v: Verdict| entries.iter().filter(|e| e.verdict == v).count();
     let _ = write!(
@@ -270,5 +287,30 @@ mod tests {
         assert!(!is_run_stamp("20261125T203149-x"));
         assert_eq!(stamp_date("20261125T203149-2"), "2026-11-25 20:31:49 #2");
         assert_eq!(stamp_date("20261125T203149"), "2026-11-25 20:31:49");
+    }
+
+    #[test]
+    fn only_run_folders_of_a_results_tree_have_a_results_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let run = root.join("results/kv/20261125T203149");
+        fs::create_dir_all(&run).unwrap();
+        assert_eq!(results_dir_of(&run), None, "no latest link, no index");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("20261125T203149", root.join("results/kv/latest")).unwrap();
+        assert_eq!(results_dir_of(&run), Some(root.join("results")));
+        assert_eq!(
+            results_dir_of(&root.join("results/kv/latest")),
+            Some(root.join("results")),
+            "through the link too"
+        );
+        let other = root.join("elsewhere/copy/20261125T203149");
+        fs::create_dir_all(&other).unwrap();
+        assert_eq!(results_dir_of(&other), None);
+        fs::write(root.join("elsewhere/index.html"), "").unwrap();
+        assert_eq!(results_dir_of(&other), Some(root.join("elsewhere")));
+        let named = root.join("results/kv/my-run");
+        fs::create_dir_all(&named).unwrap();
+        assert_eq!(results_dir_of(&named), None, "not named like a run");
     }
 }

@@ -26,13 +26,28 @@
   function init() {
     var D = JSON.parse(document.getElementById('report-data').textContent);
     var OUT = ['ok', 'fail', 'info', 'pending'];
-    var LIMIT = 4000;
+    var LIMIT = 4000;     // ops drawn one by one at most
+    var MAX_FILES = 8;    // op files one window may load
+    var KEEP_FILES = 48;  // op files kept in memory
     var W = 1200, LEFT = 74, RIGHT = 16;
     var zoom = document.getElementById('zoom');
     var info = document.getElementById('zoom-info');
     var cex = {};
     D.cex.forEach(function (i) { cex[i] = true; });
+    var procLane = {};
+    if (D.laneMap.procs) D.laneMap.procs.forEach(function (p, i) { procLane[p] = i; });
     var cur = null;
+    var wanted = 0;       // the latest window asked for; older loads just store
+    var files = {};       // op file number -> its ops, once loaded
+    var loading = {};     // op file number -> callbacks waiting for it
+    var kept = [];        // loaded file numbers, oldest first
+
+    var filesLoaded = 0;  // op files loaded since the page opened
+    window.__reportOps = function (n, ops) {
+      files[n] = ops;
+      kept.push(n);
+      document.body.setAttribute('data-files-loaded', ++filesLoaded);
+    };
 
     function esc(s) {
       return String(s).replace(/[&<>"']/g, function (c) {
@@ -57,9 +72,66 @@
       var b = Math.pow(10, Math.floor(Math.log10(raw))), m = raw / b;
       return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * b;
     }
+    function procLabel(p) { return typeof p === 'number' ? 'p' + p : p; }
+    function laneOf(o) {
+      var n = D.laneMap.fold;
+      if (n) return typeof o[1] === 'number' ? o[1] % n : n;
+      return procLane[procLabel(o[1])];
+    }
     // Drawn until the client saw the outcome; open ops get a dashed tail.
     function endOf(o) {
       return o[5] < 0 ? o[4] : o[5];
+    }
+    function fileName(n) {
+      var s = String(n);
+      while (s.length < 4) s = '0' + s;
+      return D.dir + '/ops-' + s + '.js';
+    }
+    // Op files that may hold an op overlapping [a, b]: an op ends after
+    // `a` and starts before `b`.
+    function filesFor(a, b) {
+      var out = [];
+      D.chunks.forEach(function (c, i) { if (c[1] >= a && c[2] <= b) out.push(i); });
+      return out;
+    }
+    // The counterexample's window is in the page itself.
+    function embedded(a, b) {
+      return D.cexw && D.cexComplete && D.cexw[0] <= a && b <= D.cexw[1];
+    }
+    function load(need, done) {
+      var left = need.length;
+      need.forEach(function (n) {
+        if (files[n]) { if (--left === 0) done(null); return; }
+        var first = !loading[n];
+        loading[n] = loading[n] || [];
+        loading[n].push(function (err) { if (err) done(err); else if (--left === 0) done(null); });
+        if (!first) return;
+        var s = document.createElement('script');
+        s.src = fileName(n);
+        s.onload = function () {
+          s.parentNode.removeChild(s);
+          var cbs = loading[n]; delete loading[n];
+          cbs.forEach(function (cb) { cb(files[n] ? null : fileName(n) + ' holds no ops'); });
+        };
+        s.onerror = function () {
+          s.parentNode.removeChild(s);
+          var cbs = loading[n]; delete loading[n];
+          cbs.forEach(function (cb) { cb('could not load ' + fileName(n)); });
+        };
+        document.head.appendChild(s);
+      });
+    }
+    // Forgets the oldest files beyond KEEP_FILES, except those in use.
+    function trim(inUse) {
+      var use = {};
+      inUse.forEach(function (n) { use[n] = true; });
+      while (kept.length > KEEP_FILES) {
+        var i = 0;
+        while (i < kept.length && use[kept[i]]) i++;
+        if (i === kept.length) break;
+        delete files[kept[i]];
+        kept.splice(i, 1);
+      }
     }
 
     function render(a, b) {
@@ -67,11 +139,40 @@
       b = Math.min(D.t1, Math.ceil(b));
       if (b <= a) b = a + 1;
       cur = [a, b];
-      var sel = [];
-      for (var i = 0; i < D.ops.length; i++) {
-        var o = D.ops[i];
-        if (o[4] <= b && endOf(o) >= a) sel.push(o);
+      var token = ++wanted;
+      var need = embedded(a, b) ? null : filesFor(a, b);
+      var cut = false;
+      if (need && need.length > MAX_FILES) {
+        // Too much for one view: end the window where the files allowed run out.
+        b = Math.max(a + 1, D.chunks[need[MAX_FILES]][0]);
+        need = filesFor(a, b).slice(0, MAX_FILES);
+        cut = true;
+        cur = [a, b];
       }
+      var missing = need ? need.filter(function (n) { return !files[n]; }) : [];
+      if (!missing.length) return draw(a, b, need, cut);
+      document.body.setAttribute('data-detail', 'loading');
+      info.textContent = dur(a) + ' – ' + dur(b) + ': loading ' + missing.length + ' op file(s)…';
+      load(missing, function (err) {
+        if (token !== wanted) return;
+        if (err) {
+          document.body.setAttribute('data-detail', 'error');
+          zoom.innerHTML = '<p class="notes">The detail view ' + esc(err) + ': it reads the ops from the ' +
+            esc(D.dir) + '/ folder next to report.html, which must stay beside the page.</p>';
+          info.textContent = '';
+          return;
+        }
+        draw(a, b, need, cut);
+      });
+    }
+
+    function draw(a, b, need, cut) {
+      var pool = need ? [] : D.ops;
+      if (need) {
+        need.forEach(function (n) { pool = pool.concat(files[n]); });
+        trim(need);
+      }
+      var sel = pool.filter(function (o) { return o[4] <= b && endOf(o) >= a; });
       var total = sel.length;
       if (total > LIMIT) {
         // Too many to draw one by one: narrow to the first LIMIT ops.
@@ -81,7 +182,7 @@
         cur = [a, b];
       }
       var lanes = [], seen = {};
-      sel.forEach(function (o) { if (!seen[o[1]]) { seen[o[1]] = true; lanes.push(o[1]); } });
+      sel.forEach(function (o) { var l = laneOf(o); if (!seen[l]) { seen[l] = true; lanes.push(l); } });
       lanes.sort(function (x, y) { return x - y; });
       var row = {};
       lanes.forEach(function (l, i) { row[l] = i; });
@@ -90,7 +191,8 @@
       var sx = function (t) { return LEFT + (t - a) / (b - a) * (W - LEFT - RIGHT); };
       var cx = function (t) { return Math.max(LEFT, Math.min(W - RIGHT, sx(t))); };
       var h = [];
-      h.push('<svg class="chart" id="zoom-svg" viewBox="0 0 ' + W + ' ' + H + '" width="' + W + '" height="' + H + '">');
+      h.push('<svg class="chart" id="zoom-svg" viewBox="0 0 ' + W + ' ' + H + '" width="' + W + '" height="' + H +
+        '" data-a="' + a + '" data-b="' + b + '" data-ops="' + sel.length + '" data-files="' + (need ? need.length : 0) + '">');
       var step = nice((b - a) / 10), y0 = top + lanes.length * lh;
       var grid = '';
       for (var t = Math.ceil(a / step) * step; t <= b; t += step) {
@@ -109,14 +211,13 @@
         h.push('<text class="lane" x="' + (LEFT - 6) + '" y="' + (top + i * lh + lh - 5) + '">' + esc(D.lanes[l]) + '</text>');
       });
       sel.forEach(function (o) {
-        var y = top + row[o[1]] * lh + 2, bh = lh - 4;
+        var y = top + row[laneOf(o)] * lh + 2, bh = lh - 4;
         var x0 = cx(o[4]);
-        var solid = o[5] < 0 ? o[4] : o[5];
-        var x1 = Math.max(cx(solid), x0 + 1.5);
+        var x1 = Math.max(cx(endOf(o)), x0 + 1.5);
         var cls = 'op o-' + OUT[o[6]] + (cex[o[0]] ? ' cex' : '') + (o[0] === D.cexop ? ' cex-op' : '');
-        var key = o[3] >= 0 ? ' ' + D.keys[o[3]] : '';
+        var key = o[3] !== null ? ' ' + o[3] : '';
         var lat = o[5] < 0 ? 'open' : dur(o[5] - o[4]);
-        var title = '#' + o[0] + ' ' + o[8] + ' ' + D.fs[o[2]] + key + ' ' + o[7] + ' → ' + OUT[o[6]] +
+        var title = '#' + o[0] + ' ' + procLabel(o[1]) + ' ' + D.fs[o[2]] + key + ' ' + o[7] + ' → ' + OUT[o[6]] +
           ' · ' + lat + ' · at ' + dur(o[4]);
         h.push('<g class="' + cls + '"><title>' + esc(title) + '</title><rect x="' + x0.toFixed(1) + '" y="' + y +
           '" width="' + (x1 - x0).toFixed(1) + '" height="' + bh + '"/>');
@@ -131,16 +232,15 @@
       h.push('</svg>');
       if (!sel.length) h = ['<p class="muted">No ops in this window.</p>'];
       zoom.innerHTML = h.join('');
-      var whole = D.covered.some(function (c) { return c[0] <= a && b <= c[1]; });
       info.textContent = dur(a) + ' – ' + dur(b) + ': ' + sel.length + ' ops' +
-        (total > LIMIT ? ' (window cut to the first ' + LIMIT + ' of ' + total + ')' : '') + '.' +
-        (whole ? '' : ' This run has ' + D.total + ' ops; the page holds all ops only near the counterexample, ' +
-          'around each fault and from the start, so this window may miss some.');
+        (total > LIMIT ? ' (window cut to the first ' + LIMIT + ' of ' + total + ')' : '') +
+        (cut ? ' (window cut where ' + MAX_FILES + ' op files end)' : '') + '.';
+      document.body.setAttribute('data-detail', 'ready');
     }
 
     // A window holding a few hundred ops around time `t` (µs).
     function around(t) {
-      var rate = D.ops.length / Math.max(1, D.t1);
+      var rate = D.total / Math.max(1, D.t1);
       var w = Math.min(D.t1, Math.max(2000, 600 / Math.max(rate, 1e-12)));
       return [t - w * 0.25, t + w * 0.75];
     }

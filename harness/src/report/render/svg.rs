@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::aggregate::nice_step;
+use crate::report::derive::plots::nice_step;
 
 /// Escapes text for HTML/SVG element content and attribute values.
 pub fn esc(s: &str) -> String {
