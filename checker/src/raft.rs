@@ -56,7 +56,7 @@
 //! that arrives for a forgotten index is not dropped: its index is marked
 //! unchecked. If any were, audit passes re-read the inputs ([`Inputs`] can
 //! be opened more than once): for each batch of unchecked indexes (at most
-//! half a window), one pass finds their first applies, and a second replays
+//! [`RaftOptions::audit_batch`]), one pass finds their first applies, and a second replays
 //! the main pass and judges exactly the events it could not. So the answer
 //! is always the one an unbounded check would give; a window too small for
 //! a run costs two extra reads per batch, never a missed or false violation.
@@ -102,6 +102,9 @@ pub struct RaftOptions {
     /// Disjoint intervals of unchecked indexes remembered before the
     /// closest ones are joined.
     pub unchecked_spans: usize,
+    /// Unchecked indexes one audit judges (its oracle holds 40 bytes per
+    /// index); each audit reads the inputs twice.
+    pub audit_batch: u64,
 }
 
 impl Default for RaftOptions {
@@ -110,6 +113,7 @@ impl Default for RaftOptions {
             window: 1 << 20,
             pending: 1 << 16,
             unchecked_spans: 4096,
+            audit_batch: 1 << 19,
         }
     }
 }
@@ -237,7 +241,7 @@ pub fn check_inputs(
     let mut main = Pass::new(Mode::Main, opts);
     let counts = merge::run(inputs.open()?, None, |e| main.step(e))?;
     if !main.unchecked.is_empty() {
-        let batches = main.unchecked.batches((opts.window / 2).max(1));
+        let batches = main.unchecked.batches(opts.audit_batch);
         tracing::info!(
             batches = batches.len(),
             "some trace events came after the window had moved past their index: re-reading \
