@@ -251,12 +251,17 @@ struct Seen {
     divergent: usize,
     regress: usize,
     valid: usize,
+    /// Runs with more violations than the report keeps.
+    capped: usize,
 }
 
 impl Seen {
     fn count(&mut self, r: &RaftSafetyResult) {
         if r.violations.is_empty() {
             self.valid += 1;
+        }
+        if r.violations.len() == 100 {
+            self.capped += 1;
         }
         for v in &r.violations {
             match v.kind.as_str() {
@@ -270,13 +275,18 @@ impl Seen {
 
     fn assert_every_kind(&self) {
         assert!(
-            self.two_leaders > 20 && self.divergent > 20 && self.regress > 20 && self.valid > 20,
-            "the random runs must cover every kind and clean runs: {} two-leaders, {} \
-             divergent, {} regress, {} valid",
+            self.two_leaders > 20
+                && self.divergent > 20
+                && self.regress > 20
+                && self.valid > 20
+                && self.capped > 5,
+            "the random runs must cover every kind, clean runs and capped reports: {} \
+             two-leaders, {} divergent, {} regress, {} valid, {} capped",
             self.two_leaders,
             self.divergent,
             self.regress,
-            self.valid
+            self.valid,
+            self.capped
         );
     }
 }
@@ -285,8 +295,14 @@ impl Seen {
 fn agrees_with_the_in_memory_check_on_random_runs() {
     let mut seen = Seen::default();
     for seed in 0..300u64 {
-        let plant = [0.0, 0.01, 0.05, 0.3][seed as usize % 4];
-        let run = RandomRun::new(seed, plant).run(40 + (seed as usize % 7) * 40);
+        let (plant, steps) = match seed % 10 {
+            9 => (0.5, 800), // more violations than the report keeps
+            k => (
+                [0.0, 0.01, 0.05, 0.3][k as usize % 4],
+                40 + (seed as usize % 7) * 40,
+            ),
+        };
+        let run = RandomRun::new(seed, plant).run(steps);
         let want = support::reference::check(&run.flat, &run.observations);
         seen.count(&want);
         for opts in option_sets() {
@@ -319,7 +335,9 @@ fn agrees_with_the_in_memory_check_through_files() {
         let per_node = run.per_node();
         let mut files: Vec<PathBuf> = Vec::new();
         for (k, events) in per_node.iter().enumerate() {
-            let p = dir.path().join(format!("{seed}/nodes/n{}/trace.jsonl", k + 1));
+            let p = dir
+                .path()
+                .join(format!("{seed}/nodes/n{}/trace.jsonl", k + 1));
             write_trace(&p, events);
             files.push(p);
         }
@@ -334,7 +352,8 @@ fn agrees_with_the_in_memory_check_through_files() {
         let concatenated: Vec<TraceEvent> = per_node.concat();
         let want = support::reference::check(&concatenated, &run.observations);
         for opts in option_sets() {
-            let got = check_trace_files_with(&files, &[obs_path.clone()], &opts).expect("check");
+            let got = check_trace_files_with(&files, std::slice::from_ref(&obs_path), &opts)
+                .expect("check");
             assert_eq!(json(&got), json(&want), "seed {seed}, {opts:?}");
         }
     }
@@ -353,8 +372,7 @@ fn findings(r: &RaftSafetyResult) -> (Validity, BTreeSet<String>, Vec<serde_json
                 keys.insert(format!("term {term}"));
             }
             "divergent-apply" => {
-                let index: String = v.message.split("index ").nth(1).expect("an index")
-                    [..]
+                let index: String = v.message.split("index ").nth(1).expect("an index")[..]
                     .chars()
                     .take_while(char::is_ascii_digit)
                     .collect();
@@ -376,8 +394,16 @@ fn a_clock_step_neither_creates_nor_hides_a_violation() {
         let after = rng.gen_range(0..40);
         run.clock_step(node, after, rng.gen_range(1..60));
         let want = support::reference::check(&run.flat, &run.observations);
-        assert!(want.violations.len() < 100, "seed {seed}: keep below the cap");
-        let times: Vec<u64> = run.flat.iter().filter(|e| e.node == node).map(|e| e.time).collect();
+        assert!(
+            want.violations.len() < 100,
+            "seed {seed}: keep below the cap"
+        );
+        let times: Vec<u64> = run
+            .flat
+            .iter()
+            .filter(|e| e.node == node)
+            .map(|e| e.time)
+            .collect();
         stepped += usize::from(times.windows(2).any(|w| w[1] < w[0]));
         for opts in option_sets() {
             let got = check_events_with(&run.flat, &run.observations, &opts);
@@ -416,13 +442,16 @@ fn an_apply_older_than_the_window_is_judged_by_an_audit() {
     assert_eq!(r.violations[0].events[0]["time"], 3);
 }
 
+/// Changes one event on its way to the check.
+type Rewrite = fn(TraceEvent) -> TraceEvent;
+
+/// Inputs that open afresh each time.
+type Opener = Box<dyn Fn() -> Result<Vec<Stream<'static>>, CheckError>>;
+
 /// 5 nodes' soak traces as inputs read straight from the generator;
 /// `plant` rewrites one event of one node on the way.
-fn soak_inputs(
-    s: Soak,
-    plant: Option<(u64, fn(TraceEvent) -> TraceEvent)>,
-) -> impl Fn() -> Result<Vec<Stream<'static>>, CheckError> {
-    move || {
+fn soak_inputs(s: Soak, plant: Option<(u64, Rewrite)>) -> Opener {
+    Box::new(move || {
         Ok((1..=s.nodes)
             .map(|n| {
                 let events = soak::node_trace(s, n).enumerate().map(move |(k, e)| {
@@ -441,14 +470,16 @@ fn soak_inputs(
                 }
             })
             .collect())
-    }
+    })
 }
 
 /// The apply of index 150 000 on node 3, in the replay after its first
 /// restart (node 3 is down for indexes 130 000..150 000), writes another digest.
 fn diverge_in_replay(e: TraceEvent) -> TraceEvent {
     match e.kind {
-        TraceKind::Apply { index: 140_000, .. } if e.time > soak::EPOCH_NS + 150_000 * soak::STEP_NS => {
+        TraceKind::Apply { index: 140_000, .. }
+            if e.time > soak::EPOCH_NS + 150_000 * soak::STEP_NS =>
+        {
             TraceEvent {
                 kind: TraceKind::Apply {
                     index: 140_000,
@@ -473,8 +504,11 @@ fn five_million_generated_events_are_checked_in_one_pass() {
     assert_eq!(r.valid, Validity::Valid, "{:?}", r.violations.first());
     assert_eq!((r.events, r.nodes), (5_000_000, 5));
 
-    let r = check_inputs(&soak_inputs(s, Some((3, diverge_in_replay))), &RaftOptions::default())
-        .expect("check");
+    let r = check_inputs(
+        &soak_inputs(s, Some((3, diverge_in_replay))),
+        &RaftOptions::default(),
+    )
+    .expect("check");
     assert_eq!(r.valid, Validity::Invalid);
     assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
     let msg = &r.violations[0].message;

@@ -41,6 +41,11 @@ pub fn term_of(index: u64) -> u64 {
     1 + index / TERM_LEN
 }
 
+/// A new leader's first entry (a no-op) is at this index.
+fn term_starts_at(index: u64) -> bool {
+    term_of(index) != term_of(index - 1)
+}
+
 pub fn leader_of(term: u64, nodes: u64) -> u64 {
     1 + (term * 7) % nodes
 }
@@ -100,7 +105,7 @@ pub fn events_at(s: &Soak, node: u64, index: u64) -> Vec<TraceEvent> {
             index: index - 1,
             term: term_of(index - 1),
         });
-    } else if index % TERM_LEN == 0 || index == 1 {
+    } else if index == 1 || term_starts_at(index) {
         push(role(term, node, s.nodes));
     }
     push(TraceKind::Commit { index, term });
@@ -126,7 +131,7 @@ fn apply(index: u64) -> TraceKind {
         index,
         term: term_of(index),
         digest: digest_of(index),
-        kind: if index % TERM_LEN == 0 {
+        kind: if term_starts_at(index) {
             EntryKind::Noop
         } else {
             EntryKind::Command
