@@ -123,7 +123,9 @@ impl Default for RaftOptions {
 /// One line of an input: a trace event or an observation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// A line of a node's `trace.jsonl`.
     Trace(TraceEvent),
+    /// A line of `observations.jsonl`.
     Observation(Observation),
 }
 
@@ -158,6 +160,7 @@ pub trait Inputs {
     fn open(&self) -> Result<Vec<Stream<'_>>, CheckError>;
 }
 
+/// A function that opens the inputs afresh, e.g. a generator's.
 impl<F> Inputs for F
 where
     F: Fn() -> Result<Vec<Stream<'static>>, CheckError>,

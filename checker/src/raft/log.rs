@@ -213,7 +213,7 @@ impl Window {
     pub fn record(&mut self, a: &ApplyFields) -> u64 {
         let end = self.base + self.slots.len() as u64;
         if a.index >= end && a.index - self.base >= self.span {
-            self.slide_to(a.index + 1 - self.span);
+            self.slide_to(a.index - (self.span - 1));
         }
         let k = (a.index - self.base) as usize;
         if k >= self.slots.len() {
@@ -231,10 +231,6 @@ impl Window {
         let drop = (base - self.base).min(self.slots.len() as u64) as usize;
         self.slots.drain(..drop);
         self.base = base;
-        if self.slots.is_empty() {
-            // Release what a far jump left behind; capacity is kept otherwise.
-            self.slots.shrink_to(self.span.min(1 << 16) as usize);
-        }
         if self.texts.first_key_value().is_some_and(|(&i, _)| i < base) {
             self.texts = self.texts.split_off(&base);
         }
@@ -515,6 +511,9 @@ mod tests {
         assert!(matches!(w.lookup(100), Lookup::Open));
         w.record(&apply(1000, "z"));
         assert_eq!(w.base, 997);
+        w.record(&apply(u64::MAX, "end"));
+        assert_eq!(w.base, u64::MAX - 3);
+        assert!(matches!(w.lookup(u64::MAX), Lookup::First(_)));
         assert!(matches!(w.lookup(6), Lookup::Forgotten));
         assert!(w.texts.keys().all(|&i| i >= 997), "texts slide too");
     }

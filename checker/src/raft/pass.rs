@@ -27,7 +27,8 @@ pub(super) enum Mode<'o> {
     Audit(&'o Oracle),
 }
 
-/// The first leader claim of a term, enough to print it again.
+/// A leader claim (a role event or an observed status), enough to print it
+/// again; the first of each term is kept.
 struct Leader {
     time: u64,
     node: u64,
@@ -75,6 +76,26 @@ struct NodeState {
     pos: u64,
     last_commit: Option<LastCommit>,
     max_applied: Option<u64>,
+}
+
+impl NodeState {
+    /// Counts an event of the node, returning its position among the
+    /// node's events, and ends the lifetime at a `start`, a `snapshot`, or
+    /// an apply of an index already applied (a restarted node replaying).
+    fn next_event(&mut self, kind: &TraceKind) -> u64 {
+        match kind {
+            TraceKind::Start { .. } | TraceKind::Snapshot { .. } => self.last_commit = None,
+            TraceKind::Apply { index, .. } => {
+                if self.max_applied.is_some_and(|m| *index <= m) {
+                    self.last_commit = None;
+                }
+                self.max_applied = self.max_applied.max(Some(*index));
+            }
+            _ => {}
+        }
+        self.pos += 1;
+        self.pos - 1
+    }
 }
 
 /// Violations found so far, per property, each list keeping the
@@ -224,7 +245,13 @@ impl<'o> Pass<'o> {
             Event::Observation(o) => {
                 self.nodes.insert(o.node);
                 let ObservationKind::Status { term, role, leader } = o.kind;
-                self.claim(term, role, o.time, o.node, leader, true, || json_of(o));
+                let who = Leader {
+                    time: o.time,
+                    node: o.node,
+                    leader,
+                    observed: true,
+                };
+                self.claim(term, role, who, || json_of(o));
             }
             Event::Trace(e) => self.trace(e),
         }
@@ -233,20 +260,19 @@ impl<'o> Pass<'o> {
 
     fn trace(&mut self, e: &TraceEvent) {
         self.nodes.insert(e.node);
-        let st = self.per_node.entry(e.node).or_default();
-        let pos = st.pos;
-        st.pos += 1;
+        let pos = self.per_node.entry(e.node).or_default().next_event(&e.kind);
         match &e.kind {
             TraceKind::Role { term, role, leader } => {
-                self.claim(*term, *role, e.time, e.node, *leader, false, || json_of(e));
+                let who = Leader {
+                    time: e.time,
+                    node: e.node,
+                    leader: *leader,
+                    observed: false,
+                };
+                self.claim(*term, *role, who, || json_of(e));
             }
             TraceKind::Apply { .. } => {
                 let a = ApplyFields::of(e).expect("an apply");
-                let st = self.per_node.get_mut(&e.node).expect("just inserted");
-                if st.max_applied.is_some_and(|m| a.index <= m) {
-                    st.last_commit = None; // a restarted node replays its log
-                }
-                st.max_applied = st.max_applied.max(Some(a.index));
                 self.apply(e, &a);
             }
             TraceKind::Commit { index, term } => {
@@ -259,45 +285,21 @@ impl<'o> Pass<'o> {
                 self.commit(*index, c);
                 self.regress(e, *index, *term, pos);
             }
-            TraceKind::Start { .. } | TraceKind::Snapshot { .. } => {
-                self.per_node
-                    .get_mut(&e.node)
-                    .expect("just inserted")
-                    .last_commit = None;
-            }
-            TraceKind::Config { .. } => {}
+            TraceKind::Start { .. } | TraceKind::Snapshot { .. } | TraceKind::Config { .. } => {}
         }
     }
 
     /// Election safety: the first leader of each term is remembered, and
     /// every other node claiming the term is reported once per pair.
-    #[allow(clippy::too_many_arguments)]
-    fn claim(
-        &mut self,
-        term: u64,
-        role: Role,
-        time: u64,
-        node: u64,
-        leader: Option<u64>,
-        observed: bool,
-        json: impl FnOnce() -> Value,
-    ) {
+    fn claim(&mut self, term: u64, role: Role, who: Leader, json: impl FnOnce() -> Value) {
         if role != Role::Leader || !self.main() {
             return;
         }
         let Some(first) = self.leaders.get(&term) else {
-            self.leaders.insert(
-                term,
-                Leader {
-                    time,
-                    node,
-                    leader,
-                    observed,
-                },
-            );
+            self.leaders.insert(term, who);
             return;
         };
-        let (a, b) = (first.node, node);
+        let (a, b) = (first.node, who.node);
         if a == b || self.found.leaders.len() >= MAX_VIOLATIONS {
             return;
         }
