@@ -15,6 +15,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
+#[path = "support/shapes.rs"]
+mod shapes;
+
 fn corpus() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/porcupine");
     assert!(
@@ -260,7 +263,82 @@ pub fn generate(
     events
 }
 
+/// Child mode: `row OPS PROCS KEYS INFO CAS FAULT SEED RUNS TIME_S MEM`.
+/// Generates, checks RUNS times, prints one JSON line.
+fn child_row(a: &[String]) {
+    let p = |i: usize| a[i].parse::<f64>().expect("number");
+    let fault = match a[5].as_str() {
+        "stale" => shapes::Fault::Stale,
+        "future" => shapes::Fault::Future,
+        _ => shapes::Fault::None,
+    };
+    let shape = shapes::Shape {
+        ops: p(0) as usize,
+        procs: p(1) as u64,
+        keys: p(2) as usize,
+        info: p(3),
+        cas: p(4),
+        fault,
+        seed: p(6) as u64,
+    };
+    let base = vm_rss_kib().unwrap_or(0);
+    let events = shapes::generate(&shape);
+    let h = history::build(
+        "generated",
+        Dialect {
+            format: Format::Jsonl,
+            nil_read_unknown: false,
+            failed_cas: FailedCas::OnPrecondition,
+        },
+        events,
+        Some(if shape.keys > 1 {
+            ModelKind::Kv
+        } else {
+            ModelKind::CasRegister
+        }),
+        None,
+    )
+    .expect("build");
+    let held = vm_rss_kib().unwrap_or(0);
+    reset_hwm();
+    let opts = CheckOptions {
+        time_limit: Duration::from_secs_f64(p(8)),
+        memory_limit_bytes: p(9) as u64,
+        ..CheckOptions::default()
+    };
+    let mut times = Vec::new();
+    let mut verdict = Validity::Unknown;
+    let mut reason = String::new();
+    for _ in 0..p(7) as usize {
+        let t = Instant::now();
+        let r = check_history(&h, &opts);
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        verdict = r.valid;
+        reason = format!(
+            "{:?}",
+            r.checkers
+                .linearizability
+                .as_ref()
+                .map(|l| l.reason.clone())
+        );
+    }
+    let peak = vm_hwm_kib().unwrap_or(0);
+    println!(
+        "{}",
+        json!({"ops": h.ops.len(), "times_ms": times, "verdict": word(verdict), "reason": reason,
+               "base_kib": base, "held_kib": held, "peak_kib": peak})
+    );
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    if args.first().map(String::as_str) == Some("row") {
+        child_row(&args[1..]);
+        return;
+    }
     let dir = corpus();
     let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("manifest");
     let mut rows = Vec::new();

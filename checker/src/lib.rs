@@ -42,6 +42,7 @@ pub mod linear;
 pub mod model;
 pub mod parse;
 pub mod raft;
+pub mod reduce;
 pub mod report;
 pub mod search;
 pub mod verdict;

@@ -10,6 +10,7 @@
 //! earlier window for another end state when a later one fails.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -20,6 +21,7 @@ use crate::explain::explain_stuck;
 use crate::graph;
 use crate::history::{History, OpF, Val, INF};
 use crate::model::{Space, State};
+use crate::reduce::{self, Reduced};
 use crate::search::{Config, Step, WindowSearch};
 use crate::verdict::{Failure, HistoryVerdict, PartOutcome};
 use crate::{CheckOptions, ModelKind};
@@ -32,6 +34,7 @@ const PARALLEL_MIN_OPS: usize = 4096;
 
 /// Checks a history for linearizability under the given options.
 pub fn check(history: &History, opts: &CheckOptions) -> HistoryVerdict {
+    let reduced: &OnceLock<Option<Reduced>> = &OnceLock::new();
     let used = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let global_deadline = Instant::now() + opts.time_limit;
@@ -78,7 +81,7 @@ pub fn check(history: &History, opts: &CheckOptions) -> HistoryVerdict {
         if let Some(s) = slice {
             b.deadline = b.global_deadline.min(Instant::now() + s);
         }
-        let r = check_part(history, ops.0, &ops.1, tuple, opts, &b);
+        let r = check_part(history, reduced, ops.0, &ops.1, tuple, opts, &b);
         if matches!(r.0, PartOutcome::Invalid(_)) {
             stop.store(true, Ordering::Relaxed);
         }
@@ -222,9 +225,31 @@ fn relevant_pending(
         .collect()
 }
 
+/// The reduced copy of a register history the search works on (see
+/// [`crate::reduce`]), made once per check by the first part that needs
+/// it and charged to the memory budget; without room for it the search
+/// works on the history as it is.
+fn reduced<'a>(
+    cell: &'a OnceLock<Option<Reduced>>,
+    history: &History,
+    budget: &Budget<'_>,
+) -> Option<&'a Reduced> {
+    cell.get_or_init(|| {
+        let bytes = reduce::bytes_for(history);
+        if budget.used.load(Ordering::Relaxed) + bytes > budget.memory_limit {
+            return None;
+        }
+        let r = reduce::reduce(history)?;
+        budget.used.fetch_add(r.bytes(), Ordering::Relaxed);
+        Some(r)
+    })
+    .as_ref()
+}
+
 /// Checks one part; returns the outcome, the number of windows and whether the graph decided it.
 fn check_part(
     history: &History,
+    cell: &OnceLock<Option<Reduced>>,
     key: Option<u32>,
     ops: &[u32],
     tuple: bool,
@@ -235,41 +260,55 @@ fn check_part(
     // explanation, which is costly to refute. Dropping them relaxes the
     // history (fewer constraints): if even the relaxed part cannot be
     // linearized, the part cannot, and the relaxed check is cheap.
+    if opts.use_graph && !tuple {
+        // Exact without cas; with cas, a cheap refutation (see `graph::refute`).
+        if let Some(r) =
+            graph::check(history, key, ops).or_else(|| graph::refute(history, key, ops))
+        {
+            return (r, 1, true);
+        }
+    }
     let failed = |&i: &u32| matches!(history.ops[i as usize].f, OpF::CasFailed(_));
-    if ops.iter().any(failed) {
+    if std::env::var("NORELAX").is_err() && ops.iter().any(failed) {
         let relaxed: Vec<u32> = ops.iter().copied().filter(|i| !failed(i)).collect();
         let mut b = *budget;
         let left = b.deadline.saturating_duration_since(Instant::now());
         b.deadline = Instant::now() + left / 4;
-        let r = decide(history, key, &relaxed, tuple, opts, &b);
+        let r = decide(history, cell, key, &relaxed, true, tuple, opts, &b);
         if matches!(r.0, PartOutcome::Invalid(_)) {
             return r;
         }
     }
-    decide(history, key, ops, tuple, opts, budget)
+    decide(history, cell, key, ops, false, tuple, opts, budget)
 }
 
-/// Graph if eligible, else search.
+/// The search over a part (on the reduced history when there is one).
+#[allow(clippy::too_many_arguments)]
 fn decide(
     history: &History,
+    cell: &OnceLock<Option<Reduced>>,
     key: Option<u32>,
     ops: &[u32],
+    relaxed: bool,
     tuple: bool,
     opts: &CheckOptions,
     budget: &Budget<'_>,
 ) -> (PartOutcome, usize, bool) {
-    if opts.use_graph && !tuple {
-        if let Some(r) = graph::check(history, key, ops) {
-            return (r, 1, true);
-        }
-    }
-    let (r, w) = search_part(history, key, ops, tuple, opts, budget, true);
+    let (view, sops) = match reduced(cell, history, budget) {
+        Some(r) => (&r.history, r.search_ops(ops, relaxed)),
+        None => (history, ops.to_vec()),
+    };
+    let h = Histories {
+        search: view,
+        report: history,
+    };
+    let (r, w) = search_part(h, key, &sops, tuple, opts, budget, true);
     if matches!(r, PartOutcome::Invalid(_)) && history.model == ModelKind::AppendKv {
         // Pruning against reads of later windows stops the search before the
         // window holding the contradicting read; search again without it so
         // the counterexample shows that read.
         if let (faithful @ PartOutcome::Invalid(_), _) =
-            search_part(history, key, ops, tuple, opts, budget, false)
+            search_part(h, key, &sops, tuple, opts, budget, false)
         {
             return (faithful, w, false);
         }
@@ -277,9 +316,27 @@ fn decide(
     (r, w, false)
 }
 
+/// The history the search works on (possibly reduced) and the one its
+/// counterexamples are told in (the recorded one).
+#[derive(Clone, Copy)]
+pub struct Histories<'a> {
+    pub search: &'a History,
+    pub report: &'a History,
+}
+
+impl<'a> Histories<'a> {
+    /// The same history for both.
+    pub fn same(history: &'a History) -> Self {
+        Histories {
+            search: history,
+            report: history,
+        }
+    }
+}
+
 /// The search path over one part, chaining its quiescent windows.
 pub fn search_part(
-    history: &History,
+    hs: Histories<'_>,
     key: Option<u32>,
     ops: &[u32],
     tuple: bool,
@@ -287,6 +344,7 @@ pub fn search_part(
     budget: &Budget<'_>,
     use_future: bool,
 ) -> (PartOutcome, usize) {
+    let history = hs.search;
     let ranges = if opts.split_windows {
         windows(history, ops)
     } else {
@@ -333,6 +391,9 @@ pub fn search_part(
         let pending = relevant_pending(history, &all_infos[..infos_before[i]], window, registerish);
         let mut s = WindowSearch::new(history, &pending, window);
         s.set_future(futures[i].clone());
+        if registerish {
+            s.enable_register_rules(history);
+        }
         if key_blame {
             s.enable_key_blame(history, history.keys.len() + 1);
         }
@@ -346,7 +407,7 @@ pub fn search_part(
         consumed: Vec::new(),
     };
     searches.push(make(0));
-    searches[0].start(&init);
+    searches[0].start(history, &mut space, &init);
     starts[0].push(init);
     let mut i = 0usize;
     let mut deepest_fail: Option<usize> = None;
@@ -360,7 +421,7 @@ pub fn search_part(
                 if searches.len() <= i {
                     searches.push(make(i));
                 }
-                searches[i].start(&cfg);
+                searches[i].start(history, &mut space, &cfg);
                 if starts[i].len() <= MAX_STARTS {
                     starts[i].push(cfg);
                 }
@@ -371,18 +432,12 @@ pub fn search_part(
                 }
                 if i == 0 {
                     let w = deepest_fail.unwrap_or(0);
-                    let mut f = failure_from_search(
-                        history,
-                        key,
-                        ops,
-                        &ranges[w],
-                        &searches[w],
-                        &mut space,
-                    );
+                    let mut f =
+                        failure_from_search(hs, key, ops, &ranges[w], &searches[w], &mut space);
                     if starts[w].len() <= MAX_STARTS {
                         let pending = &all_infos[..infos_before[w]];
                         shrink(
-                            history,
+                            hs,
                             &mut f,
                             ops,
                             pending,
@@ -489,7 +544,7 @@ fn future_reads(
 /// later cannot help place it. Keeps the shorter window if it still fails
 /// from every start configuration the full window was tried from.
 fn shrink(
-    history: &History,
+    hs: Histories<'_>,
     f: &mut Failure,
     part: &[u32],
     pending: &[u32],
@@ -499,6 +554,7 @@ fn shrink(
     space: &mut Space<'_>,
     budget: &Budget<'_>,
 ) {
+    let history = hs.search;
     let Some(stuck) = f.stuck else { return };
     let limit = history.ops[stuck as usize].ret;
     if limit == INF {
@@ -523,7 +579,7 @@ fn shrink(
         search.set_future(FxHashMap::default());
     }
     for cfg in starts {
-        search.start(cfg);
+        search.start(history, space, cfg);
         match search.next_end(history, space, budget) {
             Step::Exhausted => {}
             Step::End(_) | Step::Abort(_) => {
@@ -535,7 +591,8 @@ fn shrink(
     let p = &search.progress;
     if let Some(s) = p.stuck {
         let states: Vec<State> = p.states.clone();
-        (f.explanation, f.witnesses) = explain_stuck(history, part, &sub, Some(s), &states, space);
+        (f.explanation, f.witnesses) =
+            explain_stuck(hs.report, part, &sub, Some(s), &states, space);
         f.stuck = Some(s);
         f.states = states.iter().map(|&x| space.describe(x)).collect();
         f.prefix = p.prefix.clone();
@@ -545,7 +602,7 @@ fn shrink(
 }
 
 fn failure_from_search(
-    history: &History,
+    hs: Histories<'_>,
     key: Option<u32>,
     ops: &[u32],
     range: &std::ops::Range<usize>,
@@ -555,7 +612,7 @@ fn failure_from_search(
     let p = &search.progress;
     let states: Vec<State> = p.states.clone();
     let (explanation, witnesses) =
-        explain_stuck(history, ops, &ops[range.clone()], p.stuck, &states, space);
+        explain_stuck(hs.report, ops, &ops[range.clone()], p.stuck, &states, space);
     Failure {
         key,
         window: ops[range.clone()].to_vec(),

@@ -1,10 +1,13 @@
 //! The Wing & Gong / Lowe linearization search over one window of one part.
 //!
-//! Operations sit in a doubly linked list of call and return entries sorted by
-//! position (real time). The candidates to linearize next are the calls before
-//! the first remaining return: they were invoked before any pending operation
-//! returned. Choosing one lifts its entries out of the list (dancing links, so
-//! undo is O(1) and nothing is allocated per step); a dead end pops it back.
+//! Required operations (those that must have happened: every op that is not
+//! `info`) sit in a doubly linked list of call and return entries sorted by
+//! position (real time). The candidates to linearize next are the calls
+//! before the first remaining return: they were invoked before any pending
+//! operation returned. Choosing one lifts its entries out of the list
+//! (dancing links, so undo is O(1)); a dead end pops it back. Each node of
+//! the search computes its candidates once, in the order below, into an
+//! arena that grows and shrinks with the path.
 //!
 //! Lowe's memoization: a configuration (set of linearized operations, model
 //! state) is explored once. The set is hashed incrementally, Zobrist style:
@@ -12,14 +15,46 @@
 //! its members', so adding or removing an operation is one XOR. Collisions
 //! are negligible at 128 bits (a false hit needs ~2^64 configurations).
 //!
-//! `info` operations (outcome unknown) may be linearized at any point after
-//! their call, or never: they have no return entry and are not required for
-//! success. Two sound pruning rules keep them from exploding the search:
-//! an `info` op is only placed if it changes the state, and it must be
-//! followed by an operation whose outcome it changes (otherwise removing it
-//! gives an equivalent linearization that consumes fewer unknown ops, which is
-//! never worse). The pre-state of the last `info` op is therefore part of the
-//! configuration key.
+//! Sound rules that cut the tree, each with why no verdict changes:
+//!
+//! - **Forced moves first.** A legal required observer (an op that leaves the
+//!   state as it is) can be placed now in some valid order if any valid order
+//!   exists: every op that must precede it in real time is already placed,
+//!   and moving it to the front changes no other op's state. Likewise a legal
+//!   required op that no other unplaced required op of its key could precede
+//!   (for the register models, whatever `info` ops might come first can be
+//!   moved after it or dropped: an observer commutes with them, a write
+//!   overwrites them, a cas that fits now ends in the same state). When a
+//!   node has such a move, it is the node's only candidate.
+//! - **Earliest deadline first.** The other candidates are tried in the
+//!   order of their returns (an order only; every one is tried).
+//! - **Symmetry.** Two unplaced candidates with the same key and the same
+//!   effect, `a` returning no later than `b`: if some valid order starts with
+//!   `b`, swapping `a` and `b` in it gives a valid order starting with `a`
+//!   (same states throughout; `b` takes `a`'s later place, which respects
+//!   `b`'s later return). So `b` is skipped. `info` ops with the same key
+//!   and effect are interchangeable outright (neither has a return), so only
+//!   the earliest invoked unplaced one of each such class is a candidate.
+//! - **`info` ops** (outcome unknown) may be linearized at any point after
+//!   their call, or never: they have no return entry and are not required
+//!   for success. One is only placed if it changes the state, and the op
+//!   placed right after it must be one whose outcome it changes (otherwise
+//!   moving it later or removing it gives an equivalent linearization); the
+//!   pre-state of the last `info` op is part of the configuration key. For
+//!   the register models the rule is stronger: the next op must be illegal
+//!   without it (if that op is legal before it, it is an observer, which can
+//!   go first, or a write, which makes it useless; a cas legal in two
+//!   different states does not exist), so an `info` op is a candidate only
+//!   when it enables an op that is illegal now. A class of `info` ops whose
+//!   value no op reads ([`DEAD`](crate::history::DEAD)) can then only enable
+//!   a failed cas, so at most as many of them as the window has failed cas
+//!   on their key are ever candidates.
+//! - **Observers first** (single registers, see
+//!   [`WindowSearch::enable_register_rules`]): while the state holds a value
+//!   that no unplaced op can write again, and some unplaced required op
+//!   still needs that value (a read of it, or a cas from it), changing the
+//!   state dooms that op, so only moves that keep the value (or the last cas
+//!   from it) are candidates.
 //!
 //! The search is resumable: [`WindowSearch::next_end`] returns each reachable
 //! end configuration in turn, so the caller can chain quiescent windows
@@ -53,11 +88,13 @@ use std::sync::atomic::Ordering;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::budget::{Abort, Budget};
-use crate::history::{History, OpF, INF};
+use crate::history::{History, OpF, Val, DEAD, INF, UNKNOWN};
 use crate::model::{Space, State};
+use crate::ModelKind;
 
 const NIL: u32 = u32::MAX;
 const NO_OBL: u32 = u32::MAX;
+const HEAD: u32 = 0;
 
 /// A set of tuple slots (keys) as a bit set; [`ALL`] means "the whole
 /// configuration", no claim about any projection.
@@ -131,14 +168,49 @@ fn config_key(hash: u128, state: State, obl: u32) -> u128 {
     hash ^ ((u128::from(a) << 64) | u128::from(b))
 }
 
+/// One move on the path: the op placed and what it replaced.
 #[derive(Debug, Clone, Copy)]
 struct Frame {
     op: u32,
     state: State,
     obl: u32,
-    /// Placed as a forced move (a legal observer): no alternatives to try.
+}
+
+/// A candidate move: the local op and the state it leads to.
+#[derive(Debug, Clone, Copy)]
+struct Cand {
+    l: u32,
+    ns: State,
+}
+
+/// A node on the path: its candidates (a range of the arena), the next one
+/// to try, and the blame gathered from its dead children.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    start: u32,
+    end: u32,
+    cursor: u32,
+    acc: Blame,
+    /// The blame is final (a backjump, a forced move, or set by a later window).
+    fin: bool,
+    /// The only candidate is a forced move.
     forced: bool,
 }
+
+/// Interchangeable `info` ops (same key, same effect), in call order.
+#[derive(Debug, Clone)]
+struct InfoClass {
+    members: Vec<u32>,
+    /// Index of the first unplaced member.
+    next: u32,
+    /// Members from this index on are never candidates in this run.
+    limit: u32,
+    /// At most this many members may be placed in one run (see module docs).
+    cap: u32,
+}
+
+/// What one search holds, by size class, for the memory budget.
+const BYTES_PER_OP: usize = 96;
 
 /// A resumable search over one window.
 pub struct WindowSearch {
@@ -146,13 +218,16 @@ pub struct WindowSearch {
     info: Vec<bool>,
     observer: Vec<bool>,
     put: Vec<bool>,
+    key: Vec<Option<u32>>,
     /// Append-kv without resets ahead: states only grow, so the earliest
     /// pending read must see an extension of the current string.
     prefix_prune: bool,
     /// Append-kv: per key, the value of a read in a later window that the
     /// state must still be able to grow into (no put can come before it).
-    future: FxHashMap<Option<u32>, crate::history::Val>,
+    future: FxHashMap<Option<u32>, Val>,
     z: Vec<u128>,
+    /// Entries of every op (positions in real-time order); only required
+    /// ops' entries are linked into the list.
     call_entry: Vec<u32>,
     ret_entry: Vec<u32>,
     next: Vec<u32>,
@@ -161,16 +236,43 @@ pub struct WindowSearch {
     entry_call: Vec<bool>,
     local_of: FxHashMap<u32, u32>,
     required: u32,
+    single_key: bool,
+    /// Register models: an `info` op must enable the op after it.
+    strict_info: bool,
+    iclass: Vec<u32>,
+    class_pos: Vec<u32>,
+    classes: Vec<InfoClass>,
+    /// Classes tried at every node (all of them unless the register rules index cas by value).
+    free_classes: Vec<u32>,
+    /// Register rules: `info` cas classes by the value they need.
+    cas_classes: FxHashMap<Val, Vec<u32>>,
+    /// Required ops with the same key and effect, sorted by return.
+    rclass: Vec<u32>,
+    rmembers: Vec<Vec<u32>>,
+    placed: Vec<bool>,
+    obs_rule: bool,
+    /// Per local op: dense id of the value it needs (a required read, or a
+    /// required cas from it), or NIL.
+    need: Vec<u32>,
+    /// Per local op: dense id of the value it may set, or NIL.
+    sets: Vec<u32>,
+    dense: FxHashMap<Val, u32>,
+    obs_init: Vec<u32>,
+    writers_init: Vec<u32>,
+    obs_left: Vec<u32>,
+    writers_left: Vec<u32>,
     // dynamic
     stack: Vec<Frame>,
+    nodes: Vec<Node>,
+    arena: Vec<Cand>,
+    scratch: Vec<u32>,
+    illegal: Vec<u32>,
     base_lifted: Vec<u32>,
     start_consumed: Vec<u32>,
     state: State,
     obl: u32,
     hash: u128,
     remaining: u32,
-    cursor: u32,
-    need_backtrack: bool,
     trivial_pending: bool,
     memo: FxHashSet<u128>,
     /// Key blame on (see module docs): only for tuple states whose ops each touch one slot.
@@ -179,9 +281,6 @@ pub struct WindowSearch {
     slot: Vec<u8>,
     /// Per slot: Zobrist hash of the placed local ops of that slot.
     slot_hash: Vec<u128>,
-    /// Per node on the path (root first): blame gathered from its dead
-    /// children, and whether it is final (a backjump or a forced move).
-    acc: Vec<(Blame, bool)>,
     /// Blames of dead configurations whose blame is not [`ALL`].
     blames: FxHashMap<u128, Blame>,
     /// Dead one-slot projections ([`proj_key`]).
@@ -199,7 +298,13 @@ pub struct WindowSearch {
     pub exhausted: u32,
 }
 
-const HEAD: u32 = 0;
+/// The value an op may set a register to.
+fn target(f: &OpF) -> Option<Val> {
+    match *f {
+        OpF::Write(v) | OpF::Cas(_, v) => Some(v),
+        _ => None,
+    }
+}
 
 impl WindowSearch {
     /// Builds the list for `pending` info ops (from earlier windows) and the
@@ -212,6 +317,7 @@ impl WindowSearch {
         let mut info = Vec::with_capacity(n);
         let mut observer = Vec::with_capacity(n);
         let mut put = Vec::with_capacity(n);
+        let mut key = Vec::with_capacity(n);
         let mut z = Vec::with_capacity(n);
         // (position, local op, is_call)
         let mut evs: Vec<(u64, u32, bool)> = Vec::with_capacity(2 * n);
@@ -221,8 +327,8 @@ impl WindowSearch {
             let op = &history.ops[h as usize];
             let is_info = op.ret == INF;
             info.push(is_info);
-            let is_put = matches!(op.f, OpF::Write(_));
-            put.push(is_put);
+            put.push(matches!(op.f, OpF::Write(_)));
+            key.push(op.key);
             observer.push(
                 !is_info
                     && match &op.f {
@@ -247,6 +353,7 @@ impl WindowSearch {
         let mut entry_call = vec![false; m];
         let mut call_entry = vec![NIL; n];
         let mut ret_entry = vec![NIL; n];
+        let mut last = HEAD;
         for (i, &(_, l, is_call)) in evs.iter().enumerate() {
             let e = (i + 1) as u32;
             entry_op[e as usize] = l;
@@ -256,15 +363,87 @@ impl WindowSearch {
             } else {
                 ret_entry[l as usize] = e;
             }
-            prev[e as usize] = e - 1;
-            next[(e - 1) as usize] = e;
+            if !info[l as usize] {
+                prev[e as usize] = last;
+                next[last as usize] = e;
+                last = e;
+            }
         }
+        let single_key = key.windows(2).all(|w| w[0] == w[1]);
+        let strict_info = matches!(
+            history.model,
+            ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv
+        );
+        // Failed cas per key: how many DEAD info ops a run can use.
+        let mut failed: FxHashMap<Option<u32>, u32> = FxHashMap::default();
+        for (l, &h) in hops.iter().enumerate() {
+            if !info[l] && matches!(history.ops[h as usize].f, OpF::CasFailed(_)) {
+                *failed.entry(key[l]).or_default() += 1;
+            }
+        }
+        // Classes of interchangeable info ops, and of required ops.
+        let mut iclass = vec![NIL; n];
+        let mut class_pos = vec![NIL; n];
+        let mut classes: Vec<InfoClass> = Vec::new();
+        let mut rclass = vec![NIL; n];
+        let mut rmembers: Vec<Vec<u32>> = Vec::new();
+        {
+            let mut by_effect: FxHashMap<(bool, Option<u32>, &OpF), u32> = FxHashMap::default();
+            let mut rgroups: Vec<Vec<u32>> = Vec::new();
+            for l in 0..n {
+                let op = &history.ops[hops[l] as usize];
+                let id = *by_effect
+                    .entry((info[l], op.key, &op.f))
+                    .or_insert_with(|| {
+                        if info[l] {
+                            let dead = target(&op.f) == Some(DEAD);
+                            let cap = if strict_info && dead {
+                                failed.get(&op.key).copied().unwrap_or(0)
+                            } else {
+                                u32::MAX
+                            };
+                            classes.push(InfoClass {
+                                members: Vec::new(),
+                                next: 0,
+                                limit: 0,
+                                cap,
+                            });
+                            (classes.len() - 1) as u32
+                        } else {
+                            rgroups.push(Vec::new());
+                            (rgroups.len() - 1) as u32
+                        }
+                    });
+                if info[l] {
+                    iclass[l] = id;
+                    classes[id as usize].members.push(l as u32);
+                } else {
+                    rgroups[id as usize].push(l as u32);
+                }
+            }
+            for c in &mut classes {
+                c.members.sort_unstable_by_key(|&l| call_entry[l as usize]);
+                for (i, &l) in c.members.iter().enumerate() {
+                    class_pos[l as usize] = i as u32;
+                }
+                c.limit = c.members.len() as u32;
+            }
+            for mut g in rgroups.into_iter().filter(|g| g.len() > 1) {
+                g.sort_unstable_by_key(|&l| ret_entry[l as usize]);
+                for &l in &g {
+                    rclass[l as usize] = rmembers.len() as u32;
+                }
+                rmembers.push(g);
+            }
+        }
+        let free_classes = (0..classes.len() as u32).collect();
         WindowSearch {
             hops,
             info,
             observer,
             put,
-            prefix_prune: history.model == crate::ModelKind::AppendKv,
+            key,
+            prefix_prune: history.model == ModelKind::AppendKv,
             future: FxHashMap::default(),
             z,
             call_entry,
@@ -275,21 +454,40 @@ impl WindowSearch {
             entry_call,
             local_of,
             required,
+            single_key,
+            strict_info,
+            iclass,
+            class_pos,
+            classes,
+            free_classes,
+            cas_classes: FxHashMap::default(),
+            rclass,
+            rmembers,
+            placed: vec![false; n],
+            obs_rule: false,
+            need: Vec::new(),
+            sets: Vec::new(),
+            dense: FxHashMap::default(),
+            obs_init: Vec::new(),
+            writers_init: Vec::new(),
+            obs_left: Vec::new(),
+            writers_left: Vec::new(),
             stack: Vec::new(),
+            nodes: Vec::new(),
+            arena: Vec::new(),
+            scratch: Vec::new(),
+            illegal: Vec::new(),
             base_lifted: Vec::new(),
             start_consumed: Vec::new(),
             state: 0,
             obl: NO_OBL,
             hash: 0,
             remaining: required,
-            cursor: NIL,
-            need_backtrack: false,
             trivial_pending: false,
             memo: FxHashSet::default(),
             cbj: false,
             slot: Vec::new(),
             slot_hash: Vec::new(),
-            acc: Vec::new(),
             blames: FxHashMap::default(),
             nogoods: FxHashSet::default(),
             masks_by_slot: Vec::new(),
@@ -299,6 +497,66 @@ impl WindowSearch {
             progress: Progress::default(),
             exhausted: 0,
         }
+    }
+
+    /// Turns on the rules of a single register (module docs: observers
+    /// first; `info` cas looked up by the value they need). Sound only for
+    /// a register part searched with the value itself as the state.
+    pub fn enable_register_rules(&mut self, history: &History) {
+        if !self.strict_info || !self.single_key {
+            return;
+        }
+        let n = self.hops.len();
+        self.need = vec![NIL; n];
+        self.sets = vec![NIL; n];
+        let mut dense = FxHashMap::default();
+        let mut obs: Vec<u32> = Vec::new();
+        let mut id = |v: Val, obs: &mut Vec<u32>| -> u32 {
+            *dense.entry(v).or_insert_with(|| {
+                obs.push(0);
+                (obs.len() - 1) as u32
+            })
+        };
+        for l in 0..n {
+            if self.info[l] {
+                continue;
+            }
+            let needs = match history.ops[self.hops[l] as usize].f {
+                OpF::Read(v) if v != UNKNOWN => Some(v),
+                OpF::Cas(a, _) => Some(a),
+                _ => None,
+            };
+            if let Some(v) = needs {
+                let d = id(v, &mut obs);
+                self.need[l] = d;
+                obs[d as usize] += 1;
+            }
+        }
+        let mut writers = vec![0u32; obs.len()];
+        for l in 0..n {
+            if let Some(d) =
+                target(&history.ops[self.hops[l] as usize].f).and_then(|v| dense.get(&v))
+            {
+                self.sets[l] = *d;
+                writers[*d as usize] += 1;
+            }
+        }
+        self.dense = dense;
+        self.obs_left.clone_from(&obs);
+        self.obs_init = obs;
+        self.writers_left.clone_from(&writers);
+        self.writers_init = writers;
+        self.obs_rule = true;
+        // Info cas only fit the state they expect: look them up by it.
+        let mut free = Vec::new();
+        for c in 0..self.classes.len() as u32 {
+            let l = self.classes[c as usize].members[0];
+            match history.ops[self.hops[l as usize] as usize].f {
+                OpF::Cas(a, _) => self.cas_classes.entry(a).or_default().push(c),
+                _ => free.push(c),
+            }
+        }
+        self.free_classes = free;
     }
 
     /// Turns on conflict-directed backjumping over keys (module docs). Sound
@@ -335,14 +593,15 @@ impl WindowSearch {
     /// backjumps over choices on other keys.
     pub fn resume_blame(&mut self, b: Blame) {
         if self.cbj {
-            if let Some(top) = self.acc.last_mut() {
-                *top = (b, true);
+            if let Some(top) = self.nodes.last_mut() {
+                top.acc = b;
+                top.fin = true;
             }
         }
     }
 
     /// Sets the later-window reads each key's state must grow into (append-kv).
-    pub fn set_future(&mut self, future: FxHashMap<Option<u32>, crate::history::Val>) {
+    pub fn set_future(&mut self, future: FxHashMap<Option<u32>, Val>) {
         self.future = future;
     }
 
@@ -374,51 +633,80 @@ impl WindowSearch {
         }
     }
 
-    #[inline]
-    fn lift(&mut self, l: u32) {
-        self.unlink(self.call_entry[l as usize]);
-        let r = self.ret_entry[l as usize];
-        if r != NIL {
-            self.unlink(r);
+    /// Marks local op `l` placed: out of the list, counters and class updated.
+    fn place(&mut self, l: u32) {
+        let u = l as usize;
+        self.placed[u] = true;
+        if self.info[u] {
+            let c = &mut self.classes[self.iclass[u] as usize];
+            while (c.next as usize) < c.members.len()
+                && self.placed[c.members[c.next as usize] as usize]
+            {
+                c.next += 1;
+            }
+        } else {
+            self.unlink(self.call_entry[u]);
+            self.unlink(self.ret_entry[u]);
+        }
+        if self.obs_rule {
+            if self.need[u] != NIL {
+                self.obs_left[self.need[u] as usize] -= 1;
+            }
+            if self.sets[u] != NIL {
+                self.writers_left[self.sets[u] as usize] -= 1;
+            }
         }
     }
 
-    #[inline]
-    fn unlift(&mut self, l: u32) {
-        let r = self.ret_entry[l as usize];
-        if r != NIL {
-            self.relink(r);
+    /// Undoes [`WindowSearch::place`] (in reverse order of placing).
+    fn unplace(&mut self, l: u32) {
+        let u = l as usize;
+        self.placed[u] = false;
+        if self.info[u] {
+            let c = &mut self.classes[self.iclass[u] as usize];
+            c.next = c.next.min(self.class_pos[u]);
+        } else {
+            self.relink(self.ret_entry[u]);
+            self.relink(self.call_entry[u]);
         }
-        self.relink(self.call_entry[l as usize]);
+        if self.obs_rule {
+            if self.need[u] != NIL {
+                self.obs_left[self.need[u] as usize] += 1;
+            }
+            if self.sets[u] != NIL {
+                self.writers_left[self.sets[u] as usize] += 1;
+            }
+        }
     }
 
     /// Starts (or restarts, after exhaustion) from a configuration.
-    pub fn start(&mut self, cfg: &Config) {
+    pub fn start(&mut self, history: &History, space: &mut Space<'_>, cfg: &Config) {
         debug_assert!(self.stack.is_empty());
         while let Some(l) = self.base_lifted.pop() {
-            self.unlift(l);
+            self.unplace(l);
         }
+        self.nodes.clear();
+        self.arena.clear();
         let mut hash = 0u128;
         self.slot_hash.iter_mut().for_each(|x| *x = 0);
         for &h in &cfg.consumed {
             hash ^= zobrist(h);
             if let Some(&l) = self.local_of.get(&h) {
-                self.lift(l);
+                self.place(l);
                 self.base_lifted.push(l);
                 if self.cbj {
                     self.slot_hash[self.slot[l as usize] as usize] ^= self.z[l as usize];
                 }
             }
         }
-        self.acc.clear();
-        self.acc.push((0, false));
+        for c in &mut self.classes {
+            c.limit = (c.members.len() as u32).min(c.next.saturating_add(c.cap));
+        }
         self.start_consumed.clone_from(&cfg.consumed);
         self.state = cfg.state;
         self.obl = NO_OBL;
         self.hash = hash;
         self.remaining = self.required;
-        self.cursor = self.next[HEAD as usize];
-        self.need_backtrack = false;
         self.trivial_pending = self.required == 0;
         if self.progress.prefix.is_empty() && self.progress.states.len() < 8 {
             if !self.progress.states.contains(&cfg.state) {
@@ -427,6 +715,19 @@ impl WindowSearch {
             if self.progress.stuck.is_none() {
                 self.progress.stuck = self.first_pending_return();
             }
+        }
+        if self.trivial_pending {
+            let at = self.arena.len() as u32;
+            self.nodes.push(Node {
+                start: at,
+                end: at,
+                cursor: at,
+                acc: ALL,
+                fin: true,
+                forced: false,
+            });
+        } else {
+            self.expand(history, space);
         }
     }
 
@@ -441,43 +742,63 @@ impl WindowSearch {
         None
     }
 
-    /// True if no other unplaced op of `l`'s key was invoked before `l` returned.
-    fn alone_on_key(&self, history: &History, l: u32) -> bool {
-        let key = history.ops[self.hops[l as usize] as usize].key;
-        let stop = self.ret_entry[l as usize];
-        let mut e = self.next[HEAD as usize];
-        while e != NIL && e != stop {
-            let o = self.entry_op[e as usize];
-            if o != l
-                && self.entry_call[e as usize]
-                && history.ops[self.hops[o as usize] as usize].key == key
-            {
-                return false;
-            }
-            e = self.next[e as usize];
+    /// The first unplaced member of an info class that may still be placed
+    /// and was invoked before `cutoff` (an entry; NIL: no return is left).
+    fn class_head(&self, c: u32, cutoff: u32) -> Option<u32> {
+        let cl = &self.classes[c as usize];
+        if cl.next >= cl.limit {
+            return None;
         }
-        true
+        let l = cl.members[cl.next as usize];
+        (cutoff == NIL || self.call_entry[l as usize] < cutoff).then_some(l)
+    }
+
+    /// True if no other unplaced op of `l`'s key could precede it: none was
+    /// invoked before `l` returned (for the register models, required ops
+    /// only; see the module docs).
+    fn alone_on_key(&self, l: u32) -> bool {
+        let stop = self.ret_entry[l as usize];
+        let c = self.call_entry[l as usize];
+        let mut alone = if self.single_key {
+            self.prev[c as usize] == HEAD && self.next[c as usize] == stop
+        } else {
+            let key = self.key[l as usize];
+            let mut e = self.next[HEAD as usize];
+            let mut ok = true;
+            while e != NIL && e != stop {
+                let o = self.entry_op[e as usize];
+                if o != l && self.entry_call[e as usize] && self.key[o as usize] == key {
+                    ok = false;
+                    break;
+                }
+                e = self.next[e as usize];
+            }
+            ok
+        };
+        if alone && !self.strict_info {
+            let key = self.key[l as usize];
+            alone = !(0..self.classes.len() as u32).any(|c| {
+                self.class_head(c, stop)
+                    .is_some_and(|o| self.key[o as usize] == key)
+            });
+        }
+        alone
     }
 
     /// The value the state of `l`'s key must still be able to grow into: the
     /// unplaced read of that key with the earliest return (other than `l`),
     /// else the key's first read in a later window; `None` when an unplaced
     /// put on the key (other than `l`) that could come first explains it.
-    fn read_to_check(
-        &self,
-        history: &History,
-        space: &mut Space<'_>,
-        l: u32,
-    ) -> Option<crate::history::Val> {
+    fn read_to_check(&self, history: &History, space: &mut Space<'_>, l: u32) -> Option<Val> {
+        let lkey = self.key[l as usize];
         let mut e = self.next[HEAD as usize];
         let mut r = None;
-        let lkey = history.ops[self.hops[l as usize] as usize].key;
         while e != NIL {
             let o = self.entry_op[e as usize];
             if o != l
                 && !self.entry_call[e as usize]
                 && self.observer[o as usize]
-                && history.ops[self.hops[o as usize] as usize].key == lkey
+                && self.key[o as usize] == lkey
             {
                 r = Some(e);
                 break;
@@ -493,29 +814,223 @@ impl WindowSearch {
             }
             None => (*self.future.get(&lkey)?, NIL),
         };
+        let explains = |o: u32, space: &mut Space<'_>| {
+            let p = &history.ops[self.hops[o as usize] as usize];
+            match (&p.f, o != l && self.put[o as usize] && p.key == lkey) {
+                (OpF::Write(pv), true) => stop == NIL || space.value_is_prefix(*pv, rv),
+                _ => false,
+            }
+        };
         let mut e = self.next[HEAD as usize];
-        while e != stop {
+        while e != stop && e != NIL {
             let o = self.entry_op[e as usize];
-            if o != l && self.put[o as usize] && self.entry_call[e as usize] {
-                let p = &history.ops[self.hops[o as usize] as usize];
-                if let (true, OpF::Write(pv)) = (p.key == lkey, &p.f) {
-                    if stop == NIL || space.value_is_prefix(*pv, rv) {
-                        return None;
-                    }
-                }
+            if self.entry_call[e as usize] && explains(o, space) {
+                return None;
             }
             e = self.next[e as usize];
+        }
+        for c in 0..self.classes.len() as u32 {
+            if let Some(o) = self.class_head(c, stop) {
+                if explains(o, space) {
+                    return None;
+                }
+            }
         }
         Some(rv)
     }
 
-    /// The blame of the node on top of the path, which just died (module
-    /// docs): pops its accumulator.
-    fn node_blame(&mut self) -> Blame {
-        let Some((mut b, fin)) = self.acc.pop() else {
+    /// After an `info` op: may `l` (leading to `ns`) come next? (module docs)
+    #[inline]
+    fn obliged(&self, history: &History, space: &mut Space<'_>, l: u32, ns: State) -> bool {
+        if self.obl == NO_OBL {
+            return true;
+        }
+        let h = self.hops[l as usize];
+        let op = &history.ops[h as usize];
+        let before = space.step(self.obl, h, &op.f, op.key);
+        if self.strict_info {
+            before.is_none()
+        } else {
+            before != Some(ns)
+        }
+    }
+
+    /// Observers first (module docs): may the state change to `ns` by `l`?
+    #[inline]
+    fn keeps_observers(&self, l: u32, ns: State) -> bool {
+        if !self.obs_rule || ns == self.state {
+            return true;
+        }
+        let Some(&d) = self.dense.get(&self.state) else {
+            return true;
+        };
+        let d = d as usize;
+        self.writers_left[d] > 0
+            || self.obs_left[d] == 0
+            || (self.obs_left[d] == 1 && self.need[l as usize] == d as u32)
+    }
+
+    /// Symmetry (module docs): is an unplaced candidate with the same key and
+    /// effect as `l`, and an earlier return, there to try instead?
+    fn dominated(&self, l: u32, cutoff: u32) -> bool {
+        let c = self.rclass[l as usize];
+        if c == NIL || cutoff == NIL {
+            return false;
+        }
+        let members = &self.rmembers[c as usize];
+        let from = members.partition_point(|&m| self.ret_entry[m as usize] < cutoff);
+        for &m in &members[from..] {
+            if m == l {
+                return false;
+            }
+            if !self.placed[m as usize] && self.call_entry[m as usize] < cutoff {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Is the move reachable under append-kv's prefix pruning?
+    #[inline]
+    fn reachable(&self, history: &History, space: &mut Space<'_>, l: u32, ns: State) -> bool {
+        !self.prefix_prune
+            || match self.read_to_check(history, space, l) {
+                Some(v) => space.may_extend_to(ns, v, self.key[l as usize]),
+                None => true,
+            }
+    }
+
+    /// Computes the candidates of the current configuration and pushes its node.
+    fn expand(&mut self, history: &History, space: &mut Space<'_>) {
+        let start = self.arena.len() as u32;
+        self.scratch.clear();
+        let mut e = self.next[HEAD as usize];
+        while e != NIL && self.entry_call[e as usize] {
+            self.scratch.push(self.entry_op[e as usize]);
+            e = self.next[e as usize];
+        }
+        let cutoff = e;
+        self.illegal.clear();
+        let mut forced = None;
+        for i in 0..self.scratch.len() {
+            let l = self.scratch[i];
+            let h = self.hops[l as usize];
+            let op = &history.ops[h as usize];
+            let Some(ns) = space.step(self.state, h, &op.f, op.key) else {
+                self.illegal.push(l);
+                continue;
+            };
+            if !self.obliged(history, space, l, ns)
+                || !self.keeps_observers(l, ns)
+                || !self.reachable(history, space, l, ns)
+            {
+                continue;
+            }
+            if self.obl == NO_OBL
+                && ((ns == self.state && self.observer[l as usize]) || self.alone_on_key(l))
+            {
+                forced = Some(Cand { l, ns });
+                break;
+            }
+            if !self.dominated(l, cutoff) {
+                self.arena.push(Cand { l, ns });
+            }
+        }
+        if let Some(c) = forced {
+            self.arena.truncate(start as usize);
+            self.arena.push(c);
+        } else {
+            let ret_entry = &self.ret_entry;
+            self.arena[start as usize..].sort_unstable_by_key(|c| ret_entry[c.l as usize]);
+            self.info_candidates(history, space, cutoff);
+        }
+        self.nodes.push(Node {
+            start,
+            end: self.arena.len() as u32,
+            cursor: start,
+            acc: 0,
+            fin: false,
+            forced: forced.is_some(),
+        });
+    }
+
+    /// Appends the `info` candidates of the current configuration.
+    fn info_candidates(&mut self, history: &History, space: &mut Space<'_>, cutoff: u32) {
+        let first = self.arena.len();
+        let by_value = self.cas_classes.get(&self.state).map_or(0, |v| v.len());
+        for i in 0..self.free_classes.len() + by_value {
+            let c = if i < self.free_classes.len() {
+                self.free_classes[i]
+            } else {
+                self.cas_classes[&self.state][i - self.free_classes.len()]
+            };
+            let Some(l) = self.class_head(c, cutoff) else {
+                continue;
+            };
+            let h = self.hops[l as usize];
+            let op = &history.ops[h as usize];
+            let Some(ns) = space.step(self.state, h, &op.f, op.key) else {
+                continue;
+            };
+            if ns != self.state
+                && self.obliged(history, space, l, ns)
+                && self.keeps_observers(l, ns)
+                && self.reachable(history, space, l, ns)
+            {
+                self.arena.push(Cand { l, ns });
+            }
+        }
+        if !self.strict_info {
+            return;
+        }
+        // Register models: keep an info op only if some op illegal now
+        // becomes legal after it (module docs).
+        let mut keep = first;
+        for i in first..self.arena.len() {
+            let w = self.arena[i];
+            if self.enables(history, space, w, cutoff) {
+                self.arena[keep] = w;
+                keep += 1;
+            }
+        }
+        self.arena.truncate(keep);
+    }
+
+    /// Does some candidate illegal now become legal after `w`?
+    fn enables(&self, history: &History, space: &mut Space<'_>, w: Cand, cutoff: u32) -> bool {
+        let legal_after = |o: u32, space: &mut Space<'_>| {
+            let h = self.hops[o as usize];
+            let op = &history.ops[h as usize];
+            space.step(w.ns, h, &op.f, op.key).is_some()
+        };
+        if self.illegal.iter().any(|&o| legal_after(o, space)) {
+            return true;
+        }
+        // An info op illegal now (another class) that fits after `w`.
+        let classes: &[u32] = match self.cas_classes.get(&w.ns) {
+            Some(v) if self.obs_rule => v,
+            _ if self.obs_rule => &[],
+            _ => &self.free_classes,
+        };
+        classes.iter().any(|&c| {
+            self.class_head(c, cutoff).is_some_and(|o| {
+                if o == w.l {
+                    return false;
+                }
+                let h = self.hops[o as usize];
+                let op = &history.ops[h as usize];
+                space.step(self.state, h, &op.f, op.key).is_none() && legal_after(o, space)
+            })
+        })
+    }
+
+    /// The blame of the node on top of the path, which just died (module docs).
+    fn node_blame(&self) -> Blame {
+        let Some(node) = self.nodes.last() else {
             return ALL;
         };
-        if fin || b & ALL != 0 {
+        let mut b = node.acc;
+        if node.fin || b & ALL != 0 {
             return b;
         }
         if self.obl != NO_OBL {
@@ -543,6 +1058,16 @@ impl WindowSearch {
                 if self.entry_call[e as usize] {
                     break;
                 }
+                // An info op of K invoked between R and this return could
+                // come first among K's ops too.
+                let late_info = (0..self.classes.len() as u32).any(|c| {
+                    self.class_head(c, e).is_some_and(|o| {
+                        self.call_entry[o as usize] > r && b & (1u128 << self.slot[o as usize]) != 0
+                    })
+                });
+                if late_info {
+                    break;
+                }
                 return b;
             }
             e = self.next[e as usize];
@@ -553,21 +1078,18 @@ impl WindowSearch {
 
     /// Takes in the blame of a dead child reached by placing local op `l`.
     /// Returns true when the parent is dead too (a backjump, or a forced move).
-    fn absorb(&mut self, child: Blame, l: u32, forced: bool) -> bool {
-        let Some(top) = self.acc.last_mut() else {
+    fn absorb(&mut self, child: Blame, l: u32) -> bool {
+        let bit = 1u128 << self.slot[l as usize];
+        let Some(top) = self.nodes.last_mut() else {
             return true;
         };
-        let bit = 1u128 << self.slot[l as usize];
-        if child & ALL == 0 && child & bit == 0 {
-            // The child has the parent's projection on `child`: dead as well.
-            *top = (child, true);
+        if (child & ALL == 0 && child & bit == 0) || top.forced {
+            // Same projection on `child` as the child (or the only move): dead as well.
+            top.acc = child;
+            top.fin = true;
             return true;
         }
-        if forced {
-            *top = (child, true);
-            return true;
-        }
-        top.0 |= child;
+        top.acc |= child;
         false
     }
 
@@ -658,17 +1180,31 @@ impl WindowSearch {
         self.memo.len()
     }
 
-    /// Memory this search holds (memo table and lists), in bytes.
+    /// Memory this search holds (tables, lists, path), in bytes.
     pub fn bytes(&self) -> u64 {
-        (self.memo.capacity() * 17
-            + self.blames.capacity() * 33
-            + self.nogoods.capacity() * 17
-            + self.acc.capacity() * 32
-            + self.stack.capacity() * 12
+        let classes: usize = self
+            .classes
+            .iter()
+            .map(|c| c.members.capacity() * 4 + 48)
+            .sum();
+        let rclasses: usize = self.rmembers.iter().map(|m| m.capacity() * 4 + 24).sum();
+        (table_bytes(self.memo.capacity(), 16)
+            + table_bytes(self.blames.capacity(), 32)
+            + table_bytes(self.nogoods.capacity(), 16)
+            + table_bytes(self.local_of.capacity(), 8)
+            + table_bytes(self.dense.capacity(), 8)
+            + self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.arena.capacity() * std::mem::size_of::<Cand>()
+            + self.stack.capacity() * std::mem::size_of::<Frame>()
             + self.next.len() * 14
-            + self.hops.len() * 24) as u64
+            + self.hops.len() * BYTES_PER_OP
+            + classes
+            + rclasses
+            + self.progress.prefix.capacity() * 4) as u64
     }
 
+    /// Charges what this search holds now to the shared budget; fails when
+    /// the budget is spent, or the time is up, or another part stopped us.
     fn check_budget(&mut self, space: &Space<'_>, budget: &Budget<'_>) -> Result<(), Abort> {
         if budget.stop.load(Ordering::Relaxed) {
             return Err(Abort::Stopped);
@@ -693,6 +1229,18 @@ impl WindowSearch {
         Ok(())
     }
 
+    /// Would growing the memo (its next insert doubles the table) overrun
+    /// the budget? Checked before the table grows, so that the old and the
+    /// new table, held together while it grows, both fit.
+    fn memo_may_grow(&self, budget: &Budget<'_>) -> bool {
+        let cap = self.memo.capacity();
+        if self.memo.len() < cap {
+            return true;
+        }
+        let grown = table_bytes((cap * 2).max(16), 16) as u64;
+        budget.used.load(Ordering::Relaxed) + grown <= budget.memory_limit
+    }
+
     /// Gives back the bytes this search counted against the budget.
     pub fn release(&mut self, budget: &Budget<'_>) {
         budget.used.fetch_sub(self.counted_bytes, Ordering::Relaxed);
@@ -701,6 +1249,43 @@ impl WindowSearch {
         self.blames = FxHashMap::default();
         self.nogoods = FxHashSet::default();
         self.masks_by_slot.iter_mut().for_each(Vec::clear);
+        self.arena = Vec::new();
+        self.nodes = Vec::new();
+        self.stack = Vec::new();
+    }
+
+    /// Pops the node on top of the path (dead), undoing the move into it.
+    /// Returns the blame when the root itself died.
+    fn backtrack(&mut self, space: &Space<'_>) -> Option<Blame> {
+        let blame = if self.cbj {
+            let b = self.node_blame();
+            self.record(space, b);
+            b
+        } else {
+            ALL
+        };
+        let node = self.nodes.pop().expect("a node on the path");
+        self.arena.truncate(node.start as usize);
+        let Some(fr) = self.stack.pop() else {
+            return Some(blame);
+        };
+        self.unplace(fr.op);
+        self.hash ^= self.z[fr.op as usize];
+        self.state = fr.state;
+        self.obl = fr.obl;
+        if !self.info[fr.op as usize] {
+            self.remaining += 1;
+        }
+        let parent = self.nodes.len() - 1;
+        if self.cbj {
+            self.slot_hash[self.slot[fr.op as usize] as usize] ^= self.z[fr.op as usize];
+            if self.absorb(blame, fr.op) {
+                self.nodes[parent].cursor = self.nodes[parent].end;
+            }
+        } else if self.nodes[parent].forced {
+            self.nodes[parent].cursor = self.nodes[parent].end;
+        }
+        None
     }
 
     /// Continues the search to the next reachable end configuration.
@@ -712,11 +1297,6 @@ impl WindowSearch {
     ) -> Step {
         if self.trivial_pending {
             self.trivial_pending = false;
-            self.need_backtrack = true;
-            if let Some(top) = self.acc.last_mut() {
-                // Until the later windows say which keys failed.
-                *top = (ALL, true);
-            }
             return Step::End(self.end_config());
         }
         loop {
@@ -726,142 +1306,106 @@ impl WindowSearch {
                     return Step::Abort(a);
                 }
             }
-            let e = self.cursor;
-            if self.need_backtrack || e == NIL || !self.entry_call[e as usize] {
-                self.need_backtrack = false;
-                let blame = if self.cbj {
-                    let b = self.node_blame();
-                    self.record(space, b);
-                    b
-                } else {
-                    ALL
-                };
-                let Some(fr) = self.stack.pop() else {
+            let Some(&node) = self.nodes.last() else {
+                return Step::Exhausted;
+            };
+            if node.cursor == node.end {
+                if let Some(blame) = self.backtrack(space) {
                     self.root_blame = blame;
                     self.exhausted += 1;
-                    self.cursor = NIL;
                     // Account small windows too (they may never reach a periodic check).
                     if let Err(a) = self.check_budget(space, budget) {
                         return Step::Abort(a);
                     }
                     return Step::Exhausted;
-                };
-                self.unlift(fr.op);
-                self.hash ^= self.z[fr.op as usize];
-                self.state = fr.state;
-                self.obl = fr.obl;
-                if !self.info[fr.op as usize] {
-                    self.remaining += 1;
-                }
-                self.cursor = self.next[self.call_entry[fr.op as usize] as usize];
-                if fr.forced {
-                    // The observer was the only move worth trying here.
-                    self.need_backtrack = true;
-                }
-                if self.cbj {
-                    self.slot_hash[self.slot[fr.op as usize] as usize] ^= self.z[fr.op as usize];
-                    if self.absorb(blame, fr.op, fr.forced) {
-                        self.need_backtrack = true;
-                    }
                 }
                 continue;
             }
-            let l = self.entry_op[e as usize];
-            let h = self.hops[l as usize];
-            let op = &history.ops[h as usize];
+            let top = self.nodes.len() - 1;
+            self.nodes[top].cursor += 1;
+            let Cand { l, ns } = self.arena[node.cursor as usize];
             let is_info = self.info[l as usize];
-            if let Some(ns) = space.step(self.state, h, &op.f, op.key) {
-                let useful = !is_info || ns != self.state;
-                let obliged =
-                    self.obl == NO_OBL || space.step(self.obl, h, &op.f, op.key) != Some(ns);
-                let reachable = !self.prefix_prune
-                    || match self.read_to_check(history, space, l) {
-                        Some(v) => space.may_extend_to(ns, v, op.key),
-                        None => true,
-                    };
-                if useful && obliged && reachable {
-                    let nobl = if is_info { self.state } else { NO_OBL };
-                    let nh = self.hash ^ self.z[l as usize];
-                    // A legal observer (leaves the state as it is) can be placed
-                    // now in some valid order if any valid order exists: every op
-                    // that must precede it in real time is already placed.
-                    // Likewise any legal required op that no other unplaced op
-                    // of its key could precede: it is next on its key in every
-                    // valid order, and ops of other keys commute with it.
-                    let forced = self.obl == NO_OBL
-                        && !is_info
-                        && ((ns == self.state && self.observer[l as usize])
-                            || self.alone_on_key(history, l));
-                    let ck = config_key(nh, ns, nobl);
-                    if self.cbj {
-                        let sl = self.slot[l as usize] as usize;
-                        let mut dead = None;
-                        for j in 0..self.masks_by_slot[sl].len() {
-                            let m = self.masks_by_slot[sl][j];
-                            let k = self.projection_key(space, ns, m, sl, self.z[l as usize]);
-                            if self.nogoods.contains(&k) {
-                                dead = Some(m);
-                                break;
-                            }
-                        }
-                        let known = if dead.is_some() {
-                            dead
-                        } else if self.memo.contains(&ck) {
-                            Some(self.blames.get(&ck).copied().unwrap_or(ALL))
-                        } else {
-                            None
-                        };
-                        if let Some(b) = known {
-                            if self.absorb(b, l, forced) {
-                                self.need_backtrack = true;
-                            } else {
-                                self.cursor = self.next[e as usize];
-                            }
-                            continue;
-                        }
-                    }
-                    if self.memo.insert(ck) {
-                        if self.cbj {
-                            self.slot_hash[self.slot[l as usize] as usize] ^= self.z[l as usize];
-                            self.acc.push((0, false));
-                        }
-                        self.stack.push(Frame {
-                            op: l,
-                            state: self.state,
-                            obl: self.obl,
-                            forced,
-                        });
-                        self.lift(l);
-                        self.state = ns;
-                        self.obl = nobl;
-                        self.hash = nh;
-                        self.cursor = self.next[HEAD as usize];
-                        if !is_info {
-                            self.remaining -= 1;
-                            if self.remaining + self.progress.depth <= self.required {
-                                self.note_progress();
-                            }
-                            if self.remaining == 0 {
-                                self.need_backtrack = true;
-                                if let Some(top) = self.acc.last_mut() {
-                                    // Until the later windows say which keys failed.
-                                    *top = (ALL, true);
-                                }
-                                if let Err(a) = self.check_budget(space, budget) {
-                                    return Step::Abort(a);
-                                }
-                                return Step::End(self.end_config());
-                            }
-                        }
-                        continue;
-                    } else if forced {
-                        // Explored before from here: this node has nothing new.
-                        self.need_backtrack = true;
-                        continue;
+            let nobl = if is_info { self.state } else { NO_OBL };
+            let nh = self.hash ^ self.z[l as usize];
+            let ck = config_key(nh, ns, nobl);
+            if self.cbj {
+                let sl = self.slot[l as usize] as usize;
+                let mut dead = None;
+                for j in 0..self.masks_by_slot[sl].len() {
+                    let m = self.masks_by_slot[sl][j];
+                    let k = self.projection_key(space, ns, m, sl, self.z[l as usize]);
+                    if self.nogoods.contains(&k) {
+                        dead = Some(m);
+                        break;
                     }
                 }
+                let known = if dead.is_some() {
+                    dead
+                } else if self.memo.contains(&ck) {
+                    Some(self.blames.get(&ck).copied().unwrap_or(ALL))
+                } else {
+                    None
+                };
+                if let Some(b) = known {
+                    if self.absorb(b, l) {
+                        self.nodes[top].cursor = self.nodes[top].end;
+                    }
+                    continue;
+                }
             }
-            self.cursor = self.next[e as usize];
+            if !self.memo_may_grow(budget) {
+                return Step::Abort(Abort::Memory);
+            }
+            if !self.memo.insert(ck) {
+                continue;
+            }
+            if self.cbj {
+                self.slot_hash[self.slot[l as usize] as usize] ^= self.z[l as usize];
+            }
+            self.stack.push(Frame {
+                op: l,
+                state: self.state,
+                obl: self.obl,
+            });
+            self.place(l);
+            self.state = ns;
+            self.obl = nobl;
+            self.hash = nh;
+            if !is_info {
+                self.remaining -= 1;
+                if self.remaining + self.progress.depth <= self.required {
+                    self.note_progress();
+                }
+                if self.remaining == 0 {
+                    // An end: a node without candidates, blamed on all keys
+                    // until the later windows say which keys failed.
+                    let at = self.arena.len() as u32;
+                    self.nodes.push(Node {
+                        start: at,
+                        end: at,
+                        cursor: at,
+                        acc: ALL,
+                        fin: true,
+                        forced: false,
+                    });
+                    if let Err(a) = self.check_budget(space, budget) {
+                        return Step::Abort(a);
+                    }
+                    return Step::End(self.end_config());
+                }
+            }
+            self.expand(history, space);
         }
     }
+}
+
+/// Bytes of a hash table with `cap` usable slots of `entry` bytes
+/// (hashbrown: buckets are the next power of two above cap·8/7, one
+/// control byte each).
+pub fn table_bytes(cap: usize, entry: usize) -> usize {
+    if cap == 0 {
+        return 0;
+    }
+    let buckets = (cap * 8 / 7).next_power_of_two();
+    buckets * (entry + 1)
 }
