@@ -73,6 +73,15 @@ fn vm_rss_kib() -> Option<u64> {
         .ok()
 }
 
+/// CPU time of this process so far (user + system), in ms.
+fn cpu_ms() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = s.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) * 10.0
+}
+
 fn word(v: Validity) -> &'static str {
     match v {
         Validity::Valid => "valid",
@@ -270,6 +279,7 @@ fn child_row(a: &[String]) {
     let fault = match a[5].as_str() {
         "stale" => shapes::Fault::Stale,
         "future" => shapes::Fault::Future,
+        "failcas" => shapes::Fault::FailedCas,
         _ => shapes::Fault::None,
     };
     let shape = shapes::Shape {
@@ -307,12 +317,15 @@ fn child_row(a: &[String]) {
         ..CheckOptions::default()
     };
     let mut times = Vec::new();
+    let mut cpu = Vec::new();
     let mut verdict = Validity::Unknown;
     let mut reason = String::new();
     for _ in 0..p(7) as usize {
         let t = Instant::now();
+        let c = cpu_ms();
         let r = check_history(&h, &opts);
         times.push(t.elapsed().as_secs_f64() * 1e3);
+        cpu.push(cpu_ms() - c);
         verdict = r.valid;
         reason = format!(
             "{:?}",
@@ -325,7 +338,7 @@ fn child_row(a: &[String]) {
     let peak = vm_hwm_kib().unwrap_or(0);
     println!(
         "{}",
-        json!({"ops": h.ops.len(), "times_ms": times, "verdict": word(verdict), "reason": reason,
+        json!({"ops": h.ops.len(), "times_ms": times, "cpu_ms": cpu, "verdict": word(verdict), "reason": reason,
                "base_kib": base, "held_kib": held, "peak_kib": peak})
     );
 }

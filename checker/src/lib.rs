@@ -41,6 +41,7 @@ pub mod history;
 pub mod linear;
 pub mod model;
 pub mod parse;
+pub mod pending;
 pub mod raft;
 pub mod reduce;
 pub mod report;

@@ -14,15 +14,16 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use crate::budget::{Abort, Budget};
 use crate::explain::explain_stuck;
 use crate::graph;
 use crate::history::{History, OpF, Val, INF};
 use crate::model::{Space, State};
+use crate::pending::Pool;
 use crate::reduce::{self, Reduced};
-use crate::search::{Config, Step, WindowSearch};
+use crate::search::{Config, Progress, Step, WindowSearch};
 use crate::verdict::{Failure, HistoryVerdict, PartOutcome};
 use crate::{CheckOptions, ModelKind};
 
@@ -185,46 +186,6 @@ pub fn windows(history: &History, ops: &[u32]) -> Vec<std::ops::Range<usize>> {
     out
 }
 
-/// For register-like models: the value an info op leaves behind.
-fn out_value(f: &OpF) -> Option<Val> {
-    match *f {
-        OpF::Write(v) | OpF::Cas(_, v) => Some(v),
-        _ => None,
-    }
-}
-
-/// Keeps the pending info ops that can matter in a window (see module docs of
-/// [`crate::search`]): a placed info op must change the outcome of the op that
-/// follows it, which for registers means some op observes the value it writes.
-fn relevant_pending(
-    history: &History,
-    pending: &[u32],
-    window: &[u32],
-    registerish: bool,
-) -> Vec<u32> {
-    if !registerish || pending.is_empty() {
-        return pending.to_vec();
-    }
-    let mut observed: FxHashSet<Val> = FxHashSet::default();
-    for &i in window.iter().chain(pending) {
-        match history.ops[i as usize].f {
-            OpF::Read(v) => {
-                observed.insert(v);
-            }
-            OpF::Cas(a, _) => {
-                observed.insert(a);
-            }
-            OpF::CasFailed(_) => return pending.to_vec(),
-            _ => {}
-        }
-    }
-    pending
-        .iter()
-        .copied()
-        .filter(|&i| out_value(&history.ops[i as usize].f).is_some_and(|v| observed.contains(&v)))
-        .collect()
-}
-
 /// The reduced copy of a register history the search works on (see
 /// [`crate::reduce`]), made once per check by the first part that needs
 /// it and charged to the memory budget; without room for it the search
@@ -269,7 +230,7 @@ fn check_part(
         }
     }
     let failed = |&i: &u32| matches!(history.ops[i as usize].f, OpF::CasFailed(_));
-    if std::env::var("NORELAX").is_err() && ops.iter().any(failed) {
+    if ops.iter().any(failed) {
         let relaxed: Vec<u32> = ops.iter().copied().filter(|i| !failed(i)).collect();
         let mut b = *budget;
         let left = b.deadline.saturating_duration_since(Instant::now());
@@ -369,27 +330,20 @@ pub fn search_part(
         Space::scalar(history)
     };
     space.prepare_dead_values(history, ops);
-    // Info ops in window order; window i sees the first `infos_before[i]` of them.
-    let mut all_infos: Vec<u32> = Vec::new();
-    let mut infos_before: Vec<usize> = Vec::with_capacity(n);
-    for r in &ranges {
-        infos_before.push(all_infos.len());
-        all_infos.extend(
-            ops[r.clone()]
-                .iter()
-                .copied()
-                .filter(|&i| history.ops[i as usize].ret == INF),
-        );
-    }
+    let pool = Pool::new(history, ops, registerish);
     let futures = if use_future && history.model == ModelKind::AppendKv {
         future_reads(history, ops, &ranges)
     } else {
         vec![FxHashMap::default(); n]
     };
-    let make = |i: usize| {
+    // A window's search is built for each start configuration, with the
+    // pending info ops that start leaves and needs; its progress (for the
+    // counterexample) carries over.
+    let make = |i: usize, cfg: &Config, progress: Progress| {
         let window = &ops[ranges[i].clone()];
-        let pending = relevant_pending(history, &all_infos[..infos_before[i]], window, registerish);
+        let pending = pool.select(history, window, cfg);
         let mut s = WindowSearch::new(history, &pending, window);
+        s.progress = progress;
         s.set_future(futures[i].clone());
         if registerish {
             s.enable_register_rules(history);
@@ -406,9 +360,10 @@ pub fn search_part(
         state: space.initial(),
         consumed: Vec::new(),
     };
-    searches.push(make(0));
+    searches.push(make(0, &init, Progress::default()));
     searches[0].start(history, &mut space, &init);
     starts[0].push(init);
+    let mut starts_bytes = 0u64;
     let mut i = 0usize;
     let mut deepest_fail: Option<usize> = None;
     let outcome = loop {
@@ -418,11 +373,24 @@ pub fn search_part(
                     break PartOutcome::Valid;
                 }
                 i += 1;
+                let progress = match searches.get_mut(i) {
+                    Some(old) => {
+                        old.release(budget);
+                        std::mem::take(&mut old.progress)
+                    }
+                    None => Progress::default(),
+                };
+                let s = make(i, &cfg, progress);
                 if searches.len() <= i {
-                    searches.push(make(i));
+                    searches.push(s);
+                } else {
+                    searches[i] = s;
                 }
                 searches[i].start(history, &mut space, &cfg);
                 if starts[i].len() <= MAX_STARTS {
+                    let b = config_bytes(&cfg);
+                    budget.used.fetch_add(b, Ordering::Relaxed);
+                    starts_bytes += b;
                     starts[i].push(cfg);
                 }
             }
@@ -435,12 +403,11 @@ pub fn search_part(
                     let mut f =
                         failure_from_search(hs, key, ops, &ranges[w], &searches[w], &mut space);
                     if starts[w].len() <= MAX_STARTS {
-                        let pending = &all_infos[..infos_before[w]];
                         shrink(
                             hs,
                             &mut f,
                             ops,
-                            pending,
+                            &pool,
                             &starts[w],
                             registerish,
                             key_blame,
@@ -489,7 +456,14 @@ pub fn search_part(
     for s in &mut searches {
         s.release(budget);
     }
+    space.release(budget);
+    budget.used.fetch_sub(starts_bytes, Ordering::Relaxed);
     (outcome, n)
+}
+
+/// Bytes a remembered start configuration holds.
+fn config_bytes(c: &Config) -> u64 {
+    (std::mem::size_of::<Config>() + c.consumed.capacity() * 4) as u64
 }
 
 /// Most start configurations remembered per window for shrinking.
@@ -547,7 +521,7 @@ fn shrink(
     hs: Histories<'_>,
     f: &mut Failure,
     part: &[u32],
-    pending: &[u32],
+    pool: &Pool,
     starts: &[Config],
     registerish: bool,
     key_blame: bool,
@@ -569,26 +543,34 @@ fn shrink(
     if sub.len() >= f.window.len() || sub.is_empty() {
         return;
     }
-    let pending = relevant_pending(history, pending, &sub, registerish);
-    let mut search = WindowSearch::new(history, &pending, &sub);
-    if key_blame {
-        search.enable_key_blame(history, history.keys.len() + 1);
+    if starts.is_empty() {
+        return;
     }
-    if history.model == ModelKind::AppendKv {
-        // The cut-off tail no longer constrains: no future reads here.
-        search.set_future(FxHashMap::default());
-    }
+    let mut progress = Progress::default();
     for cfg in starts {
-        search.start(history, space, cfg);
-        match search.next_end(history, space, budget) {
-            Step::Exhausted => {}
-            Step::End(_) | Step::Abort(_) => {
-                search.release(budget);
-                return;
-            }
+        let pending = pool.select(history, &sub, cfg);
+        let mut s = WindowSearch::new(history, &pending, &sub);
+        s.progress = std::mem::take(&mut progress);
+        if registerish {
+            s.enable_register_rules(history);
         }
+        if key_blame {
+            s.enable_key_blame(history, history.keys.len() + 1);
+        }
+        if history.model == ModelKind::AppendKv {
+            // The cut-off tail no longer constrains: no future reads here.
+            s.set_future(FxHashMap::default());
+        }
+        s.start(history, space, cfg);
+        let step = s.next_end(history, space, budget);
+        s.release(budget);
+        match step {
+            Step::Exhausted => {}
+            Step::End(_) | Step::Abort(_) => return,
+        }
+        progress = std::mem::take(&mut s.progress);
     }
-    let p = &search.progress;
+    let p = &progress;
     if let Some(s) = p.stuck {
         let states: Vec<State> = p.states.clone();
         (f.explanation, f.witnesses) =
@@ -598,7 +580,6 @@ fn shrink(
         f.prefix = p.prefix.clone();
     }
     f.window = sub;
-    search.release(budget);
 }
 
 fn failure_from_search(

@@ -292,6 +292,8 @@ pub struct WindowSearch {
     root_blame: Blame,
     counted_bytes: u64,
     steps: u64,
+    /// How many moves of the path agree with `progress.prefix`.
+    prefix_agree: usize,
     /// Deepest progress, for counterexamples.
     pub progress: Progress,
     /// Number of times a start configuration was exhausted without an end.
@@ -494,6 +496,7 @@ impl WindowSearch {
             root_blame: ALL,
             counted_bytes: 0,
             steps: 0,
+            prefix_agree: 0,
             progress: Progress::default(),
             exhausted: 0,
         }
@@ -1154,11 +1157,16 @@ impl WindowSearch {
         let depth = self.required - self.remaining;
         if depth > self.progress.depth {
             self.progress.depth = depth;
-            self.progress.prefix = self
-                .stack
-                .iter()
-                .map(|f| self.hops[f.op as usize])
-                .collect();
+            // The path shares its first `prefix_agree` moves with the
+            // recorded prefix: copy only the rest (a deepening search would
+            // otherwise copy its whole path at every step).
+            let keep = self.prefix_agree.min(self.progress.prefix.len());
+            self.progress.prefix.truncate(keep);
+            let hops = &self.hops;
+            self.progress
+                .prefix
+                .extend(self.stack[keep..].iter().map(|f| hops[f.op as usize]));
+            self.prefix_agree = self.stack.len();
             self.progress.states.clear();
             self.progress.states.push(self.state);
             self.progress.stuck = self.first_pending_return();
@@ -1212,7 +1220,8 @@ impl WindowSearch {
         if std::time::Instant::now() >= budget.deadline {
             return Err(Abort::Time);
         }
-        let now = self.bytes() + space.bytes();
+        let now = self.bytes();
+        let space_fits = space.charge(budget);
         if now > self.counted_bytes {
             budget
                 .used
@@ -1223,22 +1232,22 @@ impl WindowSearch {
                 .fetch_sub(self.counted_bytes - now, Ordering::Relaxed);
         }
         self.counted_bytes = now;
-        if budget.used.load(Ordering::Relaxed) > budget.memory_limit {
+        if !space_fits || budget.used.load(Ordering::Relaxed) > budget.memory_limit {
             return Err(Abort::Memory);
         }
         Ok(())
     }
 
-    /// Would growing the memo (its next insert doubles the table) overrun
-    /// the budget? Checked before the table grows, so that the old and the
-    /// new table, held together while it grows, both fit.
-    fn memo_may_grow(&self, budget: &Budget<'_>) -> bool {
-        let cap = self.memo.capacity();
-        if self.memo.len() < cap {
-            return true;
-        }
-        let grown = table_bytes((cap * 2).max(16), 16) as u64;
-        budget.used.load(Ordering::Relaxed) + grown <= budget.memory_limit
+    /// Do the tables that may grow in the next steps (the memo, the blame
+    /// tables, the space's caches) fit the budget while they grow? Checked
+    /// before they grow, so that the old and the new table, held together
+    /// while one grows, both fit.
+    fn room_to_grow(&self, space: &Space<'_>, budget: &Budget<'_>) -> bool {
+        let need = grow_bytes(self.memo.len(), self.memo.capacity(), 16)
+            + grow_bytes(self.blames.len(), self.blames.capacity(), 32)
+            + grow_bytes(self.nogoods.len(), self.nogoods.capacity(), 16);
+        let need = need as u64 + space.headroom();
+        need == 0 || budget.used.load(Ordering::Relaxed) + need <= budget.memory_limit
     }
 
     /// Gives back the bytes this search counted against the budget.
@@ -1269,6 +1278,7 @@ impl WindowSearch {
         let Some(fr) = self.stack.pop() else {
             return Some(blame);
         };
+        self.prefix_agree = self.prefix_agree.min(self.stack.len());
         self.unplace(fr.op);
         self.hash ^= self.z[fr.op as usize];
         self.state = fr.state;
@@ -1353,7 +1363,7 @@ impl WindowSearch {
                     continue;
                 }
             }
-            if !self.memo_may_grow(budget) {
+            if !self.room_to_grow(space, budget) {
                 return Step::Abort(Abort::Memory);
             }
             if !self.memo.insert(ck) {
@@ -1361,6 +1371,11 @@ impl WindowSearch {
             }
             if self.cbj {
                 self.slot_hash[self.slot[l as usize] as usize] ^= self.z[l as usize];
+            }
+            if self.prefix_agree == self.stack.len()
+                && self.progress.prefix.get(self.stack.len()) == Some(&self.hops[l as usize])
+            {
+                self.prefix_agree += 1;
             }
             self.stack.push(Frame {
                 op: l,
@@ -1396,6 +1411,16 @@ impl WindowSearch {
             }
             self.expand(history, space);
         }
+    }
+}
+
+/// Bytes a table of `len` entries and usable capacity `cap` may need at
+/// once over the next few inserts: the grown table when it is nearly full.
+pub fn grow_bytes(len: usize, cap: usize, entry: usize) -> usize {
+    if len + 64 < cap {
+        0
+    } else {
+        table_bytes((cap * 2).max(64), entry)
     }
 }
 

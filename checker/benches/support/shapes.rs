@@ -20,6 +20,10 @@ pub enum Fault {
     /// A read in the second half returns the value of a write invoked after
     /// the read completed.
     Future,
+    /// A read in the second half, with no write or cas overlapping it,
+    /// becomes a cas from the value it read that failed: linearizable only
+    /// if some `info` op can have changed the value just before it.
+    FailedCas,
 }
 
 impl Fault {
@@ -28,6 +32,7 @@ impl Fault {
             Fault::None => "valid",
             Fault::Stale => "stale read",
             Fault::Future => "future read",
+            Fault::FailedCas => "failed cas that should have succeeded",
         }
     }
 }
@@ -313,6 +318,24 @@ fn inject(events: &mut [Numbered<Event>], fault: Fault) {
                 .iter()
                 .find(|w| w.wrote.is_some() && same_key(w, r) && w.call > r.ret)
                 .and_then(|w| w.wrote.clone()),
+            Fault::FailedCas => {
+                let quiet = !s.iter().any(|w| {
+                    w.wrote.is_some() && same_key(w, r) && w.call < r.ret && w.ret > r.call
+                });
+                let v = &events[r.ret].event.value;
+                if quiet && !v.is_null() {
+                    let cas = json!([v.clone(), 999_999_999u64]);
+                    for at in [r.call, r.ret] {
+                        let e = &mut events[at].event;
+                        e.f = "cas".into();
+                        e.value = cas.clone();
+                    }
+                    events[r.ret].event.kind = EventType::Fail;
+                    events[r.ret].event.error = Some("precondition".into());
+                    return;
+                }
+                None
+            }
             Fault::None => None,
         };
         if let Some(v) = value {
