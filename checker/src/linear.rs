@@ -307,7 +307,11 @@ pub fn search_part(
 ) -> (PartOutcome, usize) {
     let history = hs.search;
     let ranges = if opts.split_windows {
-        windows(history, ops)
+        let m: usize = std::env::var("MERGE")
+            .ok()
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(0);
+        merge_small(windows(history, ops), m)
     } else {
         std::iter::once(0..ops.len()).collect()
     };
@@ -338,11 +342,18 @@ pub fn search_part(
     };
     // A window's search is built for each start configuration, with the
     // pending info ops that start leaves and needs; its progress (for the
-    // counterexample) carries over.
-    let make = |i: usize, cfg: &Config, progress: Progress| {
+    // counterexample) carries over. Searches of finished windows are reused.
+    let mut spare: Vec<Box<WindowSearch>> = Vec::new();
+    let make = |i: usize, cfg: &Config, progress: Progress, spare: &mut Vec<Box<WindowSearch>>| {
         let window = &ops[ranges[i].clone()];
         let pending = pool.select(history, window, cfg);
-        let mut s = WindowSearch::new(history, &pending, window);
+        let mut s = match spare.pop() {
+            Some(mut s) => {
+                s.reset(history, &pending, window);
+                s
+            }
+            None => Box::new(WindowSearch::new(history, &pending, window)),
+        };
         s.progress = progress;
         s.set_future(futures[i].clone());
         if registerish {
@@ -353,40 +364,70 @@ pub fn search_part(
         }
         s
     };
-    let mut searches: Vec<WindowSearch> = Vec::with_capacity(n);
+    let mut searches: Vec<Slot> = Vec::with_capacity(n);
     // Start configurations per window (bounded), to re-check a shrunk window.
     let mut starts: Vec<Vec<Config>> = vec![Vec::new(); n];
     let init = Config {
         state: space.initial(),
         consumed: Vec::new(),
     };
-    searches.push(make(0, &init, Progress::default()));
-    searches[0].start(history, &mut space, &init);
+    let mut first = make(0, &init, Progress::default(), &mut spare);
+    first.start(history, &mut space, &init);
+    searches.push(Slot::Live(first));
     starts[0].push(init);
     let mut starts_bytes = 0u64;
     let mut i = 0usize;
     let mut deepest_fail: Option<usize> = None;
     let outcome = loop {
-        match searches[i].next_end(history, &mut space, budget) {
+        let step = match &mut searches[i] {
+            Slot::Live(s) => s.next_end(history, &mut space, budget),
+            Slot::Done => Step::Exhausted,
+        };
+        match step {
             Step::End(cfg) => {
                 if i + 1 == n {
                     break PartOutcome::Valid;
                 }
-                i += 1;
-                let progress = match searches.get_mut(i) {
-                    Some(old) => {
-                        old.release(budget);
-                        std::mem::take(&mut old.progress)
-                    }
-                    None => Progress::default(),
-                };
-                let s = make(i, &cfg, progress);
-                if searches.len() <= i {
-                    searches.push(s);
-                } else {
-                    searches[i] = s;
+                // A window that reached an end is never the deepest failing
+                // one (the next window was entered): its starts and progress
+                // are not needed. Without alternatives left, it has no other
+                // end to offer either, and its search is reused.
+                if !starts[i].is_empty() {
+                    let b: u64 = starts[i].iter().map(config_bytes).sum();
+                    budget.used.fetch_sub(b, Ordering::Relaxed);
+                    starts_bytes -= b;
+                    starts[i] = Vec::new();
                 }
-                searches[i].start(history, &mut space, &cfg);
+                if !key_blame {
+                    if let Slot::Live(s) = &mut searches[i] {
+                        if s.finished() {
+                            s.release(budget);
+                            if let Slot::Live(s) = std::mem::replace(&mut searches[i], Slot::Done) {
+                                spare.push(s);
+                            }
+                        }
+                    }
+                }
+                i += 1;
+                let old = searches
+                    .get_mut(i)
+                    .map(|s| std::mem::replace(s, Slot::Done));
+                let progress = match old {
+                    Some(Slot::Live(mut old)) => {
+                        old.release(budget);
+                        let p = std::mem::take(&mut old.progress);
+                        spare.push(old);
+                        p
+                    }
+                    Some(Slot::Done) | None => Progress::default(),
+                };
+                let mut s = make(i, &cfg, progress, &mut spare);
+                s.start(history, &mut space, &cfg);
+                if searches.len() <= i {
+                    searches.push(Slot::Live(s));
+                } else {
+                    searches[i] = Slot::Live(s);
+                }
                 if starts[i].len() <= MAX_STARTS {
                     let b = config_bytes(&cfg);
                     budget.used.fetch_add(b, Ordering::Relaxed);
@@ -400,8 +441,14 @@ pub fn search_part(
                 }
                 if i == 0 {
                     let w = deepest_fail.unwrap_or(0);
-                    let mut f =
-                        failure_from_search(hs, key, ops, &ranges[w], &searches[w], &mut space);
+                    let mut f = failure_from_search(
+                        hs,
+                        key,
+                        ops,
+                        &ranges[w],
+                        &searches[w].progress(),
+                        &mut space,
+                    );
                     if starts[w].len() <= MAX_STARTS {
                         shrink(
                             hs,
@@ -417,9 +464,14 @@ pub fn search_part(
                     }
                     break PartOutcome::Invalid(Box::new(f));
                 }
-                let blame = searches[i].exhausted_blame();
+                let blame = match &searches[i] {
+                    Slot::Live(s) => s.exhausted_blame(),
+                    Slot::Done => crate::search::ALL,
+                };
                 i -= 1;
-                searches[i].resume_blame(blame);
+                if let Slot::Live(s) = &mut searches[i] {
+                    s.resume_blame(blame);
+                }
             }
             Step::Abort(a) => {
                 let r = &ranges[i];
@@ -454,16 +506,47 @@ pub fn search_part(
         }
     };
     for s in &mut searches {
-        s.release(budget);
+        if let Slot::Live(s) = s {
+            s.release(budget);
+        }
     }
     space.release(budget);
     budget.used.fetch_sub(starts_bytes, Ordering::Relaxed);
     (outcome, n)
 }
 
+/// A window's search while it may still offer another end configuration.
+enum Slot {
+    Live(Box<WindowSearch>),
+    /// Reached an end and has no other to offer (and so is never the
+    /// deepest failing window, whose search the counterexample needs).
+    Done,
+}
+
+impl Slot {
+    fn progress(&self) -> Progress {
+        match self {
+            Slot::Live(s) => s.progress.clone(),
+            Slot::Done => Progress::default(),
+        }
+    }
+}
+
 /// Bytes a remembered start configuration holds.
 fn config_bytes(c: &Config) -> u64 {
     (std::mem::size_of::<Config>() + c.consumed.capacity() * 4) as u64
+}
+
+/// Joins consecutive windows until each holds at least `min` ops.
+fn merge_small(ranges: Vec<std::ops::Range<usize>>, min: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if last.len() < min => last.end = r.end,
+            _ => out.push(r),
+        }
+    }
+    out
 }
 
 /// Most start configurations remembered per window for shrinking.
@@ -587,10 +670,9 @@ fn failure_from_search(
     key: Option<u32>,
     ops: &[u32],
     range: &std::ops::Range<usize>,
-    search: &WindowSearch,
+    p: &Progress,
     space: &mut Space<'_>,
 ) -> Failure {
-    let p = &search.progress;
     let states: Vec<State> = p.states.clone();
     let (explanation, witnesses) =
         explain_stuck(hs.report, ops, &ops[range.clone()], p.stuck, &states, space);

@@ -197,11 +197,13 @@ struct Node {
     forced: bool,
 }
 
-/// Interchangeable `info` ops (same key, same effect), in call order.
-#[derive(Debug, Clone)]
+/// Interchangeable `info` ops (same key, same effect), in call order: a
+/// range of `class_members`.
+#[derive(Debug, Clone, Copy)]
 struct InfoClass {
-    members: Vec<u32>,
-    /// Index of the first unplaced member.
+    start: u32,
+    len: u32,
+    /// Index (within the class) of the first unplaced member.
     next: u32,
     /// Members from this index on are never candidates in this run.
     limit: u32,
@@ -234,7 +236,6 @@ pub struct WindowSearch {
     prev: Vec<u32>,
     entry_op: Vec<u32>,
     entry_call: Vec<bool>,
-    local_of: FxHashMap<u32, u32>,
     required: u32,
     single_key: bool,
     /// Register models: an `info` op must enable the op after it.
@@ -242,13 +243,20 @@ pub struct WindowSearch {
     iclass: Vec<u32>,
     class_pos: Vec<u32>,
     classes: Vec<InfoClass>,
+    class_members: Vec<u32>,
     /// Classes tried at every node (all of them unless the register rules index cas by value).
     free_classes: Vec<u32>,
-    /// Register rules: `info` cas classes by the value they need.
-    cas_classes: FxHashMap<Val, Vec<u32>>,
-    /// Required ops with the same key and effect, sorted by return.
+    /// Register rules: `info` cas classes by the value they need, sorted.
+    cas_index: Vec<(Val, u32)>,
+    /// Required ops with the same key and effect: a range of `rmembers`,
+    /// sorted by return.
     rclass: Vec<u32>,
-    rmembers: Vec<Vec<u32>>,
+    rranges: Vec<(u32, u32)>,
+    rmembers: Vec<u32>,
+    /// Scratch for building: (position, local op, is call) and effect groups.
+    evs: Vec<(u64, u32, bool)>,
+    groups: Vec<(u64, u32)>,
+    failed_keys: Vec<(Option<u32>, u32)>,
     placed: Vec<bool>,
     obs_rule: bool,
     /// Per local op: dense id of the value it needs (a required read, or a
@@ -312,160 +320,43 @@ impl WindowSearch {
     /// Builds the list for `pending` info ops (from earlier windows) and the
     /// window's own ops (history indices, sorted by call).
     pub fn new(history: &History, pending: &[u32], window: &[u32]) -> WindowSearch {
-        let mut hops = Vec::with_capacity(pending.len() + window.len());
-        hops.extend_from_slice(pending);
-        hops.extend_from_slice(window);
-        let n = hops.len();
-        let mut info = Vec::with_capacity(n);
-        let mut observer = Vec::with_capacity(n);
-        let mut put = Vec::with_capacity(n);
-        let mut key = Vec::with_capacity(n);
-        let mut z = Vec::with_capacity(n);
-        // (position, local op, is_call)
-        let mut evs: Vec<(u64, u32, bool)> = Vec::with_capacity(2 * n);
-        let mut required = 0;
-        let mut local_of = FxHashMap::default();
-        for (l, &h) in hops.iter().enumerate() {
-            let op = &history.ops[h as usize];
-            let is_info = op.ret == INF;
-            info.push(is_info);
-            put.push(matches!(op.f, OpF::Write(_)));
-            key.push(op.key);
-            observer.push(
-                !is_info
-                    && match &op.f {
-                        OpF::Read(_) | OpF::CasFailed(_) => true,
-                        OpF::Txn(m) => m.iter().all(|m| !m.write),
-                        _ => false,
-                    },
-            );
-            z.push(zobrist(h));
-            local_of.insert(h, l as u32);
-            evs.push((op.call, l as u32, true));
-            if !is_info {
-                required += 1;
-                evs.push((op.ret, l as u32, false));
-            }
-        }
-        evs.sort_unstable_by_key(|e| (e.0, !e.2));
-        let m = evs.len() + 1;
-        let mut next = vec![NIL; m];
-        let mut prev = vec![NIL; m];
-        let mut entry_op = vec![NIL; m];
-        let mut entry_call = vec![false; m];
-        let mut call_entry = vec![NIL; n];
-        let mut ret_entry = vec![NIL; n];
-        let mut last = HEAD;
-        for (i, &(_, l, is_call)) in evs.iter().enumerate() {
-            let e = (i + 1) as u32;
-            entry_op[e as usize] = l;
-            entry_call[e as usize] = is_call;
-            if is_call {
-                call_entry[l as usize] = e;
-            } else {
-                ret_entry[l as usize] = e;
-            }
-            if !info[l as usize] {
-                prev[e as usize] = last;
-                next[last as usize] = e;
-                last = e;
-            }
-        }
-        let single_key = key.windows(2).all(|w| w[0] == w[1]);
-        let strict_info = matches!(
-            history.model,
-            ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv
-        );
-        // Failed cas per key: how many DEAD info ops a run can use.
-        let mut failed: FxHashMap<Option<u32>, u32> = FxHashMap::default();
-        for (l, &h) in hops.iter().enumerate() {
-            if !info[l] && matches!(history.ops[h as usize].f, OpF::CasFailed(_)) {
-                *failed.entry(key[l]).or_default() += 1;
-            }
-        }
-        // Classes of interchangeable info ops, and of required ops.
-        let mut iclass = vec![NIL; n];
-        let mut class_pos = vec![NIL; n];
-        let mut classes: Vec<InfoClass> = Vec::new();
-        let mut rclass = vec![NIL; n];
-        let mut rmembers: Vec<Vec<u32>> = Vec::new();
-        {
-            let mut by_effect: FxHashMap<(bool, Option<u32>, &OpF), u32> = FxHashMap::default();
-            let mut rgroups: Vec<Vec<u32>> = Vec::new();
-            for l in 0..n {
-                let op = &history.ops[hops[l] as usize];
-                let id = *by_effect
-                    .entry((info[l], op.key, &op.f))
-                    .or_insert_with(|| {
-                        if info[l] {
-                            let dead = target(&op.f) == Some(DEAD);
-                            let cap = if strict_info && dead {
-                                failed.get(&op.key).copied().unwrap_or(0)
-                            } else {
-                                u32::MAX
-                            };
-                            classes.push(InfoClass {
-                                members: Vec::new(),
-                                next: 0,
-                                limit: 0,
-                                cap,
-                            });
-                            (classes.len() - 1) as u32
-                        } else {
-                            rgroups.push(Vec::new());
-                            (rgroups.len() - 1) as u32
-                        }
-                    });
-                if info[l] {
-                    iclass[l] = id;
-                    classes[id as usize].members.push(l as u32);
-                } else {
-                    rgroups[id as usize].push(l as u32);
-                }
-            }
-            for c in &mut classes {
-                c.members.sort_unstable_by_key(|&l| call_entry[l as usize]);
-                for (i, &l) in c.members.iter().enumerate() {
-                    class_pos[l as usize] = i as u32;
-                }
-                c.limit = c.members.len() as u32;
-            }
-            for mut g in rgroups.into_iter().filter(|g| g.len() > 1) {
-                g.sort_unstable_by_key(|&l| ret_entry[l as usize]);
-                for &l in &g {
-                    rclass[l as usize] = rmembers.len() as u32;
-                }
-                rmembers.push(g);
-            }
-        }
-        let free_classes = (0..classes.len() as u32).collect();
+        let mut s = WindowSearch::blank();
+        s.reset(history, pending, window);
+        s
+    }
+
+    fn blank() -> WindowSearch {
         WindowSearch {
-            hops,
-            info,
-            observer,
-            put,
-            key,
-            prefix_prune: history.model == ModelKind::AppendKv,
+            hops: Vec::new(),
+            info: Vec::new(),
+            observer: Vec::new(),
+            put: Vec::new(),
+            key: Vec::new(),
+            prefix_prune: false,
             future: FxHashMap::default(),
-            z,
-            call_entry,
-            ret_entry,
-            next,
-            prev,
-            entry_op,
-            entry_call,
-            local_of,
-            required,
-            single_key,
-            strict_info,
-            iclass,
-            class_pos,
-            classes,
-            free_classes,
-            cas_classes: FxHashMap::default(),
-            rclass,
-            rmembers,
-            placed: vec![false; n],
+            z: Vec::new(),
+            call_entry: Vec::new(),
+            ret_entry: Vec::new(),
+            next: Vec::new(),
+            prev: Vec::new(),
+            entry_op: Vec::new(),
+            entry_call: Vec::new(),
+            required: 0,
+            single_key: true,
+            strict_info: false,
+            iclass: Vec::new(),
+            class_pos: Vec::new(),
+            classes: Vec::new(),
+            class_members: Vec::new(),
+            free_classes: Vec::new(),
+            cas_index: Vec::new(),
+            rclass: Vec::new(),
+            rranges: Vec::new(),
+            rmembers: Vec::new(),
+            evs: Vec::new(),
+            groups: Vec::new(),
+            failed_keys: Vec::new(),
+            placed: Vec::new(),
             obs_rule: false,
             need: Vec::new(),
             sets: Vec::new(),
@@ -484,7 +375,7 @@ impl WindowSearch {
             state: 0,
             obl: NO_OBL,
             hash: 0,
-            remaining: required,
+            remaining: 0,
             trivial_pending: false,
             memo: FxHashSet::default(),
             cbj: false,
@@ -502,6 +393,216 @@ impl WindowSearch {
         }
     }
 
+    /// Rebuilds this search for another window, keeping its allocations
+    /// (a part has thousands of small windows). Call [`WindowSearch::release`]
+    /// first.
+    pub fn reset(&mut self, history: &History, pending: &[u32], window: &[u32]) {
+        debug_assert_eq!(self.counted_bytes, 0, "released before reuse");
+        self.hops.clear();
+        self.hops.extend_from_slice(pending);
+        self.hops.extend_from_slice(window);
+        let n = self.hops.len();
+        self.info.clear();
+        self.observer.clear();
+        self.put.clear();
+        self.key.clear();
+        self.z.clear();
+        self.evs.clear();
+        self.failed_keys.clear();
+        let mut required = 0;
+        for (l, &h) in self.hops.iter().enumerate() {
+            let op = &history.ops[h as usize];
+            let is_info = op.ret == INF;
+            self.info.push(is_info);
+            self.put.push(matches!(op.f, OpF::Write(_)));
+            self.key.push(op.key);
+            self.observer.push(
+                !is_info
+                    && match &op.f {
+                        OpF::Read(_) | OpF::CasFailed(_) => true,
+                        OpF::Txn(m) => m.iter().all(|m| !m.write),
+                        _ => false,
+                    },
+            );
+            self.z.push(zobrist(h));
+            self.evs.push((op.call, l as u32, true));
+            if !is_info {
+                required += 1;
+                self.evs.push((op.ret, l as u32, false));
+            }
+            if !is_info && matches!(op.f, OpF::CasFailed(_)) {
+                // Failed cas per key: how many DEAD info ops a run can use.
+                match self.failed_keys.iter_mut().find(|(k, _)| *k == op.key) {
+                    Some((_, c)) => *c += 1,
+                    None => self.failed_keys.push((op.key, 1)),
+                }
+            }
+        }
+        self.required = required;
+        self.evs.sort_unstable_by_key(|e| (e.0, !e.2));
+        let m = self.evs.len() + 1;
+        for v in [&mut self.next, &mut self.prev, &mut self.entry_op] {
+            v.clear();
+            v.resize(m, NIL);
+        }
+        self.entry_call.clear();
+        self.entry_call.resize(m, false);
+        for v in [&mut self.call_entry, &mut self.ret_entry] {
+            v.clear();
+            v.resize(n, NIL);
+        }
+        let mut last = HEAD;
+        for (i, &(_, l, is_call)) in self.evs.iter().enumerate() {
+            let e = (i + 1) as u32;
+            self.entry_op[e as usize] = l;
+            self.entry_call[e as usize] = is_call;
+            if is_call {
+                self.call_entry[l as usize] = e;
+            } else {
+                self.ret_entry[l as usize] = e;
+            }
+            if !self.info[l as usize] {
+                self.prev[e as usize] = last;
+                self.next[last as usize] = e;
+                last = e;
+            }
+        }
+        self.single_key = self.key.windows(2).all(|w| w[0] == w[1]);
+        self.strict_info = matches!(
+            history.model,
+            ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv
+        );
+        self.prefix_prune = history.model == ModelKind::AppendKv;
+        self.build_classes(history);
+        // Dynamic state.
+        self.placed.clear();
+        self.placed.resize(n, false);
+        self.future.clear();
+        self.obs_rule = false;
+        self.need.clear();
+        self.sets.clear();
+        self.dense.clear();
+        self.cas_index.clear();
+        self.stack.clear();
+        self.nodes.clear();
+        self.arena.clear();
+        self.base_lifted.clear();
+        self.start_consumed.clear();
+        self.state = 0;
+        self.obl = NO_OBL;
+        self.hash = 0;
+        self.remaining = required;
+        self.trivial_pending = false;
+        // Clearing costs the table's size: a big one goes, a small one stays.
+        if self.memo.capacity() > 1 << 10 {
+            self.memo = FxHashSet::default();
+        } else {
+            self.memo.clear();
+        }
+        self.cbj = false;
+        self.slot.clear();
+        self.slot_hash.clear();
+        self.blames = FxHashMap::default();
+        self.nogoods = FxHashSet::default();
+        self.masks_by_slot.clear();
+        self.root_blame = ALL;
+        self.steps = 0;
+        self.prefix_agree = 0;
+        self.progress = Progress::default();
+        self.exhausted = 0;
+    }
+
+    /// Groups the `info` ops into classes of interchangeable ops and the
+    /// required ops with the same key and effect (module docs: symmetry).
+    fn build_classes(&mut self, history: &History) {
+        use std::hash::{Hash, Hasher};
+        let n = self.hops.len();
+        self.groups.clear();
+        for l in 0..n {
+            let op = &history.ops[self.hops[l] as usize];
+            let mut hasher = rustc_hash::FxHasher::default();
+            (self.info[l], op.key, &op.f).hash(&mut hasher);
+            self.groups.push((hasher.finish(), l as u32));
+        }
+        self.groups.sort_unstable();
+        for v in [&mut self.iclass, &mut self.class_pos, &mut self.rclass] {
+            v.clear();
+            v.resize(n, NIL);
+        }
+        self.classes.clear();
+        self.class_members.clear();
+        self.rranges.clear();
+        self.rmembers.clear();
+        let same = |a: u32, b: u32| {
+            let (x, y) = (
+                &history.ops[self.hops[a as usize] as usize],
+                &history.ops[self.hops[b as usize] as usize],
+            );
+            x.key == y.key && x.f == y.f
+        };
+        let mut i = 0;
+        while i < self.groups.len() {
+            let (h, first) = self.groups[i];
+            let mut j = i + 1;
+            while j < self.groups.len()
+                && self.groups[j].0 == h
+                && self.info[self.groups[j].1 as usize] == self.info[first as usize]
+                && same(first, self.groups[j].1)
+            {
+                j += 1;
+            }
+            let info = self.info[first as usize];
+            if info {
+                let start = self.class_members.len();
+                self.class_members
+                    .extend(self.groups[i..j].iter().map(|g| g.1));
+                let call_entry = &self.call_entry;
+                self.class_members[start..].sort_unstable_by_key(|&l| call_entry[l as usize]);
+                let op = &history.ops[self.hops[first as usize] as usize];
+                let cap = if self.strict_info && target(&op.f) == Some(DEAD) {
+                    self.failed_keys
+                        .iter()
+                        .find(|(k, _)| *k == op.key)
+                        .map_or(0, |(_, c)| *c)
+                } else {
+                    u32::MAX
+                };
+                let c = self.classes.len() as u32;
+                for (pos, &l) in self.class_members[start..].iter().enumerate() {
+                    self.iclass[l as usize] = c;
+                    self.class_pos[l as usize] = pos as u32;
+                }
+                self.classes.push(InfoClass {
+                    start: start as u32,
+                    len: (j - i) as u32,
+                    next: 0,
+                    limit: (j - i) as u32,
+                    cap,
+                });
+            } else if j - i > 1 {
+                let start = self.rmembers.len();
+                self.rmembers.extend(self.groups[i..j].iter().map(|g| g.1));
+                let ret_entry = &self.ret_entry;
+                self.rmembers[start..].sort_unstable_by_key(|&l| ret_entry[l as usize]);
+                let c = self.rranges.len() as u32;
+                for &l in &self.rmembers[start..] {
+                    self.rclass[l as usize] = c;
+                }
+                self.rranges
+                    .push((start as u32, self.rmembers.len() as u32));
+            }
+            i = j;
+        }
+        self.free_classes.clear();
+        self.free_classes.extend(0..self.classes.len() as u32);
+    }
+
+    /// The member at index `i` of info class `c`.
+    #[inline]
+    fn member(&self, c: &InfoClass, i: u32) -> u32 {
+        self.class_members[(c.start + i) as usize]
+    }
+
     /// Turns on the rules of a single register (module docs: observers
     /// first; `info` cas looked up by the value they need). Sound only for
     /// a register part searched with the value itself as the state.
@@ -510,10 +611,14 @@ impl WindowSearch {
             return;
         }
         let n = self.hops.len();
-        self.need = vec![NIL; n];
-        self.sets = vec![NIL; n];
-        let mut dense = FxHashMap::default();
-        let mut obs: Vec<u32> = Vec::new();
+        self.need.clear();
+        self.need.resize(n, NIL);
+        self.sets.clear();
+        self.sets.resize(n, NIL);
+        let mut dense = std::mem::take(&mut self.dense);
+        dense.clear();
+        let mut obs = std::mem::take(&mut self.obs_init);
+        obs.clear();
         let mut id = |v: Val, obs: &mut Vec<u32>| -> u32 {
             *dense.entry(v).or_insert_with(|| {
                 obs.push(0);
@@ -535,7 +640,9 @@ impl WindowSearch {
                 obs[d as usize] += 1;
             }
         }
-        let mut writers = vec![0u32; obs.len()];
+        let mut writers = std::mem::take(&mut self.writers_init);
+        writers.clear();
+        writers.resize(obs.len(), 0);
         for l in 0..n {
             if let Some(d) =
                 target(&history.ops[self.hops[l] as usize].f).and_then(|v| dense.get(&v))
@@ -551,15 +658,15 @@ impl WindowSearch {
         self.writers_init = writers;
         self.obs_rule = true;
         // Info cas only fit the state they expect: look them up by it.
-        let mut free = Vec::new();
+        self.free_classes.clear();
         for c in 0..self.classes.len() as u32 {
-            let l = self.classes[c as usize].members[0];
+            let l = self.member(&self.classes[c as usize], 0);
             match history.ops[self.hops[l as usize] as usize].f {
-                OpF::Cas(a, _) => self.cas_classes.entry(a).or_default().push(c),
-                _ => free.push(c),
+                OpF::Cas(a, _) => self.cas_index.push((a, c)),
+                _ => self.free_classes.push(c),
             }
         }
-        self.free_classes = free;
+        self.cas_index.sort_unstable();
     }
 
     /// Turns on conflict-directed backjumping over keys (module docs). Sound
@@ -641,12 +748,12 @@ impl WindowSearch {
         let u = l as usize;
         self.placed[u] = true;
         if self.info[u] {
-            let c = &mut self.classes[self.iclass[u] as usize];
-            while (c.next as usize) < c.members.len()
-                && self.placed[c.members[c.next as usize] as usize]
-            {
+            let ci = self.iclass[u] as usize;
+            let mut c = self.classes[ci];
+            while c.next < c.len && self.placed[self.member(&c, c.next) as usize] {
                 c.next += 1;
             }
+            self.classes[ci] = c;
         } else {
             self.unlink(self.call_entry[u]);
             self.unlink(self.ret_entry[u]);
@@ -694,16 +801,23 @@ impl WindowSearch {
         self.slot_hash.iter_mut().for_each(|x| *x = 0);
         for &h in &cfg.consumed {
             hash ^= zobrist(h);
-            if let Some(&l) = self.local_of.get(&h) {
-                self.place(l);
-                self.base_lifted.push(l);
-                if self.cbj {
-                    self.slot_hash[self.slot[l as usize] as usize] ^= self.z[l as usize];
+        }
+        if !cfg.consumed.is_empty() {
+            // Consumed ops are info ops invoked earlier: only pending ones
+            // can be among this search's ops.
+            for l in 0..self.hops.len() as u32 {
+                let h = self.hops[l as usize];
+                if self.info[l as usize] && cfg.consumed.binary_search(&h).is_ok() {
+                    self.place(l);
+                    self.base_lifted.push(l);
+                    if self.cbj {
+                        self.slot_hash[self.slot[l as usize] as usize] ^= self.z[l as usize];
+                    }
                 }
             }
         }
         for c in &mut self.classes {
-            c.limit = (c.members.len() as u32).min(c.next.saturating_add(c.cap));
+            c.limit = c.len.min(c.next.saturating_add(c.cap));
         }
         self.start_consumed.clone_from(&cfg.consumed);
         self.state = cfg.state;
@@ -745,6 +859,13 @@ impl WindowSearch {
         None
     }
 
+    /// The range of `cas_index` of the classes that expect value `v`.
+    fn cas_range(&self, v: Val) -> std::ops::Range<usize> {
+        let a = self.cas_index.partition_point(|x| x.0 < v);
+        let b = self.cas_index.partition_point(|x| x.0 <= v);
+        a..b
+    }
+
     /// The first unplaced member of an info class that may still be placed
     /// and was invoked before `cutoff` (an entry; NIL: no return is left).
     fn class_head(&self, c: u32, cutoff: u32) -> Option<u32> {
@@ -752,7 +873,7 @@ impl WindowSearch {
         if cl.next >= cl.limit {
             return None;
         }
-        let l = cl.members[cl.next as usize];
+        let l = self.member(cl, cl.next);
         (cutoff == NIL || self.call_entry[l as usize] < cutoff).then_some(l)
     }
 
@@ -880,7 +1001,8 @@ impl WindowSearch {
         if c == NIL || cutoff == NIL {
             return false;
         }
-        let members = &self.rmembers[c as usize];
+        let (a, b) = self.rranges[c as usize];
+        let members = &self.rmembers[a as usize..b as usize];
         let from = members.partition_point(|&m| self.ret_entry[m as usize] < cutoff);
         for &m in &members[from..] {
             if m == l {
@@ -960,12 +1082,13 @@ impl WindowSearch {
     /// Appends the `info` candidates of the current configuration.
     fn info_candidates(&mut self, history: &History, space: &mut Space<'_>, cutoff: u32) {
         let first = self.arena.len();
-        let by_value = self.cas_classes.get(&self.state).map_or(0, |v| v.len());
-        for i in 0..self.free_classes.len() + by_value {
-            let c = if i < self.free_classes.len() {
+        let by_value = self.cas_range(self.state);
+        let free = self.free_classes.len();
+        for i in 0..free + by_value.len() {
+            let c = if i < free {
                 self.free_classes[i]
             } else {
-                self.cas_classes[&self.state][i - self.free_classes.len()]
+                self.cas_index[by_value.start + i - free].1
             };
             let Some(l) = self.class_head(c, cutoff) else {
                 continue;
@@ -1010,10 +1133,15 @@ impl WindowSearch {
             return true;
         }
         // An info op illegal now (another class) that fits after `w`.
-        let classes: &[u32] = match self.cas_classes.get(&w.ns) {
-            Some(v) if self.obs_rule => v,
-            _ if self.obs_rule => &[],
-            _ => &self.free_classes,
+        let by_value: Vec<u32>;
+        let classes: &[u32] = if self.obs_rule {
+            by_value = self.cas_index[self.cas_range(w.ns)]
+                .iter()
+                .map(|x| x.1)
+                .collect();
+            &by_value
+        } else {
+            &self.free_classes
         };
         classes.iter().any(|&c| {
             self.class_head(c, cutoff).is_some_and(|o| {
@@ -1178,6 +1306,12 @@ impl WindowSearch {
         }
     }
 
+    /// After an end: true when resuming could only report exhaustion (no
+    /// node on the path has a candidate left to try).
+    pub fn finished(&self) -> bool {
+        self.nodes.iter().all(|n| n.cursor == n.end)
+    }
+
     /// Steps taken so far (diagnostics).
     pub fn steps_taken(&self) -> u64 {
         self.steps
@@ -1190,16 +1324,15 @@ impl WindowSearch {
 
     /// Memory this search holds (tables, lists, path), in bytes.
     pub fn bytes(&self) -> u64 {
-        let classes: usize = self
-            .classes
-            .iter()
-            .map(|c| c.members.capacity() * 4 + 48)
-            .sum();
-        let rclasses: usize = self.rmembers.iter().map(|m| m.capacity() * 4 + 24).sum();
+        let classes = self.classes.capacity() * std::mem::size_of::<InfoClass>()
+            + self.class_members.capacity() * 4
+            + self.cas_index.capacity() * 8;
+        let rclasses = self.rranges.capacity() * 8 + self.rmembers.capacity() * 4;
         (table_bytes(self.memo.capacity(), 16)
             + table_bytes(self.blames.capacity(), 32)
             + table_bytes(self.nogoods.capacity(), 16)
-            + table_bytes(self.local_of.capacity(), 8)
+            + self.evs.capacity() * 16
+            + self.groups.capacity() * 16
             + table_bytes(self.dense.capacity(), 8)
             + self.nodes.capacity() * std::mem::size_of::<Node>()
             + self.arena.capacity() * std::mem::size_of::<Cand>()

@@ -115,13 +115,13 @@ pub fn generate(shape: &Shape) -> Vec<Numbered<Event>> {
     let mut next_value = 0u64;
     let mut events: Vec<Numbered<Event>> = Vec::with_capacity(shape.ops * 2 + 64);
     let mut invoked = 0usize;
-    let mut push = |events: &mut Vec<Numbered<Event>>,
-                    p: u64,
-                    kind: EventType,
-                    k: Kind,
-                    key: usize,
-                    value: Value,
-                    error: Option<&str>| {
+    let push = |events: &mut Vec<Numbered<Event>>,
+                p: u64,
+                kind: EventType,
+                k: Kind,
+                key: usize,
+                value: Value,
+                error: Option<&str>| {
         let index = events.len() as u64;
         events.push(Numbered {
             line: events.len() + 1,
@@ -344,32 +344,6 @@ fn inject(events: &mut [Numbered<Event>], fault: Fault) {
         }
     }
     panic!("no read to inject a {} into", fault.name());
-}
-
-/// The history in porcupine's etcd log format (single key only): what
-/// porcupine's own test parser reads, so both checkers see the same file.
-pub fn to_etcd_log(events: &[Numbered<Event>]) -> String {
-    let mut out = String::new();
-    for e in events {
-        let e = &e.event;
-        let Process::Client(p) = e.process else {
-            continue;
-        };
-        let t = match e.kind {
-            EventType::Invoke => "invoke",
-            EventType::Ok => "ok",
-            EventType::Fail => "fail",
-            EventType::Info => "info",
-        };
-        let v = match (&e.value, e.kind) {
-            (_, EventType::Info) => ":timed-out".to_string(),
-            (Value::Null, _) => "nil".to_string(),
-            (Value::Array(a), _) => format!("[{} {}]", a[0], a[1]),
-            (v, _) => v.to_string(),
-        };
-        out.push_str(&format!("INFO  jepsen.util - {p}\t:{t}\t:{}\t{v}\n", e.f));
-    }
-    out
 }
 
 /// The history as our JSONL.
