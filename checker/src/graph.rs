@@ -170,6 +170,14 @@ fn decide(
         cl.add(i, op.call, op.ret);
     }
 
+    if split_cas {
+        // A refutation only needs one pair of clusters that must each
+        // precede the other.
+        return Some(match two_cycle_pair(&clusters) {
+            Some((a, b)) => two_cycle(history, key, &clusters[a], &clusters[b]),
+            None => PartOutcome::Valid,
+        });
+    }
     // Clusters sorted by y; suffix node j reaches every cluster at rank >= j.
     let k = clusters.len();
     let mut order: Vec<u32> = (0..k as u32).collect();
@@ -211,6 +219,39 @@ fn decide(
         return Some(two_cycle(history, key, &clusters[a], &clusters[b]));
     }
     Some(PartOutcome::Valid)
+}
+
+/// Two clusters A, B with an edge each way (some op of A returned before
+/// some op of B was invoked, and the other way round), if any: for each B,
+/// the cluster with the latest last call among those whose first return
+/// comes before B's last call (sorted by first return, prefix maxima).
+fn two_cycle_pair(clusters: &[Cluster]) -> Option<(usize, usize)> {
+    let mut by_x: Vec<usize> = (0..clusters.len()).collect();
+    by_x.sort_unstable_by_key(|&c| clusters[c].x);
+    // Prefix maxima of y over by_x: the best and the runner-up (another cluster).
+    let mut best: Vec<((u64, usize), Option<(u64, usize)>)> = Vec::with_capacity(by_x.len());
+    for &c in &by_x {
+        let e = (clusters[c].y, c);
+        let next = match best.last() {
+            None => (e, None),
+            Some(&(top, _)) if e.0 > top.0 => (e, Some(top)),
+            Some(&(top, second)) => (top, Some(second.map_or(e, |s| if e.0 > s.0 { e } else { s }))),
+        };
+        best.push(next);
+    }
+    for (b, cb) in clusters.iter().enumerate() {
+        let j = by_x.partition_point(|&a| clusters[a].x < cb.y);
+        let Some(&(top, second)) = j.checked_sub(1).map(|j| &best[j]) else {
+            continue;
+        };
+        let a = if top.1 != b { Some(top) } else { second };
+        if let Some((ya, a)) = a {
+            if ya > cb.x {
+                return Some((a, b));
+            }
+        }
+    }
+    None
 }
 
 fn invalid(

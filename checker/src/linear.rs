@@ -200,6 +200,7 @@ fn reduced<'a>(
         if budget.used.load(Ordering::Relaxed) + bytes > budget.memory_limit {
             return None;
         }
+        if std::env::var("NOREDUCE").is_ok() { return None; }
         let r = reduce::reduce(history)?;
         budget.used.fetch_add(r.bytes(), Ordering::Relaxed);
         Some(r)
@@ -354,7 +355,9 @@ pub fn search_part(
             }
             None => Box::new(WindowSearch::new(history, &pending, window)),
         };
-        s.progress = progress;
+        if progress.depth > 0 || !progress.states.is_empty() {
+            s.progress = progress;
+        }
         s.set_future(futures[i].clone());
         if registerish {
             s.enable_register_rules(history);
@@ -374,14 +377,16 @@ pub fn search_part(
     let mut first = make(0, &init, Progress::default(), &mut spare);
     first.start(history, &mut space, &init);
     searches.push(Slot::Live(first));
-    starts[0].push(init);
     let mut starts_bytes = 0u64;
     let mut i = 0usize;
     let mut deepest_fail: Option<usize> = None;
+    // An end reached without a search (a window of one required op).
+    let mut direct: Option<Config> = None;
     let outcome = loop {
-        let step = match &mut searches[i] {
-            Slot::Live(s) => s.next_end(history, &mut space, budget),
-            Slot::Done => Step::Exhausted,
+        let step = match (direct.take(), &mut searches[i]) {
+            (Some(cfg), _) => Step::End(cfg),
+            (None, Slot::Live(s)) => s.next_end(history, &mut space, budget),
+            (None, Slot::Done) => Step::Exhausted,
         };
         match step {
             Step::End(cfg) => {
@@ -421,21 +426,34 @@ pub fn search_part(
                     }
                     Some(Slot::Done) | None => Progress::default(),
                 };
+                if searches.len() <= i {
+                    searches.push(Slot::Done);
+                }
+                // A window of one required op that fits, with no pending
+                // info op to consider, has exactly one end: no search.
+                if let Some(next) = (!key_blame)
+                    .then(|| single_step(history, &mut space, &ops[ranges[i].clone()], &pool, &cfg))
+                    .flatten()
+                {
+                    direct = Some(next);
+                    continue;
+                }
                 let mut s = make(i, &cfg, progress, &mut spare);
                 s.start(history, &mut space, &cfg);
-                if searches.len() <= i {
-                    searches.push(Slot::Live(s));
-                } else {
-                    searches[i] = Slot::Live(s);
-                }
-                if starts[i].len() <= MAX_STARTS {
-                    let b = config_bytes(&cfg);
-                    budget.used.fetch_add(b, Ordering::Relaxed);
-                    starts_bytes += b;
-                    starts[i].push(cfg);
-                }
+                searches[i] = Slot::Live(s);
             }
             Step::Exhausted => {
+                // The deepest failing window is re-checked, shrunk, from
+                // every start it failed from.
+                if let Slot::Live(s) = &searches[i] {
+                    if starts[i].len() <= MAX_STARTS {
+                        let cfg = s.start_config();
+                        let b = config_bytes(&cfg);
+                        budget.used.fetch_add(b, Ordering::Relaxed);
+                        starts_bytes += b;
+                        starts[i].push(cfg);
+                    }
+                }
                 if deepest_fail.is_none_or(|d| i > d) {
                     deepest_fail = Some(i);
                 }
@@ -513,6 +531,27 @@ pub fn search_part(
     space.release(budget);
     budget.used.fetch_sub(starts_bytes, Ordering::Relaxed);
     (outcome, n)
+}
+
+/// The end of a window of one required op from `start`, when it fits and no
+/// pending info op could go first (then it is the window's only end).
+fn single_step(
+    history: &History,
+    space: &mut Space<'_>,
+    window: &[u32],
+    pool: &Pool,
+    start: &Config,
+) -> Option<Config> {
+    let &[h] = window else { return None };
+    let op = &history.ops[h as usize];
+    if op.ret == INF || !pool.select(history, window, start).is_empty() {
+        return None;
+    }
+    let state = space.step(start.state, h, &op.f, op.key)?;
+    Some(Config {
+        state,
+        consumed: start.consumed.clone(),
+    })
 }
 
 /// A window's search while it may still offer another end configuration.

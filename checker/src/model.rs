@@ -145,7 +145,8 @@ impl<'a> Space<'a> {
             seqs: Vec::new(),
             seq_index: FxHashMap::default(),
             append_cache: FxHashMap::default(),
-            val_hash: vec![None; history.values.len()],
+            // Only append-kv hashes values (lazily sized: other models never do).
+            val_hash: Vec::new(),
             prefixes: FxHashMap::default(),
             dead_vals: Default::default(),
             dead: None,
@@ -232,8 +233,11 @@ impl<'a> Space<'a> {
         }
         let st = self.values.as_str(v).unwrap_or("");
         let h = str_hash(st);
-        if let Some(slot) = self.val_hash.get_mut(v as usize) {
-            *slot = Some(h);
+        if (v as usize) < self.values.len() {
+            if self.val_hash.len() <= v as usize {
+                self.val_hash.resize(self.values.len(), None);
+            }
+            self.val_hash[v as usize] = Some(h);
         }
         h
     }

@@ -49,8 +49,6 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
-
 use crate::history::{History, Op, OpF, Val, DEAD, INF, UNKNOWN};
 use crate::ModelKind;
 
@@ -104,14 +102,7 @@ pub fn reduce(history: &History) -> Option<Reduced> {
     }
     let mut ops = history.ops.clone();
     let mut flags = vec![0u8; ops.len()];
-    let mut by_key: Vec<Vec<u32>> = vec![Vec::new(); history.keys.len() + 1];
-    for (i, op) in ops.iter().enumerate() {
-        let slot = op.key.map_or(history.keys.len(), |k| k as usize);
-        by_key[slot].push(i as u32);
-    }
-    for part in by_key.iter().filter(|p| !p.is_empty()) {
-        reduce_key(history.init, &mut ops, &mut flags, part);
-    }
+    reduce_ops(history.init, history.keys.len() + 1, history.values.len(), &mut ops, &mut flags);
     Some(Reduced {
         history: History {
             file: history.file.clone(),
@@ -139,55 +130,60 @@ fn target(f: &OpF) -> Option<Val> {
     }
 }
 
-/// Who may set each value: `Some(op)` for exactly one op, `None` for several.
-fn writers(ops: &[Op], part: &[u32]) -> FxHashMap<Val, Option<u32>> {
-    let mut w: FxHashMap<Val, Option<u32>> = FxHashMap::default();
-    for &i in part {
-        if let Some(v) = target(&ops[i as usize].f) {
-            w.entry(v).and_modify(|e| *e = None).or_insert(Some(i));
-        }
-    }
-    w
-}
+const NONE: u32 = u32::MAX;
+const SEVERAL: u32 = u32::MAX - 1;
 
-fn reduce_key(init: Val, ops: &mut [Op], flags: &mut [u8], part: &[u32]) {
-    let writer = writers(ops, part);
-    let unique_writer = |v: Val| {
-        if v == init {
-            None
-        } else {
-            writer.get(&v).copied().flatten()
+/// Applies the rules to all keys at once, in a few sequential passes.
+/// The tables are indexed by value, shared by the keys: a value written on
+/// two keys counts as written by several ops, and what looks at a value on
+/// one key counts for every key, which only ever keeps more (the rules need
+/// a unique writer, and no look, to apply).
+fn reduce_ops(init: Val, slots: usize, values: usize, ops: &mut [Op], flags: &mut [u8]) {
+    let slot = |op: &Op| op.key.map_or(slots - 1, |k| (k as usize).min(slots - 1));
+    let mut writer = vec![NONE; values];
+    let mut looks = vec![0u32; values];
+    let mut failed_from = vec![false; values];
+    for (i, op) in ops.iter().enumerate() {
+        if let Some(v) = target(&op.f).filter(|&v| (v as usize) < values) {
+            let w = &mut writer[v as usize];
+            *w = if *w == NONE { i as u32 } else { SEVERAL };
         }
-    };
-    // Rule 2.
-    for &i in part {
-        match ops[i as usize].f {
-            OpF::CasFailed(x) if x != init && !writer.contains_key(&x) => {
-                flags[i as usize] |= DROP;
-            }
-            OpF::Read(UNKNOWN) => flags[i as usize] |= DROP,
+        match op.f {
+            OpF::Read(v) | OpF::Cas(v, _) if (v as usize) < values => looks[v as usize] += 1,
+            OpF::CasFailed(v) if (v as usize) < values => failed_from[v as usize] = true,
             _ => {}
         }
     }
-    // Rule 1: reads bound their writer, then cas chains carry it back.
-    for &i in part {
-        let op = &ops[i as usize];
-        if let (OpF::Read(v), true) = (op.f.clone(), op.ret != INF) {
-            if let Some(w) = unique_writer(v) {
-                let r = op.ret;
-                let w = &mut ops[w as usize];
-                w.ret = w.ret.min(r);
+    let unique_writer = |v: Val, key: Option<u32>, ops: &[Op]| {
+        if v == init {
+            return None;
+        }
+        let w = *writer.get(v as usize)?;
+        (w != NONE && w != SEVERAL && ops[w as usize].key == key).then_some(w)
+    };
+    let written = |v: Val| v == init || writer.get(v as usize).is_some_and(|&w| w != NONE);
+    // Rules 2 and 1 (reads bound their writer), and the failed cas per key.
+    let mut has_failed = vec![false; slots];
+    let mut cas: Vec<Reverse<(u64, u32)>> = Vec::new();
+    for i in 0..ops.len() {
+        let op = &ops[i];
+        match op.f {
+            OpF::CasFailed(x) if !written(x) => flags[i] |= DROP,
+            OpF::CasFailed(_) => has_failed[slot(op)] = true,
+            OpF::Read(UNKNOWN) => flags[i] |= DROP,
+            OpF::Read(v) if op.ret != INF => {
+                if let Some(w) = unique_writer(v, op.key, ops) {
+                    let r = op.ret;
+                    let w = &mut ops[w as usize];
+                    w.ret = w.ret.min(r);
+                }
             }
+            OpF::Cas(..) if op.ret != INF => cas.push(Reverse((op.ret, i as u32))),
+            _ => {}
         }
     }
-    let mut heap: BinaryHeap<Reverse<(u64, u32)>> = part
-        .iter()
-        .filter(|&&i| {
-            let op = &ops[i as usize];
-            op.ret != INF && matches!(op.f, OpF::Cas(..))
-        })
-        .map(|&i| Reverse((ops[i as usize].ret, i)))
-        .collect();
+    // Rule 1 along cas chains, earliest bound first.
+    let mut heap = BinaryHeap::from(cas);
     while let Some(Reverse((r, c))) = heap.pop() {
         if r != ops[c as usize].ret {
             continue; // superseded by an earlier bound
@@ -195,7 +191,9 @@ fn reduce_key(init: Val, ops: &mut [Op], flags: &mut [u8], part: &[u32]) {
         let OpF::Cas(a, _) = ops[c as usize].f else {
             continue;
         };
-        let Some(w) = unique_writer(a) else { continue };
+        let Some(w) = unique_writer(a, ops[c as usize].key, ops) else {
+            continue;
+        };
         if r < ops[w as usize].ret {
             ops[w as usize].ret = r;
             if matches!(ops[w as usize].f, OpF::Cas(..)) {
@@ -203,66 +201,50 @@ fn reduce_key(init: Val, ops: &mut [Op], flags: &mut [u8], part: &[u32]) {
             }
         }
     }
-    // Rule 3: who looks at each value (reads and cas from it; failed cas
-    // separately, they matter to rule 3 but not to rule 4).
-    let mut looks: FxHashMap<Val, u32> = FxHashMap::default();
-    let mut failed_from: FxHashMap<Val, u32> = FxHashMap::default();
-    let mut has_failed = false;
-    for &i in part {
-        if flags[i as usize] & DROP != 0 {
-            continue;
-        }
-        match ops[i as usize].f {
-            OpF::Read(v) | OpF::Cas(v, _) => *looks.entry(v).or_default() += 1,
-            OpF::CasFailed(v) => {
-                *failed_from.entry(v).or_default() += 1;
-                has_failed = true;
-            }
-            _ => {}
-        }
-    }
-    for &i in part {
-        let op = &mut ops[i as usize];
+    // Rule 3, and the info writers for rule 4.
+    let looked = |looks: &[u32], v: Val| looks.get(v as usize).is_some_and(|&n| n > 0);
+    let mut info_writers: Vec<(Val, u32)> = Vec::new();
+    for (i, op) in ops.iter_mut().enumerate() {
         let Some(v) = target(&op.f) else { continue };
-        if v == init || looks.contains_key(&v) || failed_from.contains_key(&v) {
-            continue;
+        let seen = v == init
+            || looked(&looks, v)
+            || failed_from.get(v as usize).copied().unwrap_or(true);
+        if !seen {
+            op.f = match op.f {
+                OpF::Cas(a, _) => OpF::Cas(a, DEAD),
+                _ => OpF::Write(DEAD),
+            };
         }
-        op.f = match op.f {
-            OpF::Cas(a, _) => OpF::Cas(a, DEAD),
-            _ => OpF::Write(DEAD),
-        };
+        if op.ret == INF {
+            info_writers.push((target(&op.f).unwrap_or(DEAD), i as u32));
+        }
     }
     // Rule 4, to a fixpoint: dropping an info cas may leave its `from`
     // unobserved.
-    let mut info_writers: FxHashMap<Val, Vec<u32>> = FxHashMap::default();
-    for &i in part {
-        let op = &ops[i as usize];
-        if op.ret == INF && flags[i as usize] & DROP == 0 {
-            if let Some(v) = target(&op.f) {
-                info_writers.entry(v).or_default().push(i);
-            }
-        }
-    }
+    info_writers.sort_unstable();
+    let writers_of = |v: Val| {
+        let a = info_writers.partition_point(|x| x.0 < v);
+        let b = info_writers.partition_point(|x| x.0 <= v);
+        &info_writers[a..b]
+    };
     let mut work: Vec<u32> = info_writers
         .iter()
-        .filter(|(v, _)| **v != init && !looks.contains_key(v))
-        .flat_map(|(_, ws)| ws.iter().copied())
+        .filter(|(v, _)| *v != init && !looked(&looks, *v))
+        .map(|&(_, i)| i)
         .collect();
     while let Some(i) = work.pop() {
         if flags[i as usize] & UNOBSERVED != 0 {
             continue;
         }
         flags[i as usize] |= UNOBSERVED;
-        if !has_failed {
+        if !has_failed[slot(&ops[i as usize])] {
             flags[i as usize] |= DROP;
         }
         if let OpF::Cas(a, _) = ops[i as usize].f {
-            let n = looks.get_mut(&a).expect("counted above");
-            *n -= 1;
-            if *n == 0 && a != init {
-                looks.remove(&a);
-                if let Some(ws) = info_writers.get(&a) {
-                    work.extend(ws.iter().copied());
+            if let Some(n) = looks.get_mut(a as usize) {
+                *n -= 1;
+                if *n == 0 && a != init {
+                    work.extend(writers_of(a).iter().map(|x| x.1));
                 }
             }
         }

@@ -211,37 +211,64 @@ struct InfoClass {
     cap: u32,
 }
 
+/// What the search knows of one op of its window.
+#[derive(Debug, Clone, Copy)]
+struct Local {
+    z: u128,
+    key: Option<u32>,
+    /// Its call and return entries (NIL: no return, an info op).
+    call: u32,
+    ret: u32,
+    /// Its info class and position there, or its class of required ops
+    /// with the same effect (NIL: none).
+    iclass: u32,
+    class_pos: u32,
+    rclass: u32,
+    /// Register rules: dense ids of the value it needs (a required read, or
+    /// a required cas from it) and of the value it may set (NIL: none).
+    need: u32,
+    sets: u32,
+    /// Key blame: its tuple slot.
+    slot: u8,
+    info: bool,
+    /// Required and never changes the state (a read, a failed cas).
+    observer: bool,
+    put: bool,
+    placed: bool,
+}
+
+/// One entry of the list.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    next: u32,
+    prev: u32,
+    op: u32,
+    call: bool,
+}
+
 /// What one search holds, by size class, for the memory budget.
 const BYTES_PER_OP: usize = 96;
 
 /// A resumable search over one window.
 pub struct WindowSearch {
     hops: Vec<u32>,
-    info: Vec<bool>,
-    observer: Vec<bool>,
-    put: Vec<bool>,
-    key: Vec<Option<u32>>,
+    /// Per local op (pending info ops first, then the window's).
+    lo: Vec<Local>,
+    /// The list entries: index 0 is the head, then calls and returns in
+    /// real-time order; only required ops' entries are linked.
+    ent: Vec<Entry>,
     /// Append-kv without resets ahead: states only grow, so the earliest
     /// pending read must see an extension of the current string.
     prefix_prune: bool,
     /// Append-kv: per key, the value of a read in a later window that the
     /// state must still be able to grow into (no put can come before it).
     future: FxHashMap<Option<u32>, Val>,
-    z: Vec<u128>,
     /// Entries of every op (positions in real-time order); only required
     /// ops' entries are linked into the list.
-    call_entry: Vec<u32>,
-    ret_entry: Vec<u32>,
-    next: Vec<u32>,
-    prev: Vec<u32>,
-    entry_op: Vec<u32>,
-    entry_call: Vec<bool>,
     required: u32,
     single_key: bool,
     /// Register models: an `info` op must enable the op after it.
     strict_info: bool,
-    iclass: Vec<u32>,
-    class_pos: Vec<u32>,
     classes: Vec<InfoClass>,
     class_members: Vec<u32>,
     /// Classes tried at every node (all of them unless the register rules index cas by value).
@@ -250,21 +277,24 @@ pub struct WindowSearch {
     cas_index: Vec<(Val, u32)>,
     /// Required ops with the same key and effect: a range of `rmembers`,
     /// sorted by return.
-    rclass: Vec<u32>,
     rranges: Vec<(u32, u32)>,
     rmembers: Vec<u32>,
     /// Scratch for building: (position, local op, is call) and effect groups.
     evs: Vec<(u64, u32, bool)>,
     groups: Vec<(u64, u32)>,
     failed_keys: Vec<(Option<u32>, u32)>,
-    placed: Vec<bool>,
+    /// Per node, per key: [`WindowSearch::read_to_check`] without exceptions.
+    #[allow(clippy::type_complexity)]
+    rtc_cache: Vec<(Option<u32>, (Option<Val>, u32, u32))>,
+    rtc_ready: bool,
     obs_rule: bool,
     /// Per local op: dense id of the value it needs (a required read, or a
     /// required cas from it), or NIL.
-    need: Vec<u32>,
     /// Per local op: dense id of the value it may set, or NIL.
-    sets: Vec<u32>,
-    dense: FxHashMap<Val, u32>,
+    /// The values some required op needs, sorted: a value's dense id is its position.
+    dense: Vec<Val>,
+    /// The dense id of the current state during an expansion (NIL: none).
+    state_dense: u32,
     obs_init: Vec<u32>,
     writers_init: Vec<u32>,
     obs_left: Vec<u32>,
@@ -286,7 +316,6 @@ pub struct WindowSearch {
     /// Key blame on (see module docs): only for tuple states whose ops each touch one slot.
     cbj: bool,
     /// Tuple slot of each local op.
-    slot: Vec<u8>,
     /// Per slot: Zobrist hash of the placed local ops of that slot.
     slot_hash: Vec<u128>,
     /// Blames of dead configurations whose blame is not [`ALL`].
@@ -302,6 +331,10 @@ pub struct WindowSearch {
     steps: u64,
     /// How many moves of the path agree with `progress.prefix`.
     prefix_agree: usize,
+    /// `progress.stuck` is to be set by the next expansion.
+    stuck_pending: bool,
+    /// The state this run started from.
+    start_state: State,
     /// Deepest progress, for counterexamples.
     pub progress: Progress,
     /// Number of times a start configuration was exhausted without an end.
@@ -328,39 +361,27 @@ impl WindowSearch {
     fn blank() -> WindowSearch {
         WindowSearch {
             hops: Vec::new(),
-            info: Vec::new(),
-            observer: Vec::new(),
-            put: Vec::new(),
-            key: Vec::new(),
+            lo: Vec::new(),
+            ent: Vec::new(),
             prefix_prune: false,
             future: FxHashMap::default(),
-            z: Vec::new(),
-            call_entry: Vec::new(),
-            ret_entry: Vec::new(),
-            next: Vec::new(),
-            prev: Vec::new(),
-            entry_op: Vec::new(),
-            entry_call: Vec::new(),
             required: 0,
             single_key: true,
             strict_info: false,
-            iclass: Vec::new(),
-            class_pos: Vec::new(),
             classes: Vec::new(),
             class_members: Vec::new(),
             free_classes: Vec::new(),
             cas_index: Vec::new(),
-            rclass: Vec::new(),
             rranges: Vec::new(),
             rmembers: Vec::new(),
             evs: Vec::new(),
             groups: Vec::new(),
             failed_keys: Vec::new(),
-            placed: Vec::new(),
+            rtc_cache: Vec::new(),
+            rtc_ready: false,
             obs_rule: false,
-            need: Vec::new(),
-            sets: Vec::new(),
-            dense: FxHashMap::default(),
+            dense: Vec::new(),
+            state_dense: NIL,
             obs_init: Vec::new(),
             writers_init: Vec::new(),
             obs_left: Vec::new(),
@@ -379,7 +400,6 @@ impl WindowSearch {
             trivial_pending: false,
             memo: FxHashSet::default(),
             cbj: false,
-            slot: Vec::new(),
             slot_hash: Vec::new(),
             blames: FxHashMap::default(),
             nogoods: FxHashSet::default(),
@@ -388,6 +408,8 @@ impl WindowSearch {
             counted_bytes: 0,
             steps: 0,
             prefix_agree: 0,
+            stuck_pending: false,
+            start_state: 0,
             progress: Progress::default(),
             exhausted: 0,
         }
@@ -401,30 +423,34 @@ impl WindowSearch {
         self.hops.clear();
         self.hops.extend_from_slice(pending);
         self.hops.extend_from_slice(window);
-        let n = self.hops.len();
-        self.info.clear();
-        self.observer.clear();
-        self.put.clear();
-        self.key.clear();
-        self.z.clear();
+        self.lo.clear();
         self.evs.clear();
         self.failed_keys.clear();
         let mut required = 0;
         for (l, &h) in self.hops.iter().enumerate() {
             let op = &history.ops[h as usize];
             let is_info = op.ret == INF;
-            self.info.push(is_info);
-            self.put.push(matches!(op.f, OpF::Write(_)));
-            self.key.push(op.key);
-            self.observer.push(
-                !is_info
+            self.lo.push(Local {
+                z: zobrist(h),
+                key: op.key,
+                call: NIL,
+                ret: NIL,
+                iclass: NIL,
+                class_pos: NIL,
+                rclass: NIL,
+                need: NIL,
+                sets: NIL,
+                slot: 0,
+                info: is_info,
+                observer: !is_info
                     && match &op.f {
                         OpF::Read(_) | OpF::CasFailed(_) => true,
                         OpF::Txn(m) => m.iter().all(|m| !m.write),
                         _ => false,
                     },
-            );
-            self.z.push(zobrist(h));
+                put: matches!(op.f, OpF::Write(_)),
+                placed: false,
+            });
             self.evs.push((op.call, l as u32, true));
             if !is_info {
                 required += 1;
@@ -441,33 +467,33 @@ impl WindowSearch {
         self.required = required;
         self.evs.sort_unstable_by_key(|e| (e.0, !e.2));
         let m = self.evs.len() + 1;
-        for v in [&mut self.next, &mut self.prev, &mut self.entry_op] {
-            v.clear();
-            v.resize(m, NIL);
-        }
-        self.entry_call.clear();
-        self.entry_call.resize(m, false);
-        for v in [&mut self.call_entry, &mut self.ret_entry] {
-            v.clear();
-            v.resize(n, NIL);
-        }
+        self.ent.clear();
+        self.ent.resize(
+            m,
+            Entry {
+                next: NIL,
+                prev: NIL,
+                op: NIL,
+                call: false,
+            },
+        );
         let mut last = HEAD;
         for (i, &(_, l, is_call)) in self.evs.iter().enumerate() {
             let e = (i + 1) as u32;
-            self.entry_op[e as usize] = l;
-            self.entry_call[e as usize] = is_call;
+            self.ent[e as usize].op = l;
+            self.ent[e as usize].call = is_call;
             if is_call {
-                self.call_entry[l as usize] = e;
+                self.lo[l as usize].call = e;
             } else {
-                self.ret_entry[l as usize] = e;
+                self.lo[l as usize].ret = e;
             }
-            if !self.info[l as usize] {
-                self.prev[e as usize] = last;
-                self.next[last as usize] = e;
+            if !self.lo[l as usize].info {
+                self.ent[e as usize].prev = last;
+                self.ent[last as usize].next = e;
                 last = e;
             }
         }
-        self.single_key = self.key.windows(2).all(|w| w[0] == w[1]);
+        self.single_key = self.lo.windows(2).all(|w| w[0].key == w[1].key);
         self.strict_info = matches!(
             history.model,
             ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv
@@ -475,12 +501,8 @@ impl WindowSearch {
         self.prefix_prune = history.model == ModelKind::AppendKv;
         self.build_classes(history);
         // Dynamic state.
-        self.placed.clear();
-        self.placed.resize(n, false);
         self.future.clear();
         self.obs_rule = false;
-        self.need.clear();
-        self.sets.clear();
         self.dense.clear();
         self.cas_index.clear();
         self.stack.clear();
@@ -500,7 +522,6 @@ impl WindowSearch {
             self.memo.clear();
         }
         self.cbj = false;
-        self.slot.clear();
         self.slot_hash.clear();
         self.blames = FxHashMap::default();
         self.nogoods = FxHashSet::default();
@@ -508,7 +529,11 @@ impl WindowSearch {
         self.root_blame = ALL;
         self.steps = 0;
         self.prefix_agree = 0;
-        self.progress = Progress::default();
+        self.stuck_pending = false;
+        self.progress.depth = 0;
+        self.progress.prefix.clear();
+        self.progress.stuck = None;
+        self.progress.states.clear();
         self.exhausted = 0;
     }
 
@@ -519,16 +544,16 @@ impl WindowSearch {
         let n = self.hops.len();
         self.groups.clear();
         for l in 0..n {
+            // Observers are forced moves whenever they fit: no symmetry to use.
+            if self.lo[l].observer {
+                continue;
+            }
             let op = &history.ops[self.hops[l] as usize];
             let mut hasher = rustc_hash::FxHasher::default();
-            (self.info[l], op.key, &op.f).hash(&mut hasher);
+            (self.lo[l].info, op.key, &op.f).hash(&mut hasher);
             self.groups.push((hasher.finish(), l as u32));
         }
         self.groups.sort_unstable();
-        for v in [&mut self.iclass, &mut self.class_pos, &mut self.rclass] {
-            v.clear();
-            v.resize(n, NIL);
-        }
         self.classes.clear();
         self.class_members.clear();
         self.rranges.clear();
@@ -546,18 +571,18 @@ impl WindowSearch {
             let mut j = i + 1;
             while j < self.groups.len()
                 && self.groups[j].0 == h
-                && self.info[self.groups[j].1 as usize] == self.info[first as usize]
+                && self.lo[self.groups[j].1 as usize].info == self.lo[first as usize].info
                 && same(first, self.groups[j].1)
             {
                 j += 1;
             }
-            let info = self.info[first as usize];
+            let info = self.lo[first as usize].info;
             if info {
                 let start = self.class_members.len();
                 self.class_members
                     .extend(self.groups[i..j].iter().map(|g| g.1));
-                let call_entry = &self.call_entry;
-                self.class_members[start..].sort_unstable_by_key(|&l| call_entry[l as usize]);
+                let lo = &self.lo;
+                self.class_members[start..].sort_unstable_by_key(|&l| lo[l as usize].call);
                 let op = &history.ops[self.hops[first as usize] as usize];
                 let cap = if self.strict_info && target(&op.f) == Some(DEAD) {
                     self.failed_keys
@@ -569,8 +594,8 @@ impl WindowSearch {
                 };
                 let c = self.classes.len() as u32;
                 for (pos, &l) in self.class_members[start..].iter().enumerate() {
-                    self.iclass[l as usize] = c;
-                    self.class_pos[l as usize] = pos as u32;
+                    self.lo[l as usize].iclass = c;
+                    self.lo[l as usize].class_pos = pos as u32;
                 }
                 self.classes.push(InfoClass {
                     start: start as u32,
@@ -582,11 +607,11 @@ impl WindowSearch {
             } else if j - i > 1 {
                 let start = self.rmembers.len();
                 self.rmembers.extend(self.groups[i..j].iter().map(|g| g.1));
-                let ret_entry = &self.ret_entry;
-                self.rmembers[start..].sort_unstable_by_key(|&l| ret_entry[l as usize]);
+                let lo = &self.lo;
+                self.rmembers[start..].sort_unstable_by_key(|&l| lo[l as usize].ret);
                 let c = self.rranges.len() as u32;
                 for &l in &self.rmembers[start..] {
-                    self.rclass[l as usize] = c;
+                    self.lo[l as usize].rclass = c;
                 }
                 self.rranges
                     .push((start as u32, self.rmembers.len() as u32));
@@ -611,44 +636,38 @@ impl WindowSearch {
             return;
         }
         let n = self.hops.len();
-        self.need.clear();
-        self.need.resize(n, NIL);
-        self.sets.clear();
-        self.sets.resize(n, NIL);
+        // Dense ids: positions in the sorted list of needed values.
         let mut dense = std::mem::take(&mut self.dense);
         dense.clear();
-        let mut obs = std::mem::take(&mut self.obs_init);
-        obs.clear();
-        let mut id = |v: Val, obs: &mut Vec<u32>| -> u32 {
-            *dense.entry(v).or_insert_with(|| {
-                obs.push(0);
-                (obs.len() - 1) as u32
-            })
+        let needs = |f: &OpF| match *f {
+            OpF::Read(v) if v != UNKNOWN => Some(v),
+            OpF::Cas(a, _) => Some(a),
+            _ => None,
         };
         for l in 0..n {
-            if self.info[l] {
-                continue;
-            }
-            let needs = match history.ops[self.hops[l] as usize].f {
-                OpF::Read(v) if v != UNKNOWN => Some(v),
-                OpF::Cas(a, _) => Some(a),
-                _ => None,
-            };
-            if let Some(v) = needs {
-                let d = id(v, &mut obs);
-                self.need[l] = d;
-                obs[d as usize] += 1;
+            if !self.lo[l].info {
+                dense.extend(needs(&history.ops[self.hops[l] as usize].f));
             }
         }
+        dense.sort_unstable();
+        dense.dedup();
+        let mut obs = std::mem::take(&mut self.obs_init);
+        obs.clear();
+        obs.resize(dense.len(), 0);
         let mut writers = std::mem::take(&mut self.writers_init);
         writers.clear();
-        writers.resize(obs.len(), 0);
+        writers.resize(dense.len(), 0);
         for l in 0..n {
-            if let Some(d) =
-                target(&history.ops[self.hops[l] as usize].f).and_then(|v| dense.get(&v))
-            {
-                self.sets[l] = *d;
-                writers[*d as usize] += 1;
+            let f = &history.ops[self.hops[l] as usize].f;
+            if !self.lo[l].info {
+                if let Some(d) = needs(f).and_then(|v| dense.binary_search(&v).ok()) {
+                    self.lo[l].need = d as u32;
+                    obs[d] += 1;
+                }
+            }
+            if let Some(d) = target(f).and_then(|v| dense.binary_search(&v).ok()) {
+                self.lo[l].sets = d as u32;
+                writers[d] += 1;
             }
         }
         self.dense = dense;
@@ -678,14 +697,10 @@ impl WindowSearch {
         if slots > MAX_BLAME_SLOTS || slots == 0 {
             return;
         }
-        self.slot = self
-            .hops
-            .iter()
-            .map(|&h| {
-                let k = history.ops[h as usize].key;
-                k.map_or(slots - 1, |k| (k as usize).min(slots - 1)) as u8
-            })
-            .collect();
+        for (l, &h) in self.hops.iter().enumerate() {
+            let k = history.ops[h as usize].key;
+            self.lo[l].slot = k.map_or(slots - 1, |k| (k as usize).min(slots - 1)) as u8;
+        }
         self.slot_hash = vec![0; slots];
         self.masks_by_slot = vec![Vec::new(); slots];
         self.cbj = true;
@@ -719,51 +734,51 @@ impl WindowSearch {
     pub fn required_ops(&self) -> Vec<u32> {
         self.hops
             .iter()
-            .zip(&self.info)
-            .filter(|(_, &i)| !i)
+            .zip(&self.lo)
+            .filter(|(_, o)| !o.info)
             .map(|(&h, _)| h)
             .collect()
     }
 
     #[inline]
     fn unlink(&mut self, e: u32) {
-        let (p, n) = (self.prev[e as usize], self.next[e as usize]);
-        self.next[p as usize] = n;
+        let (p, n) = (self.ent[e as usize].prev, self.ent[e as usize].next);
+        self.ent[p as usize].next = n;
         if n != NIL {
-            self.prev[n as usize] = p;
+            self.ent[n as usize].prev = p;
         }
     }
 
     #[inline]
     fn relink(&mut self, e: u32) {
-        let (p, n) = (self.prev[e as usize], self.next[e as usize]);
-        self.next[p as usize] = e;
+        let (p, n) = (self.ent[e as usize].prev, self.ent[e as usize].next);
+        self.ent[p as usize].next = e;
         if n != NIL {
-            self.prev[n as usize] = e;
+            self.ent[n as usize].prev = e;
         }
     }
 
     /// Marks local op `l` placed: out of the list, counters and class updated.
     fn place(&mut self, l: u32) {
         let u = l as usize;
-        self.placed[u] = true;
-        if self.info[u] {
-            let ci = self.iclass[u] as usize;
+        self.lo[u].placed = true;
+        if self.lo[u].info {
+            let ci = self.lo[u].iclass as usize;
             let mut c = self.classes[ci];
-            while c.next < c.len && self.placed[self.member(&c, c.next) as usize] {
+            while c.next < c.len && self.lo[self.member(&c, c.next) as usize].placed {
                 c.next += 1;
             }
             self.classes[ci] = c;
         } else {
-            self.unlink(self.call_entry[u]);
-            self.unlink(self.ret_entry[u]);
+            self.unlink(self.lo[u].call);
+            self.unlink(self.lo[u].ret);
         }
         if self.obs_rule {
-            if self.need[u] != NIL {
-                self.obs_left[self.need[u] as usize] -= 1;
+            if self.lo[u].need != NIL {
+                self.obs_left[self.lo[u].need as usize] -= 1;
             }
-            if self.sets[u] != NIL {
-                self.writers_left[self.sets[u] as usize] -= 1;
+            if self.lo[u].sets != NIL {
+                self.writers_left[self.lo[u].sets as usize] -= 1;
             }
         }
     }
@@ -771,20 +786,20 @@ impl WindowSearch {
     /// Undoes [`WindowSearch::place`] (in reverse order of placing).
     fn unplace(&mut self, l: u32) {
         let u = l as usize;
-        self.placed[u] = false;
-        if self.info[u] {
-            let c = &mut self.classes[self.iclass[u] as usize];
-            c.next = c.next.min(self.class_pos[u]);
+        self.lo[u].placed = false;
+        if self.lo[u].info {
+            let c = &mut self.classes[self.lo[u].iclass as usize];
+            c.next = c.next.min(self.lo[u].class_pos);
         } else {
-            self.relink(self.ret_entry[u]);
-            self.relink(self.call_entry[u]);
+            self.relink(self.lo[u].ret);
+            self.relink(self.lo[u].call);
         }
         if self.obs_rule {
-            if self.need[u] != NIL {
-                self.obs_left[self.need[u] as usize] += 1;
+            if self.lo[u].need != NIL {
+                self.obs_left[self.lo[u].need as usize] += 1;
             }
-            if self.sets[u] != NIL {
-                self.writers_left[self.sets[u] as usize] += 1;
+            if self.lo[u].sets != NIL {
+                self.writers_left[self.lo[u].sets as usize] += 1;
             }
         }
     }
@@ -807,11 +822,11 @@ impl WindowSearch {
             // can be among this search's ops.
             for l in 0..self.hops.len() as u32 {
                 let h = self.hops[l as usize];
-                if self.info[l as usize] && cfg.consumed.binary_search(&h).is_ok() {
+                if self.lo[l as usize].info && cfg.consumed.binary_search(&h).is_ok() {
                     self.place(l);
                     self.base_lifted.push(l);
                     if self.cbj {
-                        self.slot_hash[self.slot[l as usize] as usize] ^= self.z[l as usize];
+                        self.slot_hash[self.lo[l as usize].slot as usize] ^= self.lo[l as usize].z;
                     }
                 }
             }
@@ -820,6 +835,7 @@ impl WindowSearch {
             c.limit = c.len.min(c.next.saturating_add(c.cap));
         }
         self.start_consumed.clone_from(&cfg.consumed);
+        self.start_state = cfg.state;
         self.state = cfg.state;
         self.obl = NO_OBL;
         self.hash = hash;
@@ -849,12 +865,12 @@ impl WindowSearch {
     }
 
     fn first_pending_return(&self) -> Option<u32> {
-        let mut e = self.next[HEAD as usize];
+        let mut e = self.ent[HEAD as usize].next;
         while e != NIL {
-            if !self.entry_call[e as usize] {
-                return Some(self.hops[self.entry_op[e as usize] as usize]);
+            if !self.ent[e as usize].call {
+                return Some(self.hops[self.ent[e as usize].op as usize]);
             }
-            e = self.next[e as usize];
+            e = self.ent[e as usize].next;
         }
         None
     }
@@ -874,93 +890,169 @@ impl WindowSearch {
             return None;
         }
         let l = self.member(cl, cl.next);
-        (cutoff == NIL || self.call_entry[l as usize] < cutoff).then_some(l)
+        (cutoff == NIL || self.lo[l as usize].call < cutoff).then_some(l)
     }
 
     /// True if no other unplaced op of `l`'s key could precede it: none was
     /// invoked before `l` returned (for the register models, required ops
     /// only; see the module docs).
     fn alone_on_key(&self, l: u32) -> bool {
-        let stop = self.ret_entry[l as usize];
-        let c = self.call_entry[l as usize];
+        let stop = self.lo[l as usize].ret;
+        let c = self.lo[l as usize].call;
         let mut alone = if self.single_key {
-            self.prev[c as usize] == HEAD && self.next[c as usize] == stop
+            self.ent[c as usize].prev == HEAD && self.ent[c as usize].next == stop
         } else {
-            let key = self.key[l as usize];
-            let mut e = self.next[HEAD as usize];
+            let key = self.lo[l as usize].key;
+            let mut e = self.ent[HEAD as usize].next;
             let mut ok = true;
             while e != NIL && e != stop {
-                let o = self.entry_op[e as usize];
-                if o != l && self.entry_call[e as usize] && self.key[o as usize] == key {
+                let o = self.ent[e as usize].op;
+                if o != l && self.ent[e as usize].call && self.lo[o as usize].key == key {
                     ok = false;
                     break;
                 }
-                e = self.next[e as usize];
+                e = self.ent[e as usize].next;
             }
             ok
         };
         if alone && !self.strict_info {
-            let key = self.key[l as usize];
+            let key = self.lo[l as usize].key;
             alone = !(0..self.classes.len() as u32).any(|c| {
                 self.class_head(c, stop)
-                    .is_some_and(|o| self.key[o as usize] == key)
+                    .is_some_and(|o| self.lo[o as usize].key == key)
             });
         }
         alone
     }
 
-    /// The value the state of `l`'s key must still be able to grow into: the
-    /// unplaced read of that key with the earliest return (other than `l`),
-    /// else the key's first read in a later window; `None` when an unplaced
-    /// put on the key (other than `l`) that could come first explains it.
-    fn read_to_check(&self, history: &History, space: &mut Space<'_>, l: u32) -> Option<Val> {
-        let lkey = self.key[l as usize];
-        let mut e = self.next[HEAD as usize];
+    /// The value the state of `key` must still be able to grow into: the
+    /// unplaced read of that key with the earliest return (other than
+    /// `skip`), else the key's first read in a later window; `None` when an
+    /// unplaced put on the key (other than `skip`) that could come first
+    /// explains it. Also returns the read and the put it relied on (NIL if
+    /// none), so that a node can reuse the answer for candidates that are
+    /// neither.
+    fn read_to_check(
+        &self,
+        history: &History,
+        space: &mut Space<'_>,
+        key: Option<u32>,
+        skip: u32,
+    ) -> (Option<Val>, u32, u32) {
+        let mut e = self.ent[HEAD as usize].next;
         let mut r = None;
         while e != NIL {
-            let o = self.entry_op[e as usize];
-            if o != l
-                && !self.entry_call[e as usize]
-                && self.observer[o as usize]
-                && self.key[o as usize] == lkey
+            let o = self.ent[e as usize].op;
+            if o != skip
+                && !self.ent[e as usize].call
+                && self.lo[o as usize].observer
+                && self.lo[o as usize].key == key
             {
                 r = Some(e);
                 break;
             }
-            e = self.next[e as usize];
+            e = self.ent[e as usize].next;
         }
-        let (rv, stop) = match r {
+        let (rv, stop, reader) = match r {
             Some(re) => {
-                match history.ops[self.hops[self.entry_op[re as usize] as usize] as usize].f {
-                    OpF::Read(v) => (v, re),
-                    _ => return None,
+                let o = self.ent[re as usize].op;
+                match history.ops[self.hops[o as usize] as usize].f {
+                    OpF::Read(v) => (v, re, o),
+                    _ => return (None, o, NIL),
                 }
             }
-            None => (*self.future.get(&lkey)?, NIL),
+            None => match self.future.get(&key) {
+                Some(&v) => (v, NIL, NIL),
+                None => return (None, NIL, NIL),
+            },
         };
         let explains = |o: u32, space: &mut Space<'_>| {
             let p = &history.ops[self.hops[o as usize] as usize];
-            match (&p.f, o != l && self.put[o as usize] && p.key == lkey) {
+            match (&p.f, o != skip && self.lo[o as usize].put && p.key == key) {
                 (OpF::Write(pv), true) => stop == NIL || space.value_is_prefix(*pv, rv),
                 _ => false,
             }
         };
-        let mut e = self.next[HEAD as usize];
+        let mut e = self.ent[HEAD as usize].next;
         while e != stop && e != NIL {
-            let o = self.entry_op[e as usize];
-            if self.entry_call[e as usize] && explains(o, space) {
-                return None;
+            let o = self.ent[e as usize].op;
+            if self.ent[e as usize].call && explains(o, space) {
+                return (None, reader, o);
             }
-            e = self.next[e as usize];
+            e = self.ent[e as usize].next;
         }
         for c in 0..self.classes.len() as u32 {
             if let Some(o) = self.class_head(c, stop) {
                 if explains(o, space) {
-                    return None;
+                    return (None, reader, o);
                 }
             }
         }
-        Some(rv)
+        (Some(rv), reader, NIL)
+    }
+
+    /// [`WindowSearch::read_to_check`] without exceptions for every key
+    /// with a pending read, in two passes over the list (a node asks for
+    /// many keys when the whole map is one state).
+    fn read_to_check_all(&mut self, history: &History, space: &mut Space<'_>) {
+        self.rtc_ready = true;
+        self.rtc_cache.clear();
+        // The first return of an observer per key.
+        let mut e = self.ent[HEAD as usize].next;
+        while e != NIL {
+            let x = self.ent[e as usize];
+            let o = &self.lo[x.op as usize];
+            if !x.call && o.observer && !self.rtc_cache.iter().any(|c| c.0 == o.key) {
+                let v = match history.ops[self.hops[x.op as usize] as usize].f {
+                    OpF::Read(v) => Some(v),
+                    _ => None,
+                };
+                // (value, the read's return entry for now, no put yet)
+                self.rtc_cache.push((o.key, (v, e, NIL)));
+            }
+            e = x.next;
+        }
+        // Keys with no pending read: the first read of a later window.
+        for (&k, &v) in &self.future {
+            if !self.rtc_cache.iter().any(|c| c.0 == k) {
+                self.rtc_cache.push((k, (Some(v), NIL, NIL)));
+            }
+        }
+        // A put that could come first explains the read.
+        let explain = |o: u32, at: u32, this: &mut Self, space: &mut Space<'_>| {
+            let p = &history.ops[this.hops[o as usize] as usize];
+            let OpF::Write(pv) = p.f else { return };
+            if let Some(c) = this.rtc_cache.iter_mut().find(|c| c.0 == p.key) {
+                let (v, stop, put) = c.1;
+                if let (Some(rv), NIL) = (v, put) {
+                    if stop == NIL || (at < stop && space.value_is_prefix(pv, rv)) {
+                        c.1 = (None, stop, o);
+                    }
+                }
+            }
+        };
+        let mut e = self.ent[HEAD as usize].next;
+        while e != NIL {
+            let x = self.ent[e as usize];
+            if x.call && self.lo[x.op as usize].put {
+                explain(x.op, e, self, space);
+            }
+            e = x.next;
+        }
+        for c in 0..self.classes.len() as u32 {
+            if let Some(o) = self.class_head(c, NIL) {
+                if self.lo[o as usize].put {
+                    let at = self.lo[o as usize].call;
+                    explain(o, at, self, space);
+                }
+            }
+        }
+        // Report the read op, not its entry.
+        for c in &mut self.rtc_cache {
+            let (v, stop, put) = c.1;
+            let reader = if stop == NIL { NIL } else { self.ent[stop as usize].op };
+            c.1 = (v, reader, put);
+        }
     }
 
     /// After an `info` op: may `l` (leading to `ns`) come next? (module docs)
@@ -982,33 +1074,30 @@ impl WindowSearch {
     /// Observers first (module docs): may the state change to `ns` by `l`?
     #[inline]
     fn keeps_observers(&self, l: u32, ns: State) -> bool {
-        if !self.obs_rule || ns == self.state {
+        if !self.obs_rule || ns == self.state || self.state_dense == NIL {
             return true;
         }
-        let Some(&d) = self.dense.get(&self.state) else {
-            return true;
-        };
-        let d = d as usize;
+        let d = self.state_dense as usize;
         self.writers_left[d] > 0
             || self.obs_left[d] == 0
-            || (self.obs_left[d] == 1 && self.need[l as usize] == d as u32)
+            || (self.obs_left[d] == 1 && self.lo[l as usize].need == d as u32)
     }
 
     /// Symmetry (module docs): is an unplaced candidate with the same key and
     /// effect as `l`, and an earlier return, there to try instead?
     fn dominated(&self, l: u32, cutoff: u32) -> bool {
-        let c = self.rclass[l as usize];
+        let c = self.lo[l as usize].rclass;
         if c == NIL || cutoff == NIL {
             return false;
         }
         let (a, b) = self.rranges[c as usize];
         let members = &self.rmembers[a as usize..b as usize];
-        let from = members.partition_point(|&m| self.ret_entry[m as usize] < cutoff);
+        let from = members.partition_point(|&m| self.lo[m as usize].ret < cutoff);
         for &m in &members[from..] {
             if m == l {
                 return false;
             }
-            if !self.placed[m as usize] && self.call_entry[m as usize] < cutoff {
+            if !self.lo[m as usize].placed && self.lo[m as usize].call < cutoff {
                 return true;
             }
         }
@@ -1017,24 +1106,55 @@ impl WindowSearch {
 
     /// Is the move reachable under append-kv's prefix pruning?
     #[inline]
-    fn reachable(&self, history: &History, space: &mut Space<'_>, l: u32, ns: State) -> bool {
-        !self.prefix_prune
-            || match self.read_to_check(history, space, l) {
-                Some(v) => space.may_extend_to(ns, v, self.key[l as usize]),
-                None => true,
-            }
+    fn reachable(&mut self, history: &History, space: &mut Space<'_>, l: u32, ns: State) -> bool {
+        if !self.prefix_prune {
+            return true;
+        }
+        let key = self.lo[l as usize].key;
+        // The answer without exceptions holds for every candidate of this
+        // node but the read and the put it relied on.
+        if !self.rtc_ready {
+            self.read_to_check_all(history, space);
+        }
+        let cached = self.rtc_cache.iter().find(|c| c.0 == key).map(|c| c.1);
+        let (v, reader, put) = match cached {
+            Some(c) => c,
+            None => (self.future.get(&key).copied(), NIL, NIL),
+        };
+        let v = if l == reader || l == put {
+            self.read_to_check(history, space, key, l).0
+        } else {
+            v
+        };
+        match v {
+            Some(v) => space.may_extend_to(ns, v, key),
+            None => true,
+        }
     }
 
     /// Computes the candidates of the current configuration and pushes its node.
     fn expand(&mut self, history: &History, space: &mut Space<'_>) {
         let start = self.arena.len() as u32;
+        self.rtc_ready = false;
+        self.state_dense = if self.obs_rule {
+            self.dense
+                .binary_search(&self.state)
+                .map_or(NIL, |d| d as u32)
+        } else {
+            NIL
+        };
         self.scratch.clear();
-        let mut e = self.next[HEAD as usize];
-        while e != NIL && self.entry_call[e as usize] {
-            self.scratch.push(self.entry_op[e as usize]);
-            e = self.next[e as usize];
+        let mut e = self.ent[HEAD as usize].next;
+        while e != NIL && self.ent[e as usize].call {
+            self.scratch.push(self.ent[e as usize].op);
+            e = self.ent[e as usize].next;
         }
         let cutoff = e;
+        if self.stuck_pending {
+            self.stuck_pending = false;
+            self.progress.stuck =
+                (cutoff != NIL).then(|| self.hops[self.ent[cutoff as usize].op as usize]);
+        }
         self.illegal.clear();
         let mut forced = None;
         for i in 0..self.scratch.len() {
@@ -1052,7 +1172,7 @@ impl WindowSearch {
                 continue;
             }
             if self.obl == NO_OBL
-                && ((ns == self.state && self.observer[l as usize]) || self.alone_on_key(l))
+                && ((ns == self.state && self.lo[l as usize].observer) || self.alone_on_key(l))
             {
                 forced = Some(Cand { l, ns });
                 break;
@@ -1065,8 +1185,8 @@ impl WindowSearch {
             self.arena.truncate(start as usize);
             self.arena.push(c);
         } else {
-            let ret_entry = &self.ret_entry;
-            self.arena[start as usize..].sort_unstable_by_key(|c| ret_entry[c.l as usize]);
+            let lo = &self.lo;
+            self.arena[start as usize..].sort_unstable_by_key(|c| lo[c.l as usize].ret);
             self.info_candidates(history, space, cutoff);
         }
         self.nodes.push(Node {
@@ -1133,17 +1253,7 @@ impl WindowSearch {
             return true;
         }
         // An info op illegal now (another class) that fits after `w`.
-        let by_value: Vec<u32>;
-        let classes: &[u32] = if self.obs_rule {
-            by_value = self.cas_index[self.cas_range(w.ns)]
-                .iter()
-                .map(|x| x.1)
-                .collect();
-            &by_value
-        } else {
-            &self.free_classes
-        };
-        classes.iter().any(|&c| {
+        let fits = |c: u32, space: &mut Space<'_>| {
             self.class_head(c, cutoff).is_some_and(|o| {
                 if o == w.l {
                     return false;
@@ -1152,7 +1262,14 @@ impl WindowSearch {
                 let op = &history.ops[h as usize];
                 space.step(self.state, h, &op.f, op.key).is_none() && legal_after(o, space)
             })
-        })
+        };
+        if self.obs_rule {
+            self.cas_index[self.cas_range(w.ns)]
+                .iter()
+                .any(|x| fits(x.1, space))
+        } else {
+            self.free_classes.iter().any(|&c| fits(c, space))
+        }
     }
 
     /// The blame of the node on top of the path, which just died (module docs).
@@ -1171,29 +1288,29 @@ impl WindowSearch {
         // from R, a return of K comes before any call of K: then K has a
         // required op left, and every op of K that could come first among
         // K's ops was invoked before R, i.e. is a candidate here.
-        let mut r = self.next[HEAD as usize];
-        while r != NIL && self.entry_call[r as usize] {
-            r = self.next[r as usize];
+        let mut r = self.ent[HEAD as usize].next;
+        while r != NIL && self.ent[r as usize].call {
+            r = self.ent[r as usize].next;
         }
         if r == NIL {
             return ALL;
         }
-        let rbit = 1u128 << self.slot[self.entry_op[r as usize] as usize];
+        let rbit = 1u128 << self.lo[self.ent[r as usize].op as usize].slot;
         if b & rbit != 0 {
             return b;
         }
-        let mut e = self.next[r as usize];
+        let mut e = self.ent[r as usize].next;
         while e != NIL {
-            let bit = 1u128 << self.slot[self.entry_op[e as usize] as usize];
+            let bit = 1u128 << self.lo[self.ent[e as usize].op as usize].slot;
             if b & bit != 0 {
-                if self.entry_call[e as usize] {
+                if self.ent[e as usize].call {
                     break;
                 }
                 // An info op of K invoked between R and this return could
                 // come first among K's ops too.
                 let late_info = (0..self.classes.len() as u32).any(|c| {
                     self.class_head(c, e).is_some_and(|o| {
-                        self.call_entry[o as usize] > r && b & (1u128 << self.slot[o as usize]) != 0
+                        self.lo[o as usize].call > r && b & (1u128 << self.lo[o as usize].slot) != 0
                     })
                 });
                 if late_info {
@@ -1201,7 +1318,7 @@ impl WindowSearch {
                 }
                 return b;
             }
-            e = self.next[e as usize];
+            e = self.ent[e as usize].next;
         }
         b |= rbit;
         b
@@ -1210,7 +1327,7 @@ impl WindowSearch {
     /// Takes in the blame of a dead child reached by placing local op `l`.
     /// Returns true when the parent is dead too (a backjump, or a forced move).
     fn absorb(&mut self, child: Blame, l: u32) -> bool {
-        let bit = 1u128 << self.slot[l as usize];
+        let bit = 1u128 << self.lo[l as usize].slot;
         let Some(top) = self.nodes.last_mut() else {
             return true;
         };
@@ -1270,7 +1387,7 @@ impl WindowSearch {
     fn end_config(&self) -> Config {
         let mut consumed = self.start_consumed.clone();
         for f in &self.stack {
-            if self.info[f.op as usize] {
+            if self.lo[f.op as usize].info {
                 consumed.push(self.hops[f.op as usize]);
             }
         }
@@ -1297,12 +1414,21 @@ impl WindowSearch {
             self.prefix_agree = self.stack.len();
             self.progress.states.clear();
             self.progress.states.push(self.state);
-            self.progress.stuck = self.first_pending_return();
+            // The earliest remaining return: the next expansion finds it.
+            self.stuck_pending = true;
         } else if depth == self.progress.depth
             && self.progress.states.len() < 8
             && !self.progress.states.contains(&self.state)
         {
             self.progress.states.push(self.state);
+        }
+    }
+
+    /// The configuration this run started from.
+    pub fn start_config(&self) -> Config {
+        Config {
+            state: self.start_state,
+            consumed: self.start_consumed.clone(),
         }
     }
 
@@ -1333,11 +1459,12 @@ impl WindowSearch {
             + table_bytes(self.nogoods.capacity(), 16)
             + self.evs.capacity() * 16
             + self.groups.capacity() * 16
-            + table_bytes(self.dense.capacity(), 8)
+            + self.dense.capacity() * 4
             + self.nodes.capacity() * std::mem::size_of::<Node>()
             + self.arena.capacity() * std::mem::size_of::<Cand>()
             + self.stack.capacity() * std::mem::size_of::<Frame>()
-            + self.next.len() * 14
+            + self.ent.capacity() * std::mem::size_of::<Entry>()
+            + self.lo.capacity() * std::mem::size_of::<Local>()
             + self.hops.len() * BYTES_PER_OP
             + classes
             + rclasses
@@ -1413,15 +1540,15 @@ impl WindowSearch {
         };
         self.prefix_agree = self.prefix_agree.min(self.stack.len());
         self.unplace(fr.op);
-        self.hash ^= self.z[fr.op as usize];
+        self.hash ^= self.lo[fr.op as usize].z;
         self.state = fr.state;
         self.obl = fr.obl;
-        if !self.info[fr.op as usize] {
+        if !self.lo[fr.op as usize].info {
             self.remaining += 1;
         }
         let parent = self.nodes.len() - 1;
         if self.cbj {
-            self.slot_hash[self.slot[fr.op as usize] as usize] ^= self.z[fr.op as usize];
+            self.slot_hash[self.lo[fr.op as usize].slot as usize] ^= self.lo[fr.op as usize].z;
             if self.absorb(blame, fr.op) {
                 self.nodes[parent].cursor = self.nodes[parent].end;
             }
@@ -1467,16 +1594,16 @@ impl WindowSearch {
             let top = self.nodes.len() - 1;
             self.nodes[top].cursor += 1;
             let Cand { l, ns } = self.arena[node.cursor as usize];
-            let is_info = self.info[l as usize];
+            let is_info = self.lo[l as usize].info;
             let nobl = if is_info { self.state } else { NO_OBL };
-            let nh = self.hash ^ self.z[l as usize];
+            let nh = self.hash ^ self.lo[l as usize].z;
             let ck = config_key(nh, ns, nobl);
             if self.cbj {
-                let sl = self.slot[l as usize] as usize;
+                let sl = self.lo[l as usize].slot as usize;
                 let mut dead = None;
                 for j in 0..self.masks_by_slot[sl].len() {
                     let m = self.masks_by_slot[sl][j];
-                    let k = self.projection_key(space, ns, m, sl, self.z[l as usize]);
+                    let k = self.projection_key(space, ns, m, sl, self.lo[l as usize].z);
                     if self.nogoods.contains(&k) {
                         dead = Some(m);
                         break;
@@ -1503,7 +1630,7 @@ impl WindowSearch {
                 continue;
             }
             if self.cbj {
-                self.slot_hash[self.slot[l as usize] as usize] ^= self.z[l as usize];
+                self.slot_hash[self.lo[l as usize].slot as usize] ^= self.lo[l as usize].z;
             }
             if self.prefix_agree == self.stack.len()
                 && self.progress.prefix.get(self.stack.len()) == Some(&self.hops[l as usize])
@@ -1525,6 +1652,10 @@ impl WindowSearch {
                     self.note_progress();
                 }
                 if self.remaining == 0 {
+                    if self.stuck_pending {
+                        self.stuck_pending = false;
+                        self.progress.stuck = None;
+                    }
                     // An end: a node without candidates, blamed on all keys
                     // until the later windows say which keys failed.
                     let at = self.arena.len() as u32;
