@@ -43,10 +43,8 @@ fn time3(h: &History, opts: &CheckOptions) -> (f64, Validity) {
     let mut verdict = Validity::Unknown;
     for _ in 0..3 {
         let t = Instant::now();
-        let c0 = cpu_ms_x();
         let r = check_history(h, opts);
-        if std::env::var("CPU_TIME").is_ok() { times.push(cpu_ms_x() - c0); } else {
-        times.push(t.elapsed().as_secs_f64() * 1e3); }
+        times.push(t.elapsed().as_secs_f64() * 1e3);
         verdict = r.valid;
     }
     times.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
@@ -503,35 +501,6 @@ fn main() {
         Some("row") => return child_row(&args[1..]),
         Some("write") => return write_only(Path::new(&args[1])),
         Some("hard") => return hard_table(),
-        Some("prof-file") => {
-            let o = CheckOptions {
-                split_keys: args[2] != "nosplit",
-                parallel: false,
-                ..CheckOptions::default()
-            };
-            let h = load(Path::new(&args[1]), &o);
-            let t = Instant::now();
-            let n: usize = args[3].parse().expect("runs");
-            let mut v = Validity::Unknown;
-            for _ in 0..n {
-                v = check_history(&h, &o).valid;
-            }
-            println!("{v:?} {:.3} ms", t.elapsed().as_secs_f64() * 1e3 / n as f64);
-            return;
-        }
-        Some("prof") => {
-            let n: usize = args[1].parse().expect("n");
-            let cas = args[2] == "cas";
-            let events = generate(n, 20, 8, 0.01, cas, if cas { 7 } else { 42 });
-            let h = history::build("generated", Dialect { format: Format::Jsonl, nil_read_unknown: false, failed_cas: FailedCas::OnPrecondition }, events, Some(ModelKind::Kv), None).expect("build");
-            let o = CheckOptions { use_graph: cas, parallel: false, ..CheckOptions::default() };
-            for _ in 0..args[3].parse::<usize>().expect("runs") {
-                let t = Instant::now();
-                let r = check_history(&h, &o);
-                println!("{:?} {:.1} ms", r.valid, t.elapsed().as_secs_f64() * 1e3);
-            }
-            return;
-        }
         _ => {}
     }
     let classic_only = args.first().map(String::as_str) == Some("classic");
@@ -712,21 +681,4 @@ fn main() {
         println!();
         hard_table();
     }
-}
-
-fn cpu_ms_x() -> f64 {
-    let mut ru: [i64; 18] = [0; 18];
-    // getrusage(RUSAGE_SELF) via /proc/self/schedstat is per thread; use stat of all threads instead
-    let _ = &mut ru;
-    let mut total = 0.0;
-    if let Ok(rd) = std::fs::read_dir("/proc/self/task") {
-        for t in rd.flatten() {
-            if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
-                if let Some(ns) = s.split_whitespace().next().and_then(|x| x.parse::<f64>().ok()) {
-                    total += ns / 1e6;
-                }
-            }
-        }
-    }
-    total
 }

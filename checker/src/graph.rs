@@ -221,6 +221,9 @@ fn decide(
     Some(PartOutcome::Valid)
 }
 
+/// A cluster's last call and its index.
+type LastCall = (u64, usize);
+
 /// Two clusters A, B with an edge each way (some op of A returned before
 /// some op of B was invoked, and the other way round), if any: for each B,
 /// the cluster with the latest last call among those whose first return
@@ -229,13 +232,16 @@ fn two_cycle_pair(clusters: &[Cluster]) -> Option<(usize, usize)> {
     let mut by_x: Vec<usize> = (0..clusters.len()).collect();
     by_x.sort_unstable_by_key(|&c| clusters[c].x);
     // Prefix maxima of y over by_x: the best and the runner-up (another cluster).
-    let mut best: Vec<((u64, usize), Option<(u64, usize)>)> = Vec::with_capacity(by_x.len());
+    let mut best: Vec<(LastCall, Option<LastCall>)> = Vec::with_capacity(by_x.len());
     for &c in &by_x {
         let e = (clusters[c].y, c);
         let next = match best.last() {
             None => (e, None),
             Some(&(top, _)) if e.0 > top.0 => (e, Some(top)),
-            Some(&(top, second)) => (top, Some(second.map_or(e, |s| if e.0 > s.0 { e } else { s }))),
+            Some(&(top, second)) => (
+                top,
+                Some(second.map_or(e, |s| if e.0 > s.0 { e } else { s })),
+            ),
         };
         best.push(next);
     }

@@ -200,7 +200,9 @@ fn reduced<'a>(
         if budget.used.load(Ordering::Relaxed) + bytes > budget.memory_limit {
             return None;
         }
-        if std::env::var("NOREDUCE").is_ok() { return None; }
+        if std::env::var("NOREDUCE").is_ok() {
+            return None;
+        }
         let r = reduce::reduce(history)?;
         budget.used.fetch_add(r.bytes(), Ordering::Relaxed);
         Some(r)

@@ -102,7 +102,13 @@ pub fn reduce(history: &History) -> Option<Reduced> {
     }
     let mut ops = history.ops.clone();
     let mut flags = vec![0u8; ops.len()];
-    reduce_ops(history.init, history.keys.len() + 1, history.values.len(), &mut ops, &mut flags);
+    reduce_ops(
+        history.init,
+        history.keys.len() + 1,
+        history.values.len(),
+        &mut ops,
+        &mut flags,
+    );
     Some(Reduced {
         history: History {
             file: history.file.clone(),
@@ -206,9 +212,8 @@ fn reduce_ops(init: Val, slots: usize, values: usize, ops: &mut [Op], flags: &mu
     let mut info_writers: Vec<(Val, u32)> = Vec::new();
     for (i, op) in ops.iter_mut().enumerate() {
         let Some(v) = target(&op.f) else { continue };
-        let seen = v == init
-            || looked(&looks, v)
-            || failed_from.get(v as usize).copied().unwrap_or(true);
+        let seen =
+            v == init || looked(&looks, v) || failed_from.get(v as usize).copied().unwrap_or(true);
         if !seen {
             op.f = match op.f {
                 OpF::Cas(a, _) => OpF::Cas(a, DEAD),

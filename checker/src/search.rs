@@ -1050,7 +1050,11 @@ impl WindowSearch {
         // Report the read op, not its entry.
         for c in &mut self.rtc_cache {
             let (v, stop, put) = c.1;
-            let reader = if stop == NIL { NIL } else { self.ent[stop as usize].op };
+            let reader = if stop == NIL {
+                NIL
+            } else {
+                self.ent[stop as usize].op
+            };
             c.1 = (v, reader, put);
         }
     }
