@@ -1,8 +1,12 @@
-//! `cargo bench -p checker`: check times over the porcupine corpus and on
-//! generated unique-value histories.
+//! `cargo bench -p checker`: check times over the porcupine corpus, on
+//! generated unique-value histories, and on hard shapes (many processes,
+//! many `info` ops), each of those in its own process for its peak RSS.
 //!
 //! Protocol: parsing is excluded, each number is the median of 3 runs.
-//! Prints a Markdown table (copied into docs/checker-bench.md).
+//! Prints Markdown tables (copied into docs/checker-bench.md).
+//! `cargo bench -p checker -- hard` prints only the hard shapes,
+//! `-- classic` everything else;
+//! `-- write DIR` writes their histories (JSONL) for other checkers.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -14,6 +18,9 @@ use formats::Numbered;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
+
+#[path = "support/shapes.rs"]
+mod shapes;
 
 fn corpus() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/porcupine");
@@ -260,7 +267,243 @@ pub fn generate(
     events
 }
 
+/// One row of the hard-shapes table: a generated history and the budget it
+/// is checked under.
+struct HardRow {
+    shape: shapes::Shape,
+    time_limit_s: f64,
+    memory_limit: u64,
+    /// Checks per row (the time is their median).
+    runs: usize,
+}
+
+const GIB: u64 = 1 << 30;
+
+fn hard_rows() -> Vec<HardRow> {
+    use shapes::{Fault, Shape};
+    let shape = |ops, procs, keys, info, fault, seed| Shape {
+        ops,
+        procs,
+        keys,
+        info,
+        cas: 0.3,
+        fault,
+        seed,
+    };
+    let row = |shape, time_limit_s, memory_limit, runs| HardRow {
+        shape,
+        time_limit_s,
+        memory_limit,
+        runs,
+    };
+    let mut rows = Vec::new();
+    for (ops, procs, keys, info) in [
+        (3000, 10, 1, 0.3),
+        (3000, 10, 1, 0.5),
+        (3000, 50, 1, 0.3),
+        (10_000, 20, 1, 0.3),
+        (100_000, 20, 8, 0.3),
+    ] {
+        for fault in [Fault::None, Fault::Stale, Fault::Future] {
+            rows.push(row(shape(ops, procs, keys, info, fault, 1), 60.0, GIB, 3));
+        }
+    }
+    // The budget holding when it runs out: a failed cas that only an
+    // unobserved info op could explain, under the default budgets, a 64 MiB
+    // memory limit, and a 10 s time limit.
+    let hard = shape(3000, 10, 1, 0.3, Fault::FailedCas, 4);
+    rows.push(row(hard, 60.0, GIB, 1));
+    rows.push(row(hard, 60.0, 64 << 20, 1));
+    rows.push(row(hard, 10.0, GIB, 1));
+    rows
+}
+
+/// Child mode: `row FILE TIME_S MEMORY_BYTES RUNS`: parses the file, checks it
+/// RUNS times, prints one JSON line (times, verdict, RSS before parsing,
+/// after parsing, and the peak during the checks).
+fn child_row(a: &[String]) {
+    let file = Path::new(&a[0]);
+    let time_limit = Duration::from_secs_f64(a[1].parse().expect("seconds"));
+    let memory_limit_bytes: u64 = a[2].parse().expect("bytes");
+    let runs: usize = a[3].parse().expect("runs");
+    let opts = CheckOptions {
+        time_limit,
+        memory_limit_bytes,
+        ..CheckOptions::default()
+    };
+    let base = vm_rss_kib().unwrap_or(0);
+    let t = Instant::now();
+    let h = parse::parse_file(file, &opts).expect("parse");
+    let parse_ms = t.elapsed().as_secs_f64() * 1e3;
+    let held = vm_rss_kib().unwrap_or(0);
+    reset_hwm();
+    let mut times = Vec::new();
+    let mut report = None;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let r = check_history(&h, &opts);
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        report = Some(r);
+    }
+    let peak = vm_hwm_kib().unwrap_or(0);
+    times.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+    let r = report.expect("at least one run");
+    let lin = r.checkers.linearizability.as_ref();
+    println!(
+        "{}",
+        json!({
+            "ops": h.ops.len(),
+            "ms": times[times.len() / 2],
+            "parse_ms": parse_ms,
+            "verdict": word(r.valid),
+            "reason": lin.map(|l| l.reason.clone()),
+            "counterexample": r.counterexample.is_some(),
+            "base_kib": base,
+            "held_kib": held,
+            "peak_kib": peak,
+        })
+    );
+}
+
+/// Runs a command, returning its stdout parsed as one JSON line.
+fn run_json(cmd: &mut std::process::Command) -> serde_json::Value {
+    let out = cmd.output().expect("spawn");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or("");
+    serde_json::from_str(line).unwrap_or_else(|_| {
+        panic!(
+            "no result line: {text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.0} MiB", kib as f64 / 1024.0)
+}
+
+/// Writes each hard row's history as JSONL into `dir`; returns the paths.
+fn write_hard_files(dir: &Path, rows: &[HardRow]) -> Vec<PathBuf> {
+    let mut written: Vec<(String, PathBuf)> = Vec::new();
+    rows.iter()
+        .map(|r| {
+            let s = &r.shape;
+            let name = format!(
+                "ops{}-p{}-k{}-info{:.0}-{}-seed{}.jsonl",
+                s.ops,
+                s.procs,
+                s.keys,
+                s.info * 100.0,
+                s.fault.name().replace(' ', "_"),
+                s.seed
+            );
+            if let Some((_, p)) = written.iter().find(|(n, _)| *n == name) {
+                return p.clone();
+            }
+            let path = dir.join(&name);
+            let text = shapes::to_jsonl(&shapes::generate(s));
+            std::fs::write(&path, text).expect("write history");
+            written.push((name, path.clone()));
+            path
+        })
+        .collect()
+}
+
+/// The hard shapes: many processes on one key, many writes ending `info`;
+/// each row checked in its own process, so that its peak RSS is its own.
+/// With `PORCUPINE` set to a program taking `FILE TIMEOUT_S` and printing
+/// `{"verdict", "ms", "peak_kib"}`, porcupine runs on the same files.
+fn hard_table() {
+    let rows = hard_rows();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = write_hard_files(dir.path(), &rows);
+    let porcupine = std::env::var("PORCUPINE").ok();
+    let exe = std::env::current_exe().expect("current exe");
+    println!(
+        "| history | budget | verdict | check time (median) | peak RSS (parsed history) | within budget + 2 × file{} |",
+        if porcupine.is_some() { " | porcupine (same file, same budget of time)" } else { "" }
+    );
+    println!(
+        "|---|---|---|---:|---:|---|{}",
+        if porcupine.is_some() { "---|" } else { "" }
+    );
+    for (r, file) in rows.iter().zip(&files) {
+        let v = run_json(std::process::Command::new(&exe).args([
+            "row",
+            &file.display().to_string(),
+            &r.time_limit_s.to_string(),
+            &r.memory_limit.to_string(),
+            &r.runs.to_string(),
+        ]));
+        let n = |k: &str| v[k].as_u64().unwrap_or(0);
+        let file_kib = std::fs::metadata(file).map_or(0, |m| m.len() / 1024);
+        let limit_kib = n("base_kib") + r.memory_limit / 1024 + 2 * file_kib;
+        let verdict = v["verdict"].as_str().unwrap_or("?").to_string();
+        let verdict = match (verdict.as_str(), v["reason"].as_str()) {
+            ("unknown", Some(reason)) => {
+                format!("unknown ({})", reason.split(" while").next().unwrap_or(""))
+            }
+            (w, _) if w == "invalid" && v["counterexample"] == json!(true) => {
+                "invalid, counterexample".to_string()
+            }
+            (w, _) => w.to_string(),
+        };
+        let mut line = format!(
+            "| {} | {:.0} s, {} | {} | {:.1} ms{} | {} ({}) | {} ({} MiB file) |",
+            r.shape.label(),
+            r.time_limit_s,
+            mib(r.memory_limit / 1024),
+            verdict,
+            v["ms"].as_f64().unwrap_or(f64::NAN),
+            if r.runs > 1 { "" } else { " (1 run)" },
+            mib(n("peak_kib")),
+            mib(n("held_kib")),
+            if n("peak_kib") <= limit_kib {
+                "yes"
+            } else {
+                "NO"
+            },
+            file_kib / 1024,
+        );
+        if let Some(p) = &porcupine {
+            let pv = run_json(
+                std::process::Command::new(p)
+                    .arg(file)
+                    .arg(r.time_limit_s.to_string()),
+            );
+            line.push_str(&format!(
+                " {}, {}, {} |",
+                pv["verdict"].as_str().unwrap_or("?"),
+                pv["ms"]
+                    .as_f64()
+                    .map_or("-".to_string(), |ms| format!("{ms:.1} ms")),
+                mib(pv["peak_kib"].as_u64().unwrap_or(0))
+            ));
+        }
+        println!("{line}");
+    }
+}
+
+/// `write DIR`: the hard rows' histories, for running other checkers on them.
+fn write_only(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("create dir");
+    for f in write_hard_files(dir, &hard_rows()) {
+        println!("{}", f.display());
+    }
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    match args.first().map(String::as_str) {
+        Some("row") => return child_row(&args[1..]),
+        Some("write") => return write_only(Path::new(&args[1])),
+        Some("hard") => return hard_table(),
+        _ => {}
+    }
+    let classic_only = args.first().map(String::as_str) == Some("classic");
     let dir = corpus();
     let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("manifest");
     let mut rows = Vec::new();
@@ -434,4 +677,8 @@ fn main() {
         println!("{r}");
     }
     rows.clear();
+    if !classic_only {
+        println!();
+        hard_table();
+    }
 }

@@ -59,6 +59,28 @@ impl Cluster {
 
 /// Decides a part with the graph, or `None` if the part is not eligible.
 pub fn check(history: &History, key: Option<u32>, ops: &[u32]) -> Option<PartOutcome> {
+    decide(history, key, ops, false)
+}
+
+/// A quick refutation for unique-value parts with cas: each cas that took
+/// effect is read as a read of its `from` and a write of its `to` over the
+/// same interval, and failed cas are left out. Any linearization of the part
+/// gives one of this relaxed history (the read right before the write), so
+/// a cycle found here is a violation of the part; `None` when the relaxed
+/// history is linearizable or the part is not eligible (the search decides).
+pub fn refute(history: &History, key: Option<u32>, ops: &[u32]) -> Option<PartOutcome> {
+    match decide(history, key, ops, true)? {
+        PartOutcome::Valid => None,
+        other => Some(other),
+    }
+}
+
+fn decide(
+    history: &History,
+    key: Option<u32>,
+    ops: &[u32],
+    split_cas: bool,
+) -> Option<PartOutcome> {
     if !matches!(
         history.model,
         ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv
@@ -68,18 +90,21 @@ pub fn check(history: &History, key: Option<u32>, ops: &[u32]) -> Option<PartOut
     let mut writer: FxHashMap<Val, u32> = FxHashMap::default();
     let mut read_values: FxHashSet<Val> = FxHashSet::default();
     for &i in ops {
-        match history.ops[i as usize].f {
-            OpF::Write(v) => {
-                if v == history.init || writer.insert(v, i).is_some() {
-                    return None;
-                }
-            }
-            OpF::Read(v) => {
-                if v != UNKNOWN {
-                    read_values.insert(v);
-                }
-            }
+        let op = &history.ops[i as usize];
+        let (read, written) = match op.f {
+            OpF::Write(v) => (None, Some(v)),
+            OpF::Read(v) => (Some(v), None),
+            OpF::Cas(a, b) if split_cas && a != b => ((op.ret != INF).then_some(a), Some(b)),
+            OpF::CasFailed(_) if split_cas => (None, None),
             _ => return None,
+        };
+        if let Some(v) = written {
+            if v == history.init || writer.insert(v, i).is_some() {
+                return None;
+            }
+        }
+        if let Some(v) = read.filter(|&v| v != UNKNOWN) {
+            read_values.insert(v);
         }
     }
     let mut clusters: Vec<Cluster> = vec![Cluster {
@@ -111,7 +136,11 @@ pub fn check(history: &History, key: Option<u32>, ops: &[u32]) -> Option<PartOut
     }
     for &i in ops {
         let op = &history.ops[i as usize];
-        let OpF::Read(v) = op.f else { continue };
+        let v = match op.f {
+            OpF::Read(v) => v,
+            OpF::Cas(a, b) if split_cas && a != b && op.ret != INF => a,
+            _ => continue,
+        };
         if v == UNKNOWN {
             continue;
         }
@@ -141,6 +170,14 @@ pub fn check(history: &History, key: Option<u32>, ops: &[u32]) -> Option<PartOut
         cl.add(i, op.call, op.ret);
     }
 
+    if split_cas {
+        // A refutation only needs one pair of clusters that must each
+        // precede the other.
+        return Some(match two_cycle_pair(&clusters) {
+            Some((a, b)) => two_cycle(history, key, &clusters[a], &clusters[b]),
+            None => PartOutcome::Valid,
+        });
+    }
     // Clusters sorted by y; suffix node j reaches every cluster at rank >= j.
     let k = clusters.len();
     let mut order: Vec<u32> = (0..k as u32).collect();
@@ -182,6 +219,45 @@ pub fn check(history: &History, key: Option<u32>, ops: &[u32]) -> Option<PartOut
         return Some(two_cycle(history, key, &clusters[a], &clusters[b]));
     }
     Some(PartOutcome::Valid)
+}
+
+/// A cluster's last call and its index.
+type LastCall = (u64, usize);
+
+/// Two clusters A, B with an edge each way (some op of A returned before
+/// some op of B was invoked, and the other way round), if any: for each B,
+/// the cluster with the latest last call among those whose first return
+/// comes before B's last call (sorted by first return, prefix maxima).
+fn two_cycle_pair(clusters: &[Cluster]) -> Option<(usize, usize)> {
+    let mut by_x: Vec<usize> = (0..clusters.len()).collect();
+    by_x.sort_unstable_by_key(|&c| clusters[c].x);
+    // Prefix maxima of y over by_x: the best and the runner-up (another cluster).
+    let mut best: Vec<(LastCall, Option<LastCall>)> = Vec::with_capacity(by_x.len());
+    for &c in &by_x {
+        let e = (clusters[c].y, c);
+        let next = match best.last() {
+            None => (e, None),
+            Some(&(top, _)) if e.0 > top.0 => (e, Some(top)),
+            Some(&(top, second)) => (
+                top,
+                Some(second.map_or(e, |s| if e.0 > s.0 { e } else { s })),
+            ),
+        };
+        best.push(next);
+    }
+    for (b, cb) in clusters.iter().enumerate() {
+        let j = by_x.partition_point(|&a| clusters[a].x < cb.y);
+        let Some(&(top, second)) = j.checked_sub(1).map(|j| &best[j]) else {
+            continue;
+        };
+        let a = if top.1 != b { Some(top) } else { second };
+        if let Some((ya, a)) = a {
+            if ya > cb.x {
+                return Some((a, b));
+            }
+        }
+    }
+    None
 }
 
 fn invalid(
@@ -229,18 +305,18 @@ fn two_cycle(history: &History, key: Option<u32>, ca: &Cluster, cb: &Cluster) ->
     let explanation = match (a2, b2) {
         (Some(r), Some(w)) if matches!(op(r).f, OpF::Read(_)) && Some(w) == cb.writer => {
             let mut s = format!(
-                "{} at {}, but {} was overwritten by write {} which completed at {} before the read began",
+                "{} at {}, but {} was overwritten by {} which completed at {} before the read began",
                 history.describe_op(op(r)),
                 at_call(op(r)),
                 value_a,
-                show(cb.value),
+                overwrite(history, op(w)),
                 at_ret(op(w))
             );
             if let (Some(a), Some(b)) = (a, b) {
                 if Some(b) == cb.writer {
                     s.push_str(&format!(
-                        " (and write {} began at {}, after {} completed at {})",
-                        show(cb.value),
+                        " (and {} began at {}, after {} completed at {})",
+                        overwrite(history, op(b)),
                         at_call(op(b)),
                         history.describe_op(op(a)),
                         at_ret(op(a))
@@ -283,4 +359,12 @@ fn two_cycle(history: &History, key: Option<u32>, ca: &Cluster, cb: &Cluster) ->
         }
     };
     invalid(history, key, window, stuck, vec![cb.value], explanation)
+}
+
+/// "write 22" for a write, "cas of k 17 -> 22" for a cas.
+fn overwrite(history: &History, op: &crate::history::Op) -> String {
+    match op.f {
+        OpF::Write(v) => format!("write {}", history.values.show(v)),
+        _ => history.describe_op(op),
+    }
 }

@@ -22,6 +22,9 @@ pub type Val = u32;
 pub const NIL: Val = 0;
 /// "The value is not known" (a read whose result was not recorded): always legal.
 pub const UNKNOWN: Val = u32::MAX;
+/// Any value no operation of its key reads or compares against: the search
+/// gives all of them this one id (see [`crate::reduce`]).
+pub const DEAD: Val = u32::MAX - 1;
 /// Position used as the return of an op that never completed (info / pending).
 pub const INF: u64 = u64::MAX;
 
@@ -65,6 +68,9 @@ impl Values {
     pub fn get(&self, id: Val) -> Value {
         if id == UNKNOWN {
             return Value::String("?".into());
+        }
+        if id == DEAD {
+            return Value::String("(a value no operation reads)".into());
         }
         self.vals
             .get(id as usize)
@@ -201,7 +207,8 @@ pub struct History {
     pub file: String,
     pub format: Format,
     pub model: ModelKind,
-    pub values: Values,
+    /// Shared with the search's reduced copy of the history.
+    pub values: std::sync::Arc<Values>,
     /// Initial value per key (interned), or for multi-register per register.
     pub init: Val,
     pub keys: Vec<String>,
@@ -328,7 +335,7 @@ pub fn build(
         file: file.to_string(),
         format: dialect.format,
         model,
-        values: tables.values,
+        values: std::sync::Arc::new(tables.values),
         init: tables.init,
         keys: tables.keys,
         registers: tables.registers,

@@ -10,17 +10,20 @@
 //! earlier window for another end state when a later one fails.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use crate::budget::{Abort, Budget};
 use crate::explain::explain_stuck;
 use crate::graph;
 use crate::history::{History, OpF, Val, INF};
 use crate::model::{Space, State};
-use crate::search::{Config, Step, WindowSearch};
+use crate::pending::Pool;
+use crate::reduce::{self, Reduced};
+use crate::search::{Config, Progress, Step, WindowSearch};
 use crate::verdict::{Failure, HistoryVerdict, PartOutcome};
 use crate::{CheckOptions, ModelKind};
 
@@ -32,6 +35,7 @@ const PARALLEL_MIN_OPS: usize = 4096;
 
 /// Checks a history for linearizability under the given options.
 pub fn check(history: &History, opts: &CheckOptions) -> HistoryVerdict {
+    let reduced: &OnceLock<Option<Reduced>> = &OnceLock::new();
     let used = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let global_deadline = Instant::now() + opts.time_limit;
@@ -78,7 +82,7 @@ pub fn check(history: &History, opts: &CheckOptions) -> HistoryVerdict {
         if let Some(s) = slice {
             b.deadline = b.global_deadline.min(Instant::now() + s);
         }
-        let r = check_part(history, ops.0, &ops.1, tuple, opts, &b);
+        let r = check_part(history, reduced, ops.0, &ops.1, tuple, opts, &b);
         if matches!(r.0, PartOutcome::Invalid(_)) {
             stop.store(true, Ordering::Relaxed);
         }
@@ -182,49 +186,34 @@ pub fn windows(history: &History, ops: &[u32]) -> Vec<std::ops::Range<usize>> {
     out
 }
 
-/// For register-like models: the value an info op leaves behind.
-fn out_value(f: &OpF) -> Option<Val> {
-    match *f {
-        OpF::Write(v) | OpF::Cas(_, v) => Some(v),
-        _ => None,
-    }
-}
-
-/// Keeps the pending info ops that can matter in a window (see module docs of
-/// [`crate::search`]): a placed info op must change the outcome of the op that
-/// follows it, which for registers means some op observes the value it writes.
-fn relevant_pending(
+/// The reduced copy of a register history the search works on (see
+/// [`crate::reduce`]), made once per check by the first part that needs
+/// it and charged to the memory budget; without room for it the search
+/// works on the history as it is.
+fn reduced<'a>(
+    cell: &'a OnceLock<Option<Reduced>>,
     history: &History,
-    pending: &[u32],
-    window: &[u32],
-    registerish: bool,
-) -> Vec<u32> {
-    if !registerish || pending.is_empty() {
-        return pending.to_vec();
-    }
-    let mut observed: FxHashSet<Val> = FxHashSet::default();
-    for &i in window.iter().chain(pending) {
-        match history.ops[i as usize].f {
-            OpF::Read(v) => {
-                observed.insert(v);
-            }
-            OpF::Cas(a, _) => {
-                observed.insert(a);
-            }
-            OpF::CasFailed(_) => return pending.to_vec(),
-            _ => {}
+    budget: &Budget<'_>,
+) -> Option<&'a Reduced> {
+    cell.get_or_init(|| {
+        let bytes = reduce::bytes_for(history);
+        if budget.used.load(Ordering::Relaxed) + bytes > budget.memory_limit {
+            return None;
         }
-    }
-    pending
-        .iter()
-        .copied()
-        .filter(|&i| out_value(&history.ops[i as usize].f).is_some_and(|v| observed.contains(&v)))
-        .collect()
+        if std::env::var("NOREDUCE").is_ok() {
+            return None;
+        }
+        let r = reduce::reduce(history)?;
+        budget.used.fetch_add(r.bytes(), Ordering::Relaxed);
+        Some(r)
+    })
+    .as_ref()
 }
 
 /// Checks one part; returns the outcome, the number of windows and whether the graph decided it.
 fn check_part(
     history: &History,
+    cell: &OnceLock<Option<Reduced>>,
     key: Option<u32>,
     ops: &[u32],
     tuple: bool,
@@ -235,41 +224,55 @@ fn check_part(
     // explanation, which is costly to refute. Dropping them relaxes the
     // history (fewer constraints): if even the relaxed part cannot be
     // linearized, the part cannot, and the relaxed check is cheap.
+    if opts.use_graph && !tuple {
+        // Exact without cas; with cas, a cheap refutation (see `graph::refute`).
+        if let Some(r) =
+            graph::check(history, key, ops).or_else(|| graph::refute(history, key, ops))
+        {
+            return (r, 1, true);
+        }
+    }
     let failed = |&i: &u32| matches!(history.ops[i as usize].f, OpF::CasFailed(_));
     if ops.iter().any(failed) {
         let relaxed: Vec<u32> = ops.iter().copied().filter(|i| !failed(i)).collect();
         let mut b = *budget;
         let left = b.deadline.saturating_duration_since(Instant::now());
         b.deadline = Instant::now() + left / 4;
-        let r = decide(history, key, &relaxed, tuple, opts, &b);
+        let r = decide(history, cell, key, &relaxed, true, tuple, opts, &b);
         if matches!(r.0, PartOutcome::Invalid(_)) {
             return r;
         }
     }
-    decide(history, key, ops, tuple, opts, budget)
+    decide(history, cell, key, ops, false, tuple, opts, budget)
 }
 
-/// Graph if eligible, else search.
+/// The search over a part (on the reduced history when there is one).
+#[allow(clippy::too_many_arguments)]
 fn decide(
     history: &History,
+    cell: &OnceLock<Option<Reduced>>,
     key: Option<u32>,
     ops: &[u32],
+    relaxed: bool,
     tuple: bool,
     opts: &CheckOptions,
     budget: &Budget<'_>,
 ) -> (PartOutcome, usize, bool) {
-    if opts.use_graph && !tuple {
-        if let Some(r) = graph::check(history, key, ops) {
-            return (r, 1, true);
-        }
-    }
-    let (r, w) = search_part(history, key, ops, tuple, opts, budget, true);
+    let (view, sops) = match reduced(cell, history, budget) {
+        Some(r) => (&r.history, r.search_ops(ops, relaxed)),
+        None => (history, ops.to_vec()),
+    };
+    let h = Histories {
+        search: view,
+        report: history,
+    };
+    let (r, w) = search_part(h, key, &sops, tuple, opts, budget, true);
     if matches!(r, PartOutcome::Invalid(_)) && history.model == ModelKind::AppendKv {
         // Pruning against reads of later windows stops the search before the
         // window holding the contradicting read; search again without it so
         // the counterexample shows that read.
         if let (faithful @ PartOutcome::Invalid(_), _) =
-            search_part(history, key, ops, tuple, opts, budget, false)
+            search_part(h, key, &sops, tuple, opts, budget, false)
         {
             return (faithful, w, false);
         }
@@ -277,9 +280,27 @@ fn decide(
     (r, w, false)
 }
 
+/// The history the search works on (possibly reduced) and the one its
+/// counterexamples are told in (the recorded one).
+#[derive(Clone, Copy)]
+pub struct Histories<'a> {
+    pub search: &'a History,
+    pub report: &'a History,
+}
+
+impl<'a> Histories<'a> {
+    /// The same history for both.
+    pub fn same(history: &'a History) -> Self {
+        Histories {
+            search: history,
+            report: history,
+        }
+    }
+}
+
 /// The search path over one part, chaining its quiescent windows.
 pub fn search_part(
-    history: &History,
+    hs: Histories<'_>,
     key: Option<u32>,
     ops: &[u32],
     tuple: bool,
@@ -287,8 +308,13 @@ pub fn search_part(
     budget: &Budget<'_>,
     use_future: bool,
 ) -> (PartOutcome, usize) {
+    let history = hs.search;
     let ranges = if opts.split_windows {
-        windows(history, ops)
+        let m: usize = std::env::var("MERGE")
+            .ok()
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(0);
+        merge_small(windows(history, ops), m)
     } else {
         std::iter::once(0..ops.len()).collect()
     };
@@ -311,81 +337,144 @@ pub fn search_part(
         Space::scalar(history)
     };
     space.prepare_dead_values(history, ops);
-    // Info ops in window order; window i sees the first `infos_before[i]` of them.
-    let mut all_infos: Vec<u32> = Vec::new();
-    let mut infos_before: Vec<usize> = Vec::with_capacity(n);
-    for r in &ranges {
-        infos_before.push(all_infos.len());
-        all_infos.extend(
-            ops[r.clone()]
-                .iter()
-                .copied()
-                .filter(|&i| history.ops[i as usize].ret == INF),
-        );
-    }
+    let pool = Pool::new(history, ops, registerish);
     let futures = if use_future && history.model == ModelKind::AppendKv {
         future_reads(history, ops, &ranges)
     } else {
         vec![FxHashMap::default(); n]
     };
-    let make = |i: usize| {
+    // A window's search is built for each start configuration, with the
+    // pending info ops that start leaves and needs; its progress (for the
+    // counterexample) carries over. Searches of finished windows are reused.
+    let mut spare: Vec<Box<WindowSearch>> = Vec::new();
+    let make = |i: usize, cfg: &Config, progress: Progress, spare: &mut Vec<Box<WindowSearch>>| {
         let window = &ops[ranges[i].clone()];
-        let pending = relevant_pending(history, &all_infos[..infos_before[i]], window, registerish);
-        let mut s = WindowSearch::new(history, &pending, window);
+        let pending = pool.select(history, window, cfg);
+        let mut s = match spare.pop() {
+            Some(mut s) => {
+                s.reset(history, &pending, window);
+                s
+            }
+            None => Box::new(WindowSearch::new(history, &pending, window)),
+        };
+        if progress.depth > 0 || !progress.states.is_empty() {
+            s.progress = progress;
+        }
         s.set_future(futures[i].clone());
+        if registerish {
+            s.enable_register_rules(history);
+        }
         if key_blame {
             s.enable_key_blame(history, history.keys.len() + 1);
         }
         s
     };
-    let mut searches: Vec<WindowSearch> = Vec::with_capacity(n);
+    let mut searches: Vec<Slot> = Vec::with_capacity(n);
     // Start configurations per window (bounded), to re-check a shrunk window.
     let mut starts: Vec<Vec<Config>> = vec![Vec::new(); n];
     let init = Config {
         state: space.initial(),
         consumed: Vec::new(),
     };
-    searches.push(make(0));
-    searches[0].start(&init);
-    starts[0].push(init);
+    let mut first = make(0, &init, Progress::default(), &mut spare);
+    first.start(history, &mut space, &init);
+    searches.push(Slot::Live(first));
+    let mut starts_bytes = 0u64;
     let mut i = 0usize;
     let mut deepest_fail: Option<usize> = None;
+    // An end reached without a search (a window of one required op).
+    let mut direct: Option<Config> = None;
     let outcome = loop {
-        match searches[i].next_end(history, &mut space, budget) {
+        let step = match (direct.take(), &mut searches[i]) {
+            (Some(cfg), _) => Step::End(cfg),
+            (None, Slot::Live(s)) => s.next_end(history, &mut space, budget),
+            (None, Slot::Done) => Step::Exhausted,
+        };
+        match step {
             Step::End(cfg) => {
                 if i + 1 == n {
                     break PartOutcome::Valid;
                 }
+                // A window that reached an end is never the deepest failing
+                // one (the next window was entered): its starts and progress
+                // are not needed. Without alternatives left, it has no other
+                // end to offer either, and its search is reused.
+                if !starts[i].is_empty() {
+                    let b: u64 = starts[i].iter().map(config_bytes).sum();
+                    budget.used.fetch_sub(b, Ordering::Relaxed);
+                    starts_bytes -= b;
+                    starts[i] = Vec::new();
+                }
+                if !key_blame {
+                    if let Slot::Live(s) = &mut searches[i] {
+                        if s.finished() {
+                            s.release(budget);
+                            if let Slot::Live(s) = std::mem::replace(&mut searches[i], Slot::Done) {
+                                spare.push(s);
+                            }
+                        }
+                    }
+                }
                 i += 1;
+                let old = searches
+                    .get_mut(i)
+                    .map(|s| std::mem::replace(s, Slot::Done));
+                let progress = match old {
+                    Some(Slot::Live(mut old)) => {
+                        old.release(budget);
+                        let p = std::mem::take(&mut old.progress);
+                        spare.push(old);
+                        p
+                    }
+                    Some(Slot::Done) | None => Progress::default(),
+                };
                 if searches.len() <= i {
-                    searches.push(make(i));
+                    searches.push(Slot::Done);
                 }
-                searches[i].start(&cfg);
-                if starts[i].len() <= MAX_STARTS {
-                    starts[i].push(cfg);
+                // A window of one required op that fits, with no pending
+                // info op to consider, has exactly one end: no search.
+                if let Some(next) = (!key_blame)
+                    .then(|| single_step(history, &mut space, &ops[ranges[i].clone()], &pool, &cfg))
+                    .flatten()
+                {
+                    direct = Some(next);
+                    continue;
                 }
+                let mut s = make(i, &cfg, progress, &mut spare);
+                s.start(history, &mut space, &cfg);
+                searches[i] = Slot::Live(s);
             }
             Step::Exhausted => {
+                // The deepest failing window is re-checked, shrunk, from
+                // every start it failed from.
+                if let Slot::Live(s) = &searches[i] {
+                    if starts[i].len() <= MAX_STARTS {
+                        let cfg = s.start_config();
+                        let b = config_bytes(&cfg);
+                        budget.used.fetch_add(b, Ordering::Relaxed);
+                        starts_bytes += b;
+                        starts[i].push(cfg);
+                    }
+                }
                 if deepest_fail.is_none_or(|d| i > d) {
                     deepest_fail = Some(i);
                 }
                 if i == 0 {
                     let w = deepest_fail.unwrap_or(0);
                     let mut f = failure_from_search(
-                        history,
+                        hs,
                         key,
                         ops,
                         &ranges[w],
-                        &searches[w],
+                        &searches[w].progress(),
                         &mut space,
                     );
                     if starts[w].len() <= MAX_STARTS {
-                        let pending = &all_infos[..infos_before[w]];
                         shrink(
-                            history,
+                            hs,
                             &mut f,
                             ops,
-                            pending,
+                            &pool,
                             &starts[w],
                             registerish,
                             key_blame,
@@ -395,9 +484,14 @@ pub fn search_part(
                     }
                     break PartOutcome::Invalid(Box::new(f));
                 }
-                let blame = searches[i].exhausted_blame();
+                let blame = match &searches[i] {
+                    Slot::Live(s) => s.exhausted_blame(),
+                    Slot::Done => crate::search::ALL,
+                };
                 i -= 1;
-                searches[i].resume_blame(blame);
+                if let Slot::Live(s) = &mut searches[i] {
+                    s.resume_blame(blame);
+                }
             }
             Step::Abort(a) => {
                 let r = &ranges[i];
@@ -432,9 +526,68 @@ pub fn search_part(
         }
     };
     for s in &mut searches {
-        s.release(budget);
+        if let Slot::Live(s) = s {
+            s.release(budget);
+        }
     }
+    space.release(budget);
+    budget.used.fetch_sub(starts_bytes, Ordering::Relaxed);
     (outcome, n)
+}
+
+/// The end of a window of one required op from `start`, when it fits and no
+/// pending info op could go first (then it is the window's only end).
+fn single_step(
+    history: &History,
+    space: &mut Space<'_>,
+    window: &[u32],
+    pool: &Pool,
+    start: &Config,
+) -> Option<Config> {
+    let &[h] = window else { return None };
+    let op = &history.ops[h as usize];
+    if op.ret == INF || !pool.select(history, window, start).is_empty() {
+        return None;
+    }
+    let state = space.step(start.state, h, &op.f, op.key)?;
+    Some(Config {
+        state,
+        consumed: start.consumed.clone(),
+    })
+}
+
+/// A window's search while it may still offer another end configuration.
+enum Slot {
+    Live(Box<WindowSearch>),
+    /// Reached an end and has no other to offer (and so is never the
+    /// deepest failing window, whose search the counterexample needs).
+    Done,
+}
+
+impl Slot {
+    fn progress(&self) -> Progress {
+        match self {
+            Slot::Live(s) => s.progress.clone(),
+            Slot::Done => Progress::default(),
+        }
+    }
+}
+
+/// Bytes a remembered start configuration holds.
+fn config_bytes(c: &Config) -> u64 {
+    (std::mem::size_of::<Config>() + c.consumed.capacity() * 4) as u64
+}
+
+/// Joins consecutive windows until each holds at least `min` ops.
+fn merge_small(ranges: Vec<std::ops::Range<usize>>, min: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if last.len() < min => last.end = r.end,
+            _ => out.push(r),
+        }
+    }
+    out
 }
 
 /// Most start configurations remembered per window for shrinking.
@@ -489,16 +642,17 @@ fn future_reads(
 /// later cannot help place it. Keeps the shorter window if it still fails
 /// from every start configuration the full window was tried from.
 fn shrink(
-    history: &History,
+    hs: Histories<'_>,
     f: &mut Failure,
     part: &[u32],
-    pending: &[u32],
+    pool: &Pool,
     starts: &[Config],
     registerish: bool,
     key_blame: bool,
     space: &mut Space<'_>,
     budget: &Budget<'_>,
 ) {
+    let history = hs.search;
     let Some(stuck) = f.stuck else { return };
     let limit = history.ops[stuck as usize].ret;
     if limit == INF {
@@ -513,49 +667,56 @@ fn shrink(
     if sub.len() >= f.window.len() || sub.is_empty() {
         return;
     }
-    let pending = relevant_pending(history, pending, &sub, registerish);
-    let mut search = WindowSearch::new(history, &pending, &sub);
-    if key_blame {
-        search.enable_key_blame(history, history.keys.len() + 1);
+    if starts.is_empty() {
+        return;
     }
-    if history.model == ModelKind::AppendKv {
-        // The cut-off tail no longer constrains: no future reads here.
-        search.set_future(FxHashMap::default());
-    }
+    let mut progress = Progress::default();
     for cfg in starts {
-        search.start(cfg);
-        match search.next_end(history, space, budget) {
-            Step::Exhausted => {}
-            Step::End(_) | Step::Abort(_) => {
-                search.release(budget);
-                return;
-            }
+        let pending = pool.select(history, &sub, cfg);
+        let mut s = WindowSearch::new(history, &pending, &sub);
+        s.progress = std::mem::take(&mut progress);
+        if registerish {
+            s.enable_register_rules(history);
         }
+        if key_blame {
+            s.enable_key_blame(history, history.keys.len() + 1);
+        }
+        if history.model == ModelKind::AppendKv {
+            // The cut-off tail no longer constrains: no future reads here.
+            s.set_future(FxHashMap::default());
+        }
+        s.start(history, space, cfg);
+        let step = s.next_end(history, space, budget);
+        s.release(budget);
+        match step {
+            Step::Exhausted => {}
+            Step::End(_) | Step::Abort(_) => return,
+        }
+        progress = std::mem::take(&mut s.progress);
     }
-    let p = &search.progress;
+    let p = &progress;
     if let Some(s) = p.stuck {
         let states: Vec<State> = p.states.clone();
-        (f.explanation, f.witnesses) = explain_stuck(history, part, &sub, Some(s), &states, space);
+        (f.explanation, f.witnesses) =
+            explain_stuck(hs.report, part, &sub, Some(s), &states, space);
         f.stuck = Some(s);
         f.states = states.iter().map(|&x| space.describe(x)).collect();
         f.prefix = p.prefix.clone();
     }
     f.window = sub;
-    search.release(budget);
 }
 
 fn failure_from_search(
-    history: &History,
+    hs: Histories<'_>,
     key: Option<u32>,
     ops: &[u32],
     range: &std::ops::Range<usize>,
-    search: &WindowSearch,
+    p: &Progress,
     space: &mut Space<'_>,
 ) -> Failure {
-    let p = &search.progress;
     let states: Vec<State> = p.states.clone();
     let (explanation, witnesses) =
-        explain_stuck(history, ops, &ops[range.clone()], p.stuck, &states, space);
+        explain_stuck(hs.report, ops, &ops[range.clone()], p.stuck, &states, space);
     Failure {
         key,
         window: ops[range.clone()].to_vec(),

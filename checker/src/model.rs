@@ -106,6 +106,10 @@ pub struct Space<'a> {
     names: Vec<String>,
     init: State,
     scratch: Vec<Val>,
+    /// Bytes held in boxed tuples and prefix tables (not in the tables' own slots).
+    heap_bytes: u64,
+    /// Bytes counted against the budget by [`Space::charge`].
+    counted: std::cell::Cell<u64>,
 }
 
 impl<'a> Space<'a> {
@@ -141,7 +145,8 @@ impl<'a> Space<'a> {
             seqs: Vec::new(),
             seq_index: FxHashMap::default(),
             append_cache: FxHashMap::default(),
-            val_hash: vec![None; history.values.len()],
+            // Only append-kv hashes values (lazily sized: other models never do).
+            val_hash: Vec::new(),
             prefixes: FxHashMap::default(),
             dead_vals: Default::default(),
             dead: None,
@@ -151,6 +156,8 @@ impl<'a> Space<'a> {
             names: Vec::new(),
             init: 0,
             scratch: Vec::new(),
+            heap_bytes: 0,
+            counted: std::cell::Cell::new(0),
         }
     }
 
@@ -159,19 +166,52 @@ impl<'a> Space<'a> {
         self.init
     }
 
-    /// Approximate bytes held by interned states (counted against the memory budget).
+    /// Approximate bytes held by interned states and cached steps (counted
+    /// against the memory budget).
     pub fn bytes(&self) -> u64 {
-        let tuples: usize = self.tuples.iter().map(|t| t.len() * 8 + 64).sum();
-        (self.seqs.capacity() * 40
-            + self.seq_index.capacity() * 33
-            + tuples
-            + self.append_cache.capacity() * 17
-            + self.tuple_cache.capacity() * 21
-            + self
-                .prefixes
-                .values()
-                .map(|p| p.len() * 16 + 48)
-                .sum::<usize>()) as u64
+        use crate::search::table_bytes;
+        (self.seqs.capacity() * std::mem::size_of::<Seq>()
+            + table_bytes(self.seq_index.capacity(), 28)
+            + self.tuples.capacity() * 16
+            + table_bytes(self.tuple_index.capacity(), 20)
+            + table_bytes(self.append_cache.capacity(), 12)
+            + table_bytes(self.tuple_cache.capacity(), 16)
+            + table_bytes(self.prefixes.capacity(), 24)
+            + self.val_hash.capacity() * 32) as u64
+            + self.heap_bytes
+    }
+
+    /// Bytes the next inserts may need at once: a table that is (nearly)
+    /// full doubles, holding the old and the new table while it moves.
+    pub fn headroom(&self) -> u64 {
+        use crate::search::grow_bytes;
+        (grow_bytes(self.tuple_cache.len(), self.tuple_cache.capacity(), 16)
+            + grow_bytes(self.tuple_index.len(), self.tuple_index.capacity(), 20)
+            + grow_bytes(self.append_cache.len(), self.append_cache.capacity(), 12)
+            + grow_bytes(self.seq_index.len(), self.seq_index.capacity(), 28)) as u64
+    }
+
+    /// Charges what this space holds now to the shared budget (the space of
+    /// a part is shared by its windows' searches, so it is counted here,
+    /// once); true while the budget holds.
+    pub fn charge(&self, budget: &crate::budget::Budget<'_>) -> bool {
+        use std::sync::atomic::Ordering;
+        let now = self.bytes();
+        let before = self.counted.replace(now);
+        if now > before {
+            budget.used.fetch_add(now - before, Ordering::Relaxed);
+        } else {
+            budget.used.fetch_sub(before - now, Ordering::Relaxed);
+        }
+        budget.used.load(Ordering::Relaxed) <= budget.memory_limit
+    }
+
+    /// Gives back what [`Space::charge`] counted.
+    pub fn release(&self, budget: &crate::budget::Budget<'_>) {
+        let before = self.counted.replace(0);
+        budget
+            .used
+            .fetch_sub(before, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn intern_tuple(&mut self, t: &[Val]) -> State {
@@ -181,6 +221,8 @@ impl<'a> Space<'a> {
         let id = self.tuples.len() as State;
         self.tuples.push(t.into());
         self.tuple_index.insert(t.into(), id);
+        // Two boxed copies, each with the allocator's header.
+        self.heap_bytes += 2 * (t.len() as u64 * 4 + 16).next_multiple_of(16);
         id
     }
 
@@ -191,8 +233,11 @@ impl<'a> Space<'a> {
         }
         let st = self.values.as_str(v).unwrap_or("");
         let h = str_hash(st);
-        if let Some(slot) = self.val_hash.get_mut(v as usize) {
-            *slot = Some(h);
+        if (v as usize) < self.values.len() {
+            if self.val_hash.len() <= v as usize {
+                self.val_hash.resize(self.values.len(), None);
+            }
+            self.val_hash[v as usize] = Some(h);
         }
         h
     }
@@ -340,6 +385,7 @@ impl<'a> Space<'a> {
 
     fn prefix_hash(&mut self, v: Val) -> &[(u64, u64)] {
         let values = self.values;
+        let heap = &mut self.heap_bytes;
         self.prefixes.entry(v).or_insert_with(|| {
             let st = values.as_str(v).unwrap_or("").as_bytes();
             let mut out = Vec::with_capacity(st.len() + 1);
@@ -350,6 +396,7 @@ impl<'a> Space<'a> {
                 h2 = addmod(mulmod(h2, B2), u64::from(c) + 1);
                 out.push((h1, h2));
             }
+            *heap += (out.len() as u64 * 16 + 16).next_multiple_of(16);
             out.into_boxed_slice()
         })
     }

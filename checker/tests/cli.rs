@@ -75,9 +75,10 @@ fn stale_read_is_invalid_with_a_readable_explanation() {
     assert!(s.lines().count() < 30, "{s}");
 }
 
-/// A stale read decided by the search (a cas on the key keeps it off the
-/// graph path): the writes that explain it lie in earlier quiescent
-/// windows, so the counterexample must name them as witnesses.
+/// A stale read decided by the search (a cas that writes back the value it
+/// expects keeps the key off the graph path): the writes that explain it lie
+/// in earlier quiescent windows, so the counterexample must name them as
+/// witnesses.
 #[test]
 fn counterexample_names_the_writes_its_explanation_relies_on() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -85,8 +86,8 @@ fn counterexample_names_the_writes_its_explanation_relies_on() {
     h.truncate(4); // write 17, write 22: each its own quiescent window
     h.extend([
         ev(4, 3, "invoke", "read", json!(null)),
-        ev(5, 4, "invoke", "cas", json!(["22", "30"])),
-        ev(6, 4, "ok", "cas", json!(["22", "30"])),
+        ev(5, 4, "invoke", "cas", json!(["22", "22"])),
+        ev(6, 4, "ok", "cas", json!(["22", "22"])),
         ev(7, 3, "ok", "read", json!("17")),
     ]);
     let p = write(dir.path(), "history.jsonl", &h);

@@ -650,3 +650,175 @@ proptest! {
         }
     }
 }
+
+/// A seed op for [`hard_ops`]: (key, kind, pick, status, point, before, after).
+type HardSeed = (u8, u8, u8, u8, u32, u32, u32);
+
+fn hard_seed(keys: u8) -> impl Strategy<Value = HardSeed> {
+    (
+        0..keys,
+        0..3u8,
+        any::<u8>(),
+        0..8u8,
+        0..60u32,
+        0..25u32,
+        0..25u32,
+    )
+}
+
+/// Small histories in the shapes the reductions (`checker::reduce`) and the
+/// search rules target: unique written values, about half of the writes and
+/// cas ending `info` (half of those never took effect), cas from the current
+/// value or an older one (so failed cas), every op its own process, and
+/// intervals that overlap a lot or leave quiescent gaps. Built from a
+/// sequential run, so linearizable as generated.
+fn hard_ops(seed: &[HardSeed]) -> Vec<GenOp> {
+    let mut seq: Vec<(usize, &HardSeed)> = seed.iter().enumerate().collect();
+    seq.sort_by_key(|(i, s)| (s.4, *i));
+    let mut state = [0u8; 4];
+    let mut written: [Vec<u8>; 4] = Default::default();
+    let mut next = 0u8;
+    let mut ops = Vec::new();
+    for (idx, &(key, kind, pick, status, point, before, after)) in seq {
+        let k = key as usize;
+        let point = point * 64 + idx as u32; // distinct, in the order of `seq` (< 64 ops)
+        let call = point.saturating_sub(before);
+        let len = before.min(point) + after + 1;
+        let info = status >= 4;
+        let takes_effect = status < 7;
+        let mut op = GenOp {
+            key,
+            f: kind,
+            a: 0,
+            b: 0,
+            call,
+            len,
+            status: 0,
+        };
+        match kind {
+            0 => op.a = state[k],
+            1 => {
+                next += 1;
+                op.b = next - 1;
+                op.status = u8::from(info);
+                if takes_effect {
+                    state[k] = next;
+                    written[k].push(next);
+                }
+            }
+            _ => {
+                next += 1;
+                op.b = next - 1;
+                op.a = if pick % 3 == 0 || written[k].is_empty() {
+                    state[k]
+                } else {
+                    written[k][pick as usize % written[k].len()]
+                };
+                let fits = state[k] == op.a;
+                op.status = if info {
+                    1
+                } else if fits {
+                    0
+                } else {
+                    2
+                };
+                if fits && takes_effect {
+                    state[k] = next;
+                    written[k].push(next);
+                }
+            }
+        }
+        ops.push(op);
+    }
+    ops
+}
+
+/// Makes read `r` return a value written (and completed) before another
+/// write or cas that took effect completed, which completed before `r`
+/// began: a stale read, invalid whatever the info ops did. `None` if `r`
+/// has no such pair.
+fn make_stale(ops: &mut [GenOp], r: usize) -> Option<()> {
+    let end = |o: &GenOp| o.call + o.len;
+    let r_op = ops[r].clone();
+    let effect = |o: &GenOp| o.f != 0 && o.status == 0 && o.key == r_op.key;
+    let w = (0..ops.len()).find(|&w| {
+        effect(&ops[w])
+            && ops.iter().any(|w2| {
+                effect(w2) && end(&ops[w]) < w2.call && end(w2) < r_op.call && w2.b != ops[w].b
+            })
+    })?;
+    ops[r].a = ops[w].b + 1;
+    Some(())
+}
+
+fn unsplit(split_windows: bool) -> CheckOptions {
+    CheckOptions {
+        split_keys: false,
+        split_windows,
+        parallel: false,
+        ..CheckOptions::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, max_global_rejects: 1_000_000, ..ProptestConfig::default() })]
+
+    /// The reductions and the search rules keep the verdict: against brute
+    /// force on histories of up to 8 ops, many of them `info`, some reads
+    /// corrupted (so both verdicts occur), windows on and off, graph on and
+    /// off, one key and two keys unsplit.
+    #[test]
+    fn info_heavy_histories_agree_with_brute_force(
+        seed in prop::collection::vec(hard_seed(2), 1..9),
+        corrupt in prop::option::of((any::<prop::sample::Index>(), 0..12u8)),
+    ) {
+        let mut ops = hard_ops(&seed);
+        if let Some((at, v)) = corrupt {
+            let i = at.index(ops.len());
+            if ops[i].f == 0 {
+                ops[i].a = v;
+            } else if ops[i].f == 2 {
+                // A cas that expects another value (its outcome unchanged).
+                ops[i].a = v;
+            }
+        }
+        let h = to_history(&ops, ModelKind::CasRegister);
+        let expected = if brute_force(&h) { Validity::Valid } else { Validity::Invalid };
+        prop_assert_eq!(verdict(&h, false, true), expected, "windows on: {:?}", h.ops);
+        prop_assert_eq!(verdict(&h, false, false), expected, "windows off: {:?}", h.ops);
+        prop_assert_eq!(verdict(&h, true, true), expected, "graph on: {:?}", h.ops);
+        prop_assert_eq!(check_history(&h, &unsplit(true)).valid, expected, "unsplit: {:?}", h.ops);
+    }
+
+    /// Larger info-heavy histories, valid as generated, stay valid on every
+    /// path (split and unsplit, windows on and off).
+    #[test]
+    fn info_heavy_valid_histories_are_valid(
+        seed in prop::collection::vec(hard_seed(2), 1..60),
+    ) {
+        let h = to_history(&hard_ops(&seed), ModelKind::CasRegister);
+        prop_assert_eq!(verdict(&h, true, true), Validity::Valid, "{:?}", h.ops);
+        prop_assert_eq!(verdict(&h, false, true), Validity::Valid, "{:?}", h.ops);
+        prop_assert_eq!(verdict(&h, false, false), Validity::Valid, "{:?}", h.ops);
+        for split_windows in [true, false] {
+            prop_assert_eq!(check_history(&h, &unsplit(split_windows)).valid, Validity::Valid, "unsplit, windows {}: {:?}", split_windows, h.ops);
+        }
+    }
+
+    /// A stale read injected into an info-heavy history is found, by the
+    /// graph's refutation and by the search alone.
+    #[test]
+    fn info_heavy_stale_read_is_invalid(
+        seed in prop::collection::vec(hard_seed(1), 4..60),
+        pick in any::<prop::sample::Index>(),
+    ) {
+        let mut ops = hard_ops(&seed);
+        let reads: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].f == 0).collect();
+        prop_assume!(!reads.is_empty());
+        let r = reads[pick.index(reads.len())];
+        prop_assume!(make_stale(&mut ops, r).is_some());
+        let h = to_history(&ops, ModelKind::CasRegister);
+        prop_assert_eq!(verdict(&h, true, true), Validity::Invalid, "{:?}", h.ops);
+        prop_assert_eq!(verdict(&h, false, true), Validity::Invalid, "{:?}", h.ops);
+    }
+}
