@@ -225,6 +225,21 @@ impl EtcdCluster {
         Ok(self.supervisor.kill(id)?)
     }
 
+    /// Starts member `id` once its ports can be bound again (a member just
+    /// killed may still hold them for a moment); waits on a blocking thread,
+    /// at most 5 s.
+    pub async fn start_when_free(&self, id: NodeId) -> Result<u32, EtcdError> {
+        let a = *self
+            .addrs
+            .get(&id)
+            .ok_or(EtcdError::Cluster(crate::cluster::ClusterError::UnknownNode(id)))?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        tokio::task::spawn_blocking(move || wait_ports_free(&[a.client, a.peer], deadline))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        self.start(id)
+    }
+
     /// Kill -9, wait until its ports can be bound again, start on the same
     /// data dir. Blocks for as long as the ports stay busy (at most 5 s).
     pub fn restart(&self, id: NodeId) -> Result<u32, EtcdError> {
@@ -309,6 +324,15 @@ impl EtcdCluster {
             known.insert(etcd, node);
         }
         Ok(ids)
+    }
+
+    /// Records that `etcd_id` is harness node `node` (a member's own
+    /// status names its id).
+    pub fn remember(&self, etcd_id: u64, node: NodeId) {
+        self.known_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(etcd_id, node);
     }
 
     /// The harness node of an etcd member id (as `/debug/vars` reports a
