@@ -336,9 +336,13 @@ mod tests {
                 ("election-timeout".to_string(), "500".to_string())
             ]
         );
-        let e = parse(&["run", "--system", "zookeeper"]).unwrap_err().to_string();
+        let e = parse(&["run", "--system", "zookeeper"])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("raft-node") && e.contains("etcd"), "{e}");
-        let e = parse(&["run", "--system-opt", "pre-vote"]).unwrap_err().to_string();
+        let e = parse(&["run", "--system-opt", "pre-vote"])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("KEY=VALUE"), "{e}");
     }
 

@@ -68,7 +68,9 @@ fn bench_runs_every_cell_on_both_meshes_and_reports_medians() {
     assert_eq!(samples.len(), 1, "{f}");
     assert!(samples[0].as_f64().unwrap() > 0.0, "{f}");
     assert_eq!(f["median_ms"], samples[0]);
-    assert!(PathBuf::from(f["dir"].as_str().unwrap()).join("nodes/n1/node.log").is_file());
+    assert!(PathBuf::from(f["dir"].as_str().unwrap())
+        .join("nodes/n1/node.log")
+        .is_file());
     assert!(out.contains("failover: kill -9 of the leader"), "{out}");
     assert!(out.contains("median run of each cell"), "{out}");
     let cost = out

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use formats::trace::Role;
 use harness::cluster::ProcessState;
-use harness::systems::raft_node::{ClusterConfig, NodeCluster, NodeSettings};
-use harness::systems::{probe_leader, wait_for_leader, Cluster};
 use harness::nemesis::{Action, FaultKind, Nemesis, NemesisEvent, ScheduleConfig, Shape};
 use harness::proxy::LinkMode;
+use harness::systems::raft_node::{ClusterConfig, NodeCluster, NodeSettings};
+use harness::systems::{probe_leader, wait_for_leader, Cluster};
 use tokio::time::Instant;
 
 /// The node program: `$NODE_BIN` (any node binary) if set, else this

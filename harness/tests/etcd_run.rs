@@ -18,10 +18,12 @@ use common::ChildGuard;
 use formats::observations::{Observation, ObservationKind};
 use formats::trace::Role;
 use harness::client::ReadConsistency;
-use harness::cluster::NodeId;
+use harness::cluster::{NodeId, ProcessState};
 use harness::generator::{perform, ProcessIds};
 use harness::history::{EventType, Recorder};
-use harness::nemesis::{FaultKind, FaultKinds, Schedule, ScheduleConfig};
+use harness::nemesis::{
+    Action, FaultKind, FaultKinds, Nemesis, NemesisEvent, Schedule, ScheduleConfig,
+};
 use harness::proxy::LinkMode;
 use harness::systems::etcd::{Etcd, EtcdBinary};
 use harness::systems::poller::StatusPoller;
@@ -39,6 +41,14 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     ONE_CLUSTER_AT_A_TIME
         .lock()
         .unwrap_or_else(|e| e.into_inner())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn harness_bin() -> PathBuf {
@@ -169,7 +179,10 @@ fn an_etcd_run_with_kills_pauses_and_partitions_is_valid_and_observed() {
     let test = json_file(&dir.join("test.json"));
     assert_eq!(test["system"]["name"], "etcd");
     assert!(
-        test["system"]["version"].as_str().unwrap().starts_with("3."),
+        test["system"]["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("3."),
         "{test:#}"
     );
     assert_eq!(test["system"]["opts"]["pre-vote"], "false");
@@ -188,7 +201,10 @@ fn an_etcd_run_with_kills_pauses_and_partitions_is_valid_and_observed() {
         "start-partition",
         "stop-partition",
     ] {
-        assert!(faults.iter().any(|x| x == f), "seed {seed}: no {f} in {faults:?}");
+        assert!(
+            faults.iter().any(|x| x == f),
+            "seed {seed}: no {f} in {faults:?}"
+        );
     }
 
     // Each member was observed all along, and its term never went back.
@@ -212,13 +228,21 @@ fn an_etcd_run_with_kills_pauses_and_partitions_is_valid_and_observed() {
 }
 
 /// Records a nemesis-like event for the partition this test makes by hand.
-fn partition_event(rec: &Recorder, f: &str, isolated: NodeId, links: &[(NodeId, NodeId, LinkMode)]) {
+fn partition_event(
+    rec: &Recorder,
+    f: &str,
+    isolated: NodeId,
+    links: &[(NodeId, NodeId, LinkMode)],
+) {
     let links: Vec<Value> = links
         .iter()
         .map(|(a, b, m)| json!([a, b, m.name()]))
         .collect();
-    rec.nemesis(f, json!({"shape": "one", "groups": [[isolated]], "links": links}))
-        .unwrap();
+    rec.nemesis(
+        f,
+        json!({"shape": "one", "groups": [[isolated]], "links": links}),
+    )
+    .unwrap();
 }
 
 /// Isolate the leader, write through the majority, then read the isolated
@@ -226,9 +250,13 @@ fn partition_event(rec: &Recorder, f: &str, isolated: NodeId, links: &[(NodeId, 
 /// value, so a read that began after the newer write completed returns
 /// the older one. The checker must say "not linearizable", and does every
 /// time: no step of this depends on timing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serializable_reads_of_an_isolated_leader_are_caught_as_not_linearizable() {
+#[test]
+fn serializable_reads_of_an_isolated_leader_are_caught_as_not_linearizable() {
     let _one = one_at_a_time();
+    runtime().block_on(isolated_leader_serves_a_stale_read());
+}
+
+async fn isolated_leader_serves_a_stale_read() {
     let dir = tempfile::tempdir().unwrap();
     let d = SystemKind::Etcd.descriptor();
     let opts = [
@@ -327,7 +355,10 @@ async fn serializable_reads_of_an_isolated_leader_are_caught_as_not_linearizable
         "the isolated member cannot have seen the newer write"
     );
     network.heal();
-    let healed: Vec<_> = links.iter().map(|&(a, b, _)| (a, b, LinkMode::Pass)).collect();
+    let healed: Vec<_> = links
+        .iter()
+        .map(|&(a, b, _)| (a, b, LinkMode::Pass))
+        .collect();
     partition_event(&rec, "stop-partition", old.leader, &healed);
     rec.sync().unwrap();
     let polled = poller.stop();
@@ -410,4 +441,97 @@ fn a_harness_killed_with_sigkill_leaves_no_etcd_behind() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// etcd stops a removed member by itself. The nemesis must not take that
+/// exit for a crash (no `start` of it when healing), and adding the member
+/// back brings it up again, as a new member on a fresh data dir.
+#[test]
+fn a_removed_member_stops_by_itself_and_healing_adds_it_back() {
+    let _one = one_at_a_time();
+    runtime().block_on(remove_then_heal());
+}
+
+async fn remove_then_heal() {
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = Etcd::configure(&SystemSetup {
+        opts: SystemOpts::new(SystemKind::Etcd.descriptor(), &[]).unwrap(),
+        node_bin: None,
+    })
+    .unwrap();
+    let cluster = etcd
+        .launch(LaunchSpec {
+            run_dir: dir.path().to_path_buf(),
+            nodes: 4,
+            proxies: true,
+            seed: 1,
+        })
+        .await
+        .unwrap();
+    let deadline = || tokio::time::Instant::now() + Duration::from_secs(30);
+    let leader = wait_for_leader(&*cluster, deadline()).await.unwrap();
+    let removed = (1..=4).find(|&n| n != leader.leader).unwrap();
+    let sink = |_: NemesisEvent| {};
+    let mut nemesis = Nemesis::new(
+        ScheduleConfig::new(
+            (1..=4).collect(),
+            &FaultKind::parse_list("member").unwrap(),
+            Duration::from_secs(1),
+        ),
+        1,
+        cluster.clone(),
+        std::sync::Arc::new(sink),
+    )
+    .unwrap();
+    let e = nemesis.execute(Action::RemoveMember(removed)).await;
+    assert!(e.value.get("error").is_none(), "{e:?}");
+    let others: Vec<u64> = (1..=4).filter(|&n| n != removed).collect();
+    assert_eq!(e.value["members"], json!(others));
+    let started = Instant::now();
+    while cluster.state(removed) != Some(ProcessState::Stopped) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "n{removed} kept running after its removal"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let healed = nemesis.heal_all().await;
+    let fs: Vec<&str> = healed.iter().map(|e| e.f).collect();
+    assert_eq!(fs, vec!["add-member"], "{healed:?}");
+    assert!(healed[0].value.get("error").is_none(), "{healed:?}");
+    assert_eq!(cluster.state(removed), Some(ProcessState::Running));
+    // The new member counts: the leader replicates to all four, and a
+    // write through it is acknowledged.
+    let started = Instant::now();
+    loop {
+        let p = probe_leader(&*cluster).await;
+        if p.leader_status()
+            .is_some_and(|s| s.members == vec![1, 2, 3, 4])
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}",
+            p.describe()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let client = cluster
+        .client(ClientSpec {
+            reads: ReadConsistency::Linearizable,
+            op_timeout: Duration::from_secs(5),
+        })
+        .unwrap();
+    let w = Op::Write {
+        key: "k".into(),
+        value: "after".into(),
+    };
+    let started = Instant::now();
+    while client.invoke(&w, removed).await.kind != EventType::Ok {
+        assert!(started.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cluster.shutdown().await;
 }

@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use harness::cluster::ProcessState;
-use harness::systems::raft_node::{ClusterConfig, NodeCluster};
-use harness::systems::Cluster;
 use harness::nemesis::{FaultKind, Nemesis, NemesisEvent, Schedule, ScheduleConfig};
 use harness::proxy::LinkMode;
+use harness::systems::raft_node::{ClusterConfig, NodeCluster};
+use harness::systems::Cluster;
 
 fn sleepy_config(dir: &Path, nodes: usize) -> ClusterConfig {
     let mut c = ClusterConfig::new("sh", dir, nodes);

@@ -82,8 +82,11 @@ pub async fn measure(
         node_bin: args.node_bin.clone(),
     };
     let configured = (d.configure)(&setup).map_err(|e| e.to_string())?;
-    let dir = RunDir::create(&args.results_dir.join("bench"), &format!("failover-{}", d.name))
-        .map_err(|e| e.to_string())?;
+    let dir = RunDir::create(
+        &args.results_dir.join("bench"),
+        &format!("failover-{}", d.name),
+    )
+    .map_err(|e| e.to_string())?;
     let cluster = configured
         .launch(LaunchSpec {
             run_dir: dir.path.clone(),
@@ -98,7 +101,10 @@ pub async fn measure(
     let samples_ms = result?;
     let mut sorted = samples_ms.clone();
     sorted.sort_by(f64::total_cmp);
-    let median_ms = sorted.get(sorted.len().saturating_sub(1) / 2).copied().unwrap_or(f64::NAN);
+    let median_ms = sorted
+        .get(sorted.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or(f64::NAN);
     Ok(FailoverRow {
         system,
         describe: configured.describe(),
@@ -176,8 +182,7 @@ async fn probe_forever(
             };
             let c = client.invoke(&op, node).await;
             if c.kind == EventType::Ok {
-                probes.lock().unwrap_or_else(|e| e.into_inner())[slot].acked =
-                    Some(Instant::now());
+                probes.lock().unwrap_or_else(|e| e.into_inner())[slot].acked = Some(Instant::now());
             }
         });
     }
@@ -200,7 +205,10 @@ async fn one_failover(cluster: &dyn Cluster, probes: &Mutex<Vec<Probe>>) -> Resu
 
 /// The leader once every node follows it in one term and a write sent
 /// after that went through.
-async fn settled_leader(cluster: &dyn Cluster, probes: &Mutex<Vec<Probe>>) -> Result<NodeId, String> {
+async fn settled_leader(
+    cluster: &dyn Cluster,
+    probes: &Mutex<Vec<Probe>>,
+) -> Result<NodeId, String> {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let p = probe_leader(cluster).await;

@@ -262,7 +262,13 @@ fn save(results_dir: &Path, report: &BenchReport, out: &mut dyn Write) {
 /// rate limit, no checking, and leader-following clients (where the leader
 /// lands would otherwise decide how many ops pay a redirect, which moves
 /// single-client throughput by more than the proxies do).
-pub fn cell_config(args: &BenchArgs, system: SystemKind, proxy: bool, nodes: u64, clients: u64) -> RunConfig {
+pub fn cell_config(
+    args: &BenchArgs,
+    system: SystemKind,
+    proxy: bool,
+    nodes: u64,
+    clients: u64,
+) -> RunConfig {
     RunConfig {
         system,
         system_opts: Vec::new(),
@@ -379,9 +385,7 @@ fn cost_line(rows: &[BenchRow], system: SystemKind, nodes: u64, clients: u64) ->
     let same = |r: &BenchRow| r.system == system && r.nodes == nodes && r.clients == clients;
     let mut pairs: Vec<f64> = Vec::new();
     for r in rows.iter().filter(|r| r.proxy && same(r)) {
-        let direct = rows
-            .iter()
-            .find(|d| !d.proxy && same(d) && d.rep == r.rep);
+        let direct = rows.iter().find(|d| !d.proxy && same(d) && d.rep == r.rep);
         if let Some(d) = direct.filter(|d| d.ops_s > 0.0) {
             pairs.push((r.ops_s / d.ops_s - 1.0) * 100.0);
         }

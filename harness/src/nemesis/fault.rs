@@ -170,7 +170,12 @@ impl FaultKinds {
         match self.0.len() {
             0 => "none".into(),
             n if n == FaultKind::ALL.len() => "all".into(),
-            _ => self.0.iter().map(|k| k.name()).collect::<Vec<_>>().join("+"),
+            _ => self
+                .0
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join("+"),
         }
     }
 
@@ -189,9 +194,7 @@ impl FaultKinds {
 }
 
 /// Which nodes faults hit (`--nemesis-targets`, Jepsen's target names).
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Targets {
     /// The nodes the seeded schedule picked.
@@ -219,7 +222,9 @@ mod tests {
         assert_eq!(FaultKind::parse_list("all").unwrap(), FaultKinds::all());
         assert!(FaultKind::parse_list("none").unwrap().is_empty());
         assert_eq!(
-            FaultKind::parse_list("kill, partition,kill").unwrap().names(),
+            FaultKind::parse_list("kill, partition,kill")
+                .unwrap()
+                .names(),
             vec!["kill", "partition"]
         );
         let e = FaultKind::parse_list("kill,explode").unwrap_err();
@@ -244,7 +249,9 @@ mod tests {
         assert_eq!(FaultKinds::default().short_name(), "none");
         assert_eq!(FaultKinds::all().short_name(), "all");
         assert_eq!(
-            FaultKind::parse_list("partition,kill").unwrap().short_name(),
+            FaultKind::parse_list("partition,kill")
+                .unwrap()
+                .short_name(),
             "kill+partition"
         );
     }

@@ -410,11 +410,7 @@ impl Nemesis {
         let wipe = self.schedule.config().member_wipe;
         // With `member_wipe`, the removed node rejoins later as an empty node;
         // otherwise it keeps its data, outside the configuration.
-        let reset = if wipe {
-            self.sut.wipe(n).await
-        } else {
-            Ok(())
-        };
+        let reset = if wipe { self.sut.wipe(n).await } else { Ok(()) };
         let mut value = json!({"node": n, "wiped": wipe});
         if let Some(m) = self.leader_members().await {
             value["members"] = json!(m);

@@ -334,13 +334,7 @@ mod tests {
             "register-none"
         );
         assert_eq!(
-            config(&[
-                "--nemesis",
-                "partition,kill",
-                "--read-consistency",
-                "stale"
-            ])
-            .test_name(),
+            config(&["--nemesis", "partition,kill", "--read-consistency", "stale"]).test_name(),
             "kv-kill+partition-stale"
         );
         assert_eq!(

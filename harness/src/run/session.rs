@@ -90,7 +90,9 @@ impl Session<'_> {
         tracing::info!(leader = first.leader, term = first.term, "cluster is up");
         let ids = ProcessIds::starting_at(self.plan.config.concurrency as u64);
         let nemesis = NemesisTask::start(&self)?;
-        let traffic = self.traffic(&ids, nemesis.as_ref().map(|n| n.active.clone())).await;
+        let traffic = self
+            .traffic(&ids, nemesis.as_ref().map(|n| n.active.clone()))
+            .await;
         if let Some(n) = nemesis {
             n.finish().await?;
         }

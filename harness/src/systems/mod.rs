@@ -253,7 +253,10 @@ pub fn options_help() -> String {
         s.push_str(&format!("\n  --system {}: {}\n", d.name, d.about));
         for o in d.options {
             let key = format!("{}={}", o.key, o.value);
-            s.push_str(&format!("    {key:<24} {} [default: {}]\n", o.help, o.default));
+            s.push_str(&format!(
+                "    {key:<24} {} [default: {}]\n",
+                o.help, o.default
+            ));
         }
         s.push_str(&format!("    supports: {}\n", d.capabilities.summary()));
     }

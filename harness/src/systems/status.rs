@@ -82,11 +82,7 @@ pub async fn probe_leader(cluster: &dyn Cluster) -> LeaderProbe {
     let futs = ids.iter().map(|&id| async move {
         let r = match cluster.state(id) {
             Some(ProcessState::Running) => cluster.status(id).await.map_err(|e| e.to_string()),
-            other => Err(format!(
-                "{:?}",
-                other.unwrap_or(ProcessState::Stopped)
-            )
-            .to_lowercase()),
+            other => Err(format!("{:?}", other.unwrap_or(ProcessState::Stopped)).to_lowercase()),
         };
         (id, r)
     });

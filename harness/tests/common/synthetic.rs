@@ -428,8 +428,9 @@ impl SyntheticRun {
             "nodes": self.nodes, "time_limit_s": plan.duration / 1_000_000_000,
             "concurrency": self.concurrency, "rate": self.rate, "workload": "kv", "keys": KEYS,
             "nemesis": ["kill", "pause", "partition"], "nemesis_interval_s": 8,
-            "read_consistency": "linearizable", "pre_vote": true, "check_quorum": true,
-            "node_bin": "target/release/node",
+            "read_consistency": "linearizable",
+            "system": {"name": "raft-node", "version": "0.1.0", "bin": "target/release/node",
+                       "opts": {"pre-vote": "true", "check-quorum": "true"}},
             "argv": ["harness", "run", "--workload", "kv", "--nemesis", "kill,pause,partition",
                      "--seed", self.seed.to_string()],
         });

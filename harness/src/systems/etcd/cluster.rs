@@ -229,10 +229,9 @@ impl EtcdCluster {
     /// killed may still hold them for a moment); waits on a blocking thread,
     /// at most 5 s.
     pub async fn start_when_free(&self, id: NodeId) -> Result<u32, EtcdError> {
-        let a = *self
-            .addrs
-            .get(&id)
-            .ok_or(EtcdError::Cluster(crate::cluster::ClusterError::UnknownNode(id)))?;
+        let a = *self.addrs.get(&id).ok_or(EtcdError::Cluster(
+            crate::cluster::ClusterError::UnknownNode(id),
+        ))?;
         let deadline = Instant::now() + Duration::from_secs(5);
         tokio::task::spawn_blocking(move || wait_ports_free(&[a.client, a.peer], deadline))
             .await

@@ -66,7 +66,11 @@ impl EtcdKv {
     pub async fn perform(&self, op: &Op, node: NodeId) -> Completion {
         let deadline = Instant::now() + self.op_timeout;
         let Some(member) = self.members.get(&node) else {
-            return Completion::unreachable(op.invoke_value(), node, format!("unknown node {node}"));
+            return Completion::unreachable(
+                op.invoke_value(),
+                node,
+                format!("unknown node {node}"),
+            );
         };
         match op {
             Op::Read { key } => read(member, key, self.serializable, node, deadline).await,
@@ -78,7 +82,16 @@ impl EtcdKv {
                 }
             }
             Op::Cas { key, from, to } => {
-                cas(member, key, from.as_deref(), to, node, deadline, op.invoke_value()).await
+                cas(
+                    member,
+                    key,
+                    from.as_deref(),
+                    to,
+                    node,
+                    deadline,
+                    op.invoke_value(),
+                )
+                .await
             }
             Op::Append { key, value } => append(member, key, value, node, deadline, op).await,
         }
@@ -118,10 +131,9 @@ async fn read(
         .await
     {
         Ok(r) => {
-            let value = r
-                .kv
-                .map(|kv| Value::String(String::from_utf8_lossy(&kv.value).into_owned()))
-                .unwrap_or(Value::Null);
+            let value =
+                r.kv.map(|kv| Value::String(String::from_utf8_lossy(&kv.value).into_owned()))
+                    .unwrap_or(Value::Null);
             Completion::new(EventType::Ok, value, node, None)
         }
         Err(e) => failed(&e, Effect::Read, Value::Null, node),

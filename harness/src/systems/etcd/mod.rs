@@ -74,10 +74,10 @@ pub use binary::EtcdBinary;
 pub use client::{Cas, EtcdClient, Read};
 pub use cluster::{EtcdCluster, EtcdClusterConfig};
 pub use kv::EtcdKv;
-pub use system::Etcd;
 pub use member::{InitialState, MemberConfig, Timing};
 pub use outcome::{CallError, Effect};
 pub use status::{RaftState, RaftStatus};
+pub use system::Etcd;
 
 use crate::cluster::{ClusterError, NodeId};
 

@@ -187,7 +187,9 @@ impl EtcdCluster {
                 .await
                 .ok_or_else(|| ClusterError::Node {
                     id,
-                    message: format!("reports member {etcd_id:x}, which is no member the harness knows"),
+                    message: format!(
+                        "reports member {etcd_id:x}, which is no member the harness knows"
+                    ),
                 })
         };
         let leader = match s.lead {
@@ -297,10 +299,11 @@ impl Cluster for EtcdCluster {
             .into_iter()
             .filter_map(|id| self.client_addr(id).map(|a| (id, a)))
             .collect();
-        let kv = EtcdKv::new(addrs, spec.op_timeout, spec.reads).map_err(|e| ClusterError::Node {
-            id: 0,
-            message: format!("cannot build the HTTP client: {e}"),
-        })?;
+        let kv =
+            EtcdKv::new(addrs, spec.op_timeout, spec.reads).map_err(|e| ClusterError::Node {
+                id: 0,
+                message: format!("cannot build the HTTP client: {e}"),
+            })?;
         Ok(Arc::new(kv))
     }
 

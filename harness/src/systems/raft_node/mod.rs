@@ -162,9 +162,8 @@ impl NodeCommand {
     /// very binary re-executed as `harness node …`, so one build always has
     /// a matching node and harness.
     pub fn this_binary() -> Result<Self, SystemError> {
-        let program = std::env::current_exe().map_err(|e| {
-            SystemError::Program(format!("cannot locate the node program: {e}"))
-        })?;
+        let program = std::env::current_exe()
+            .map_err(|e| SystemError::Program(format!("cannot locate the node program: {e}")))?;
         Ok(NodeCommand {
             program,
             args: vec![OsString::from("node")],
@@ -243,9 +242,7 @@ impl RaftNode {
         // none); another program's is its own business.
         if setup.node_bin.is_none() {
             for b in &settings.bugs {
-                o.parsed("bug", b, |s| {
-                    node::cli::BugName::from_str(s).map(|_| ())
-                })?;
+                o.parsed("bug", b, |s| node::cli::BugName::from_str(s).map(|_| ()))?;
             }
         }
         Ok(RaftNode {
@@ -364,7 +361,9 @@ mod tests {
             .collect();
         assert!(args.contains(&"--no-pre-vote".to_string()), "{args:?}");
         assert!(!args.contains(&"--no-check-quorum".to_string()), "{args:?}");
-        assert!(args.windows(2).any(|w| w == ["--election-timeout-ms", "300-600"]));
+        assert!(args
+            .windows(2)
+            .any(|w| w == ["--election-timeout-ms", "300-600"]));
         let r = n.record();
         assert_eq!(r.name, "raft-node");
         assert_eq!(r.version, env!("CARGO_PKG_VERSION"));
