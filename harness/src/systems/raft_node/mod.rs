@@ -374,6 +374,27 @@ mod tests {
     }
 
     #[test]
+    fn bugs_are_checked_against_this_builds_catalogue() {
+        // The harness's tests build the node with its bug catalogue.
+        let n = RaftNode::configure(&setup(&[("bug", "commit-old-term")])).unwrap();
+        let args: Vec<String> = n
+            .settings
+            .args()
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert!(
+            args.windows(2).any(|w| w == ["--bug", "commit-old-term"]),
+            "{args:?}"
+        );
+        assert_eq!(n.record().opts["bug"], "commit-old-term");
+        let e = RaftNode::configure(&setup(&[("bug", "no-such-bug")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bug=no-such-bug"), "{e}");
+    }
+
+    #[test]
     fn inconsistent_timing_is_refused() {
         let e = RaftNode::configure(&setup(&[("heartbeat", "200")]))
             .unwrap_err()
