@@ -2,20 +2,22 @@
 //!
 //! Option names follow Jepsen's where Jepsen has one (`--time-limit`,
 //! `--concurrency`, `--rate`, `-w/--workload`, `--nemesis`,
-//! `--nemesis-interval`, `--test-count`). Every option has a default chosen so
-//! that `harness run` alone is a short, real chaos test of our node.
+//! `--nemesis-interval`, `--nemesis-targets`, `--test-count`). Every option
+//! has a default chosen so that `harness run` alone is a short, real chaos
+//! test of our node. Settings of one system go through `--system-opt`,
+//! declared by the system (`crate::systems`).
 //!
 //! Exit codes (docs/formats.md, "Exit codes"): 0 valid, 1 invalid, 2 unknown, 3 error. Bad
 //! flags are an error (3), not clap's usual 2, which would read as
 //! "unknown".
 
 use crate::client::ReadConsistency;
+use crate::nemesis::{FaultKind, FaultKinds, Targets};
+use crate::run::RunConfig;
+use crate::systems::{opts::parse_pair, SystemKind};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use workloads::{KeyDist, OpMix, WorkloadKind};
-
-/// The fault kinds of `--nemesis`.
-pub const FAULT_KINDS: [&str; 4] = ["kill", "pause", "partition", "member"];
 
 /// Jepsen-style chaos testing of a Raft cluster.
 #[derive(Parser, Debug)]
@@ -30,12 +32,13 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a chaos test: start a cluster, drive clients, inject faults, check.
+    #[command(after_help = crate::systems::options_help())]
     Run(RunArgs),
     /// Check a saved run folder or a history file (JSONL, Jepsen EDN, porcupine).
     Check(checker::cli::CheckArgs),
     /// Re-render the report of a run folder, or the index of a results folder.
     Report(ReportArgs),
-    /// Measure throughput and latency at 1/16/64 clients, 3/5 nodes, with and without proxies.
+    /// Measure throughput, latency and failover time, of one system or several side by side.
     Bench(BenchArgs),
     /// Run one Raft node (the same flags and code as the `node` binary).
     Node(node::cli::NodeArgs),
@@ -51,6 +54,15 @@ pub struct ReportArgs {
 /// `harness run`.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
+    /// The system under test.
+    #[arg(long, value_enum, default_value_t = SystemKind::RaftNode)]
+    pub system: SystemKind,
+
+    /// A setting of the system under test, KEY=VALUE (repeatable); each
+    /// system's keys are listed below.
+    #[arg(long = "system-opt", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub system_opts: Vec<(String, String)>,
+
     /// Number of nodes in the cluster.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=9))]
     pub nodes: u64,
@@ -85,21 +97,22 @@ pub struct RunArgs {
     pub mix: Option<OpMix>,
 
     /// Faults: a comma list of kill, pause, partition, member; or all; or none.
-    #[arg(long, default_value = "all", value_parser = parse_nemesis)]
-    pub nemesis: NemesisList,
+    #[arg(long, default_value = "all", value_parser = FaultKind::parse_list)]
+    pub nemesis: FaultKinds,
 
     /// Which nodes faults hit: `one` (the nodes the seeded schedule picked)
     /// or `primaries` (kills, pauses and removals hit the current leader,
     /// partitions put it on the losing side, whenever the schedule's gates
     /// allow it; Jepsen's target name).
-    #[arg(long, default_value = "one", value_parser = ["one", "primaries"])]
-    pub nemesis_targets: String,
+    #[arg(long, value_enum, default_value_t = Targets::One)]
+    pub nemesis_targets: Targets,
 
     /// Mean seconds between fault decisions (start one, or undo one).
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0, value_parser = positive_f64)]
     pub nemesis_interval: f64,
 
-    /// Consistency of client reads: linearizable, lease or stale.
+    /// Consistency of client reads: linearizable, lease or stale (etcd:
+    /// linearizable, or stale as its serializable reads).
     #[arg(long, default_value = "linearizable", value_parser = parse_consistency)]
     pub read_consistency: ReadConsistency,
 
@@ -115,17 +128,10 @@ pub struct RunArgs {
     #[arg(long, default_value = "results")]
     pub results_dir: PathBuf,
 
-    /// The node program (default: this binary as `harness node`).
+    /// The system's program (raft-node: this binary as `harness node`;
+    /// etcd: `etcd` on PATH).
     #[arg(long, value_name = "PATH")]
     pub node_bin: Option<PathBuf>,
-
-    /// Start the nodes with pre-vote disabled.
-    #[arg(long)]
-    pub no_pre_vote: bool,
-
-    /// Start the nodes with CheckQuorum disabled.
-    #[arg(long)]
-    pub no_check_quorum: bool,
 
     /// Connect the nodes directly, without the proxy mesh (benchmarks; no
     /// partitions possible).
@@ -151,13 +157,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 20.0, value_parser = positive_f64)]
     pub recovery_timeout: f64,
 
-    /// Node election timeout range in ms (`MIN-MAX`), passed to every node.
-    #[arg(long, value_name = "MIN-MAX", value_parser = parse_range)]
-    pub election_timeout_ms: Option<(u64, u64)>,
-
-    /// Node heartbeat interval in ms, passed to every node.
-    #[arg(long)]
-    pub heartbeat_ms: Option<u64>,
+    /// How often every node is asked for its status (role, term, leader),
+    /// in ms; each answer is an observation in `observations.jsonl`, which
+    /// the Raft-safety checker reads.
+    #[arg(long, value_name = "MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..=1000))]
+    pub status_interval_ms: u64,
 
     /// Skip the checkers (the history is still written; `harness check` later).
     #[arg(long)]
@@ -167,6 +171,11 @@ pub struct RunArgs {
 /// `harness bench`.
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
+    /// The systems to measure, one after the other under the same load
+    /// (e.g. `raft-node,etcd`); their rows end in one table.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "raft-node")]
+    pub system: Vec<SystemKind>,
+
     /// Seconds per measurement.
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = positive_f64)]
     pub time_limit: f64,
@@ -199,7 +208,8 @@ pub struct BenchArgs {
     #[arg(long, default_value = "results")]
     pub results_dir: PathBuf,
 
-    /// The node program (default: this binary as `harness node`).
+    /// The program of the (single) system measured (raft-node: this
+    /// binary as `harness node`; etcd: `etcd` on PATH).
     #[arg(long, value_name = "PATH")]
     pub node_bin: Option<PathBuf>,
 
@@ -210,11 +220,13 @@ pub struct BenchArgs {
     /// Measure only with proxies (`proxy`), only without (`direct`), or both.
     #[arg(long, default_value = "both", value_parser = ["both", "proxy", "direct"])]
     pub mesh: String,
-}
 
-/// The parsed `--nemesis` list (empty = none).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NemesisList(pub Vec<String>);
+    /// Leader kills per system for the failover time (kill -9 of the
+    /// leader to the next acknowledged write), on 3 nodes through the
+    /// proxies; 0 skips it.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub failovers: u32,
+}
 
 fn positive_f64(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
@@ -243,65 +255,36 @@ fn parse_consistency(s: &str) -> Result<ReadConsistency, String> {
     s.parse()
 }
 
-fn parse_range(s: &str) -> Result<(u64, u64), String> {
-    let bad = || format!("{s:?} is not MIN-MAX in milliseconds (e.g. 150-300)");
-    let (a, b) = s.split_once('-').ok_or_else(bad)?;
-    let (a, b): (u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-    if a == 0 || a > b {
-        return Err(bad());
-    }
-    Ok((a, b))
-}
-
-/// Parses `kill,pause`, `all` or `none`.
-pub fn parse_nemesis(s: &str) -> Result<NemesisList, String> {
-    match s.trim() {
-        "none" | "" => return Ok(NemesisList(Vec::new())),
-        "all" => {
-            return Ok(NemesisList(
-                FAULT_KINDS.iter().map(|k| k.to_string()).collect(),
-            ))
-        }
-        _ => {}
-    }
-    let mut out: Vec<String> = Vec::new();
-    for part in s.split(',').map(str::trim) {
-        if !FAULT_KINDS.contains(&part) {
-            return Err(format!(
-                "unknown fault {part:?} (expected a comma list of {}, or all, or none)",
-                FAULT_KINDS.join(", ")
-            ));
-        }
-        if !out.iter().any(|k| k == part) {
-            out.push(part.to_string());
-        }
-    }
-    Ok(NemesisList(out))
-}
-
 impl RunArgs {
-    /// The number of client workers.
-    pub fn concurrency(&self) -> usize {
-        self.concurrency.unwrap_or(2 * self.nodes) as usize
-    }
-
-    /// Checks combinations clap cannot express.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.no_proxy && self.nemesis.0.iter().any(|k| k == "partition") {
-            return Err(
-                "--no-proxy leaves no way to partition the nodes: drop partition from --nemesis"
-                    .into(),
-            );
+    /// The run configuration these flags ask for (checked by
+    /// [`RunConfig::validate`] when the run plans).
+    pub fn config(&self) -> RunConfig {
+        RunConfig {
+            system: self.system,
+            system_opts: self.system_opts.clone(),
+            node_bin: self.node_bin.clone(),
+            nodes: self.nodes as usize,
+            time_limit: self.time_limit,
+            concurrency: self.concurrency.unwrap_or(2 * self.nodes) as usize,
+            rate: self.rate,
+            workload: self.workload,
+            key_count: self.key_count as usize,
+            key_dist: self.key_dist,
+            mix: self.mix,
+            nemesis: self.nemesis.clone(),
+            nemesis_interval: self.nemesis_interval,
+            nemesis_targets: self.nemesis_targets,
+            read_consistency: self.read_consistency,
+            proxies: !self.no_proxy,
+            follow_leader: self.follow_leader,
+            op_timeout_ms: self.op_timeout_ms,
+            recovery_timeout: self.recovery_timeout,
+            status_interval_ms: self.status_interval_ms,
+            results_dir: self.results_dir.clone(),
+            check: !self.no_check,
+            report: true,
+            verbose: true,
         }
-        if self.nemesis.0.iter().any(|k| k == "member") && self.nodes < 3 {
-            return Err("the member fault needs at least 3 nodes".into());
-        }
-        if let Some(mix) = self.mix {
-            let mut cfg = workloads::WorkloadConfig::new(self.workload, 0);
-            cfg.mix = mix;
-            cfg.validate().map_err(|e| e.to_string())?;
-        }
-        Ok(())
     }
 }
 
@@ -313,29 +296,54 @@ mod tests {
         Cli::try_parse_from(std::iter::once("harness").chain(args.iter().copied()))
     }
 
-    #[test]
-    fn run_defaults_are_a_short_chaos_test() {
-        let Command::Run(a) = parse(&["run"]).unwrap().command else {
+    fn run_config(args: &[&str]) -> RunConfig {
+        let Command::Run(a) = parse(&[&["run"], args].concat()).unwrap().command else {
             panic!()
         };
-        assert_eq!(a.nodes, 5);
-        assert_eq!(a.concurrency(), 10);
-        assert_eq!(a.time_limit, 20.0);
-        assert_eq!(a.nemesis.0, FAULT_KINDS.to_vec());
-        assert_eq!(a.workload, WorkloadKind::Kv);
-        assert_eq!(a.read_consistency, ReadConsistency::Linearizable);
-        assert!(a.validate().is_ok());
+        a.config()
     }
 
     #[test]
-    fn nemesis_lists_parse_and_reject_unknown_faults() {
-        assert_eq!(parse_nemesis("none").unwrap().0, Vec::<String>::new());
+    fn run_defaults_are_a_short_chaos_test_of_our_node() {
+        let c = run_config(&[]);
+        assert_eq!(c.system, SystemKind::RaftNode);
+        assert_eq!(c.nodes, 5);
+        assert_eq!(c.concurrency, 10);
+        assert_eq!(c.time_limit, 20.0);
+        assert_eq!(c.nemesis, FaultKinds::all());
+        assert_eq!(c.nemesis_targets, Targets::One);
+        assert_eq!(c.workload, WorkloadKind::Kv);
+        assert_eq!(c.read_consistency, ReadConsistency::Linearizable);
+        assert_eq!(c.status_interval_ms, 100);
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn systems_and_their_options_parse() {
+        let c = run_config(&[
+            "--system",
+            "etcd",
+            "--system-opt",
+            "pre-vote=true",
+            "--system-opt",
+            "election-timeout=500",
+        ]);
+        assert_eq!(c.system, SystemKind::Etcd);
         assert_eq!(
-            parse_nemesis("kill,pause,kill").unwrap().0,
-            vec!["kill", "pause"]
+            c.system_opts,
+            vec![
+                ("pre-vote".to_string(), "true".to_string()),
+                ("election-timeout".to_string(), "500".to_string())
+            ]
         );
-        let e = parse_nemesis("kill,explode").unwrap_err();
-        assert!(e.contains("explode"), "{e}");
+        let e = parse(&["run", "--system", "zookeeper"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("raft-node") && e.contains("etcd"), "{e}");
+        let e = parse(&["run", "--system-opt", "pre-vote"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("KEY=VALUE"), "{e}");
     }
 
     #[test]
@@ -350,17 +358,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("linearizable, lease or stale"), "{e}");
-        let Command::Run(a) = parse(&["run", "--no-proxy"]).unwrap().command else {
-            panic!()
-        };
-        assert!(a.validate().unwrap_err().contains("--no-proxy"));
-        let Command::Run(a) = parse(&["run", "-w", "register", "--mix", "cas=1"])
-            .unwrap()
-            .command
-        else {
-            panic!()
-        };
-        assert!(a.validate().unwrap_err().contains("cas"));
+        let e = parse(&["run", "--nemesis", "kill,explode"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown fault \"explode\""), "{e}");
+        assert!(run_config(&["--no-proxy"])
+            .validate()
+            .unwrap_err()
+            .contains("--no-proxy"));
+        assert!(run_config(&["-w", "register", "--mix", "cas=1"])
+            .validate()
+            .unwrap_err()
+            .contains("cas"));
     }
 
     #[test]

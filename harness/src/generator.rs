@@ -4,7 +4,7 @@
 //! from its own seeded [`workloads::Generator`], so the ops of a slot depend
 //! only on the seed. With `follow_leader` it sends each op to the node that
 //! answered its previous one instead (back to its own node after anything
-//! but an answer). Each op is an `invoke` event, a call through the
+//! but an answer). Each op is an `invoke` event, a call through the system's
 //! [`Client`], and an `ok` / `fail` / `info` event. After an `info` the
 //! process may still be in flight from the system's point of view, so it
 //! never invokes again: the worker takes a fresh process number and goes on.
@@ -14,6 +14,7 @@
 //! stagger) between ops, so that the ops are spread rather than in lockstep.
 
 use crate::client::{Client, Completion};
+use crate::cluster::NodeId;
 use crate::history::{EventType, HistoryError, NewEvent, Process, Recorder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -79,11 +80,11 @@ pub struct TrafficConfig {
 
 /// Records `op` as invoked by `process`, runs it, records its completion.
 pub async fn perform(
-    client: &Client,
+    client: &dyn Client,
     recorder: &Recorder,
     process: u64,
     op: &Op,
-    node: u64,
+    node: NodeId,
 ) -> Result<Completion, HistoryError> {
     recorder.record(NewEvent {
         process: Process::Client(process),
@@ -113,7 +114,7 @@ pub async fn perform(
 /// reads as `info`.
 pub async fn run_traffic(
     cfg: TrafficConfig,
-    client: Client,
+    client: Arc<dyn Client>,
     recorder: Recorder,
     ids: ProcessIds,
     stop: watch::Receiver<bool>,
@@ -181,7 +182,7 @@ struct Worker {
 impl Worker {
     async fn run(
         mut self,
-        client: Client,
+        client: Arc<dyn Client>,
         recorder: Recorder,
         ids: ProcessIds,
         mut stop: watch::Receiver<bool>,
@@ -194,7 +195,7 @@ impl Worker {
             }
             let op = self.generator.next_op();
             let completion = tokio::select! {
-                c = perform(&client, &recorder, self.process, &op, self.target) => c?,
+                c = perform(&*client, &recorder, self.process, &op, self.target) => c?,
                 _ = stop.wait_for(|s| *s) => return Ok(()),
             };
             self.learn(&op, &completion);
@@ -246,8 +247,9 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::tests::scripted;
     use crate::client::ReadConsistency;
+    use crate::systems::raft_node::client::tests::scripted;
+    use crate::systems::raft_node::NodeClient;
     use std::collections::BTreeMap;
     use std::net::SocketAddr;
     use workloads::WorkloadKind;
@@ -273,12 +275,14 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let client = Client::new(
-                addrs,
-                Duration::from_millis(500),
-                ReadConsistency::Linearizable,
-            )
-            .unwrap();
+            let client: Arc<dyn Client> = Arc::new(
+                NodeClient::new(
+                    addrs,
+                    Duration::from_millis(500),
+                    ReadConsistency::Linearizable,
+                )
+                .unwrap(),
+            );
             let recorder = Recorder::create(&dir.path().join("history.jsonl")).unwrap();
             let (_stop_tx, stop) = watch::channel(false);
             let cfg = TrafficConfig {

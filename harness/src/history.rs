@@ -8,11 +8,10 @@
 //! is interrupted (Ctrl-C) or crashes still leaves a readable, partial
 //! history behind; the checker treats the ops left open as `info`.
 //!
-//! The recorder also keeps live counters for the progress line (ok / fail /
-//! info, and the faults currently active as told by the nemesis events).
+//! The recorder also keeps live counters of client outcomes for the
+//! progress line.
 
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -88,9 +87,6 @@ struct Inner {
     /// Unbuffered: each line is one `write` to the kernel.
     out: formats::history::Writer<File>,
     next_index: u64,
-    /// Active fault descriptions by kind (`kill`, `pause`, `partition`),
-    /// derived from the nemesis events.
-    active: BTreeMap<&'static str, Value>,
 }
 
 struct Shared {
@@ -117,19 +113,6 @@ impl std::fmt::Debug for Recorder {
     }
 }
 
-/// The fault kind a nemesis `f` opens (`Some(true)`) or closes (`Some(false)`).
-fn fault_transition(f: &str) -> Option<(&'static str, bool)> {
-    match f {
-        "kill" => Some(("kill", true)),
-        "start" => Some(("kill", false)),
-        "pause" => Some(("pause", true)),
-        "resume" => Some(("pause", false)),
-        "start-partition" | "partition" => Some(("partition", true)),
-        "stop-partition" | "heal" => Some(("partition", false)),
-        _ => None,
-    }
-}
-
 impl Recorder {
     /// Creates (truncates) `path` and starts the run clock now.
     pub fn create(path: &Path) -> Result<Self, HistoryError> {
@@ -146,7 +129,6 @@ impl Recorder {
                 inner: Mutex::new(Inner {
                     out: formats::history::Writer::new(out),
                     next_index: 0,
-                    active: BTreeMap::new(),
                 }),
                 start: Instant::now(),
                 start_unix_ns,
@@ -190,15 +172,7 @@ impl Recorder {
         // this returns, whatever happens to the harness afterwards.
         inner.out.write(&event)?;
         inner.next_index += 1;
-        if event.process == Process::Nemesis {
-            if let Some((kind, opens)) = fault_transition(&event.f) {
-                if opens {
-                    inner.active.insert(kind, event.value.clone());
-                } else {
-                    inner.active.remove(kind);
-                }
-            }
-        } else {
+        if event.process != Process::Nemesis {
             let counter = match event.kind {
                 EventType::Invoke => &self.shared.invoked,
                 EventType::Ok => &self.shared.ok,
@@ -223,16 +197,6 @@ impl Recorder {
             fail: self.shared.fail.load(Ordering::Relaxed),
             info: self.shared.info.load(Ordering::Relaxed),
         }
-    }
-
-    /// The faults active now, e.g. `["kill", "partition"]`.
-    pub fn active_faults(&self) -> Vec<String> {
-        let inner = self
-            .shared
-            .inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        inner.active.keys().map(|k| k.to_string()).collect()
     }
 
     /// Forces the history to stable storage (end of run).
@@ -306,9 +270,7 @@ mod tests {
         assert!(events.iter().all(|e| e.time.is_some()));
         assert!(events.windows(2).all(|w| w[0].time <= w[1].time));
         assert_eq!(rec.counts().ok, 1);
-        assert_eq!(rec.active_faults(), vec!["partition".to_string()]);
-        rec.nemesis("stop-partition", Value::Null).unwrap();
-        assert!(rec.active_faults().is_empty());
+        assert_eq!(rec.counts().invoked, 1, "nemesis events are no client ops");
     }
 
     #[test]

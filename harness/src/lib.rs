@@ -4,13 +4,15 @@
 //! seeded client workloads at them while a nemesis injects faults, records
 //! everything in a history, then checks linearizability and Raft safety and
 //! exits with the verdict. The modules follow the data flow of one run
-//! (the files it leaves: docs/formats.md): [`store`] (results folder) → [`cluster`] and [`proxy`] →
-//! [`generator`] with [`client`], and [`nemesis`] → [`history`] → checkers
-//! (the `checker` crate) and [`stats`] → [`report`], orchestrated by
-//! [`run`]; [`cli`] holds the flags and [`bench`] the benchmark.
-//! [`maelstrom`] hosts nodes that speak Maelstrom's stdin/stdout protocol
-//! (a router as their network, a lin-kv client).
-//! [`systems`] holds the parts for foreign systems under test (etcd).
+//! (the files it leaves: docs/formats.md): [`store`] (results folder) →
+//! [`systems`] (the seam every system under test implements: our node,
+//! etcd; its status poller) on [`cluster`] (processes) and [`proxy`] →
+//! [`generator`] with the system's [`client`], and [`nemesis`] →
+//! [`history`] → checkers (the `checker` crate) and [`stats`] →
+//! [`report`], orchestrated by [`run`]; [`cli`] holds the flags and
+//! [`bench`] the benchmark. [`maelstrom`] hosts nodes that speak
+//! Maelstrom's stdin/stdout protocol (a router as their network, a lin-kv
+//! client).
 
 pub mod bench;
 pub mod cli;

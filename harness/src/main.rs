@@ -54,13 +54,22 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             }
         },
         Command::Node(_) => unreachable!("handled before logging is set up"),
-        Command::Report(args) => Ok(harness::run::report_command(&args.path, &mut stdout)),
+        Command::Report(args) => Ok(harness::report::command(&args.path, &mut stdout)),
         Command::Run(args) => {
             let rt = runtime()?;
             let argv: Vec<String> = std::env::args().collect();
             rt.block_on(async move {
                 let stop = interrupt_signal();
-                Ok(harness::run::run_tests(&args, argv, &mut stdout, stop).await)
+                let config = args.config();
+                Ok(harness::run::run_tests(
+                    &config,
+                    args.seed,
+                    args.test_count,
+                    argv,
+                    &mut stdout,
+                    stop,
+                )
+                .await)
             })
         }
         Command::Bench(args) => {

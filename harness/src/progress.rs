@@ -10,13 +10,11 @@
 use crate::history::Counts;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// The leader and term last seen by the harness's probe, shared with the
-/// progress line.
-pub type LeaderCell = Arc<Mutex<Option<(u64, u64)>>>;
+/// Where the line gets the leader and its term (the status poller's).
+pub type LeaderFn = Box<dyn Fn() -> Option<(u64, u64)> + Send + Sync>;
 
 /// Where the line gets the faults in effect (e.g. `["kill n3"]`).
 pub type FaultsFn = Box<dyn Fn() -> Vec<String> + Send + Sync>;
@@ -31,7 +29,7 @@ pub struct Progress {
 
 impl Progress {
     /// Starts the line (hidden unless stdout is a terminal).
-    pub fn start(limit: Duration, leader: LeaderCell, faults: FaultsFn, counts: CountsFn) -> Self {
+    pub fn start(limit: Duration, leader: LeaderFn, faults: FaultsFn, counts: CountsFn) -> Self {
         let visible = std::io::stdout().is_terminal();
         let bar = ProgressBar::with_draw_target(
             None,
@@ -65,7 +63,7 @@ impl Progress {
                         rate = done as f64 / dt;
                     }
                     let faults = faults();
-                    let leader = *leader.lock().unwrap_or_else(|p| p.into_inner());
+                    let leader = leader();
                     bar.set_message(line(
                         started.elapsed(),
                         limit,

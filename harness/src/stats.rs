@@ -14,13 +14,14 @@
 //! `docs/report.md` says why this, rather than sorting every sample.
 
 use crate::history::{Event, EventType, Process};
-use serde::Serialize;
+use crate::nemesis::fault::{Edge, FaultKind};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// ok / fail / info counts (an op never completed counts as info).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcomes {
     /// Happened.
     pub ok: u64,
@@ -140,7 +141,7 @@ impl LatencyHistogram {
 }
 
 /// Latency percentiles of the ok ops of one `f`, milliseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
     /// Median.
     pub p50: f64,
@@ -166,7 +167,7 @@ impl Latency {
 }
 
 /// One fault window and what the clients got during it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultWindow {
     /// The fault kind (`kill`, `pause`, `partition`, `member`).
     pub f: String,
@@ -195,7 +196,7 @@ impl FaultWindow {
 }
 
 /// The `stats` object of `results.json`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     /// Outcomes per `f`.
     pub by_f: BTreeMap<String, Outcomes>,
@@ -209,21 +210,6 @@ pub struct Stats {
     pub faults: Vec<FaultWindow>,
     /// Every nemesis event `f` with its count (shows that each fault kind ran).
     pub nemesis_events: BTreeMap<String, u64>,
-}
-
-/// Which window kind a nemesis `f` opens or closes.
-fn window_edge(f: &str) -> Option<(&'static str, bool)> {
-    match f {
-        "kill" => Some(("kill", true)),
-        "start" => Some(("kill", false)),
-        "pause" => Some(("pause", true)),
-        "resume" => Some(("pause", false)),
-        "start-partition" => Some(("partition", true)),
-        "stop-partition" => Some(("partition", false)),
-        "remove-member" => Some(("member", true)),
-        "add-member" => Some(("member", false)),
-        _ => None,
-    }
 }
 
 /// An event's time; the harness always records one, a history without
@@ -285,10 +271,11 @@ impl StatsBuilder {
 
     fn nemesis(&mut self, ev: &Event, t: u64) {
         *self.nemesis_events.entry(ev.f.clone()).or_default() += 1;
-        let Some((kind, opens)) = window_edge(&ev.f) else {
+        let Some((kind, edge)) = FaultKind::of_event(&ev.f) else {
             return;
         };
-        if opens {
+        let kind = kind.name();
+        if edge == Edge::Starts {
             let mut w = FaultWindow {
                 f: kind.to_string(),
                 value: ev.value.clone(),

@@ -8,8 +8,13 @@
 //! A run folder is created before anything else happens, so that even a run
 //! that fails to start a node leaves its configuration and error behind.
 
-use serde::Serialize;
+use checker::{CheckReport, Checkers, Counterexample, Validity};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+use crate::nemesis::Targets;
+use crate::stats::Stats;
+use crate::systems::SystemRecord;
 
 /// Errors handling the results folder.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +32,12 @@ pub enum StoreError {
     /// A JSON document could not be encoded.
     #[error("cannot encode {0}: {1}")]
     Json(&'static str, serde_json::Error),
+    /// A JSON document of a run could not be read back.
+    #[error("{path} is not what the harness writes: {source}")]
+    Parse {
+        path: String,
+        source: serde_json::Error,
+    },
 }
 
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
@@ -37,12 +48,9 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     }
 }
 
-fn default_targets() -> String {
-    "one".into()
-}
-
-/// The `test.json` of a run (internal-contracts.md), written before the run.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+/// The `test.json` of a run (docs/formats.md, "Run configuration"),
+/// written before the run starts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TestConfig {
     /// The test name (the folder under the results dir).
     pub name: String,
@@ -50,6 +58,8 @@ pub struct TestConfig {
     pub start_unix_ns: u64,
     /// The seed every random decision derives from.
     pub seed: u64,
+    /// The system under test: name, version, every option's value.
+    pub system: SystemRecord,
     /// Cluster size.
     pub nodes: usize,
     /// Seconds of traffic.
@@ -70,29 +80,105 @@ pub struct TestConfig {
     pub nemesis: Vec<String>,
     /// Seconds between fault decisions.
     pub nemesis_interval_s: f64,
-    /// Read consistency of client reads.
+    /// Which nodes faults hit.
+    pub nemesis_targets: Targets,
+    /// Read consistency of client reads (our level's name).
     pub read_consistency: String,
-    /// Whether the nodes run pre-vote.
-    pub pre_vote: bool,
-    /// Whether the nodes run CheckQuorum.
-    pub check_quorum: bool,
-    /// Whether peer traffic goes through the proxy mesh.
+    /// Whether peer traffic goes through the proxies.
     pub proxy: bool,
     /// Per-op client timeout, milliseconds.
     pub op_timeout_ms: u64,
-    /// `one` or `primaries` (`--nemesis-targets`).
-    #[serde(default = "default_targets")]
-    pub nemesis_targets: String,
     /// Whether workers stick to the last node that answered them
     /// (`--follow-leader`) instead of their own node.
-    #[serde(default)]
     pub follow_leader: bool,
-    /// The node program (`null`: this binary as `harness node`).
-    pub node_bin: Option<String>,
+    /// How often every node's status was polled, milliseconds.
+    pub status_interval_ms: u64,
     /// The command line, for replay.
     pub argv: Vec<String>,
     /// Index of this run among `--test-count` runs (1-based).
     pub test_index: usize,
+}
+
+/// The `results.json` of a run (docs/formats.md, "Results"): the checkers'
+/// report (what `harness check --json` prints) plus the harness's part.
+/// The run writes it once, when the run ends; the report, the index and
+/// `harness bench` read it back with [`RunResults::read`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunResults {
+    /// The verdict; `null` when the run failed (see `error`) or was not checked.
+    #[serde(default)]
+    pub valid: Option<Validity>,
+    /// A failed run's verdict of the checkers on what was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_valid: Option<Validity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Client invocations in the history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ops: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parse_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkers: Option<Checkers>,
+    #[serde(default)]
+    pub counterexample: Option<Counterexample>,
+    /// Statistics of the history (absent when it could not be read).
+    #[serde(default)]
+    pub stats: Option<Stats>,
+    /// Why the harness could not do its job; then there is no verdict.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Stopped by Ctrl-C.
+    #[serde(default)]
+    pub interrupted: bool,
+    /// The run's exit code.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+}
+
+impl RunResults {
+    /// The checkers' report as the checker part of the results. Every field
+    /// is taken (the destructuring fails to compile if the report grows one
+    /// this does not carry), so the two stay the same document.
+    pub fn checked(report: CheckReport) -> Self {
+        let CheckReport {
+            valid,
+            model,
+            ops,
+            parse_ms,
+            check_ms,
+            checkers,
+            counterexample,
+        } = report;
+        RunResults {
+            valid: Some(valid),
+            model: Some(model),
+            ops: Some(ops),
+            parse_ms: Some(parse_ms),
+            check_ms: Some(check_ms),
+            checkers: Some(checkers),
+            counterexample,
+            ..RunResults::default()
+        }
+    }
+
+    /// Marks the run failed: no verdict, and what the checkers found in the
+    /// recorded part moves to `recorded_valid`.
+    pub fn fail(&mut self, error: String) {
+        self.recorded_valid = self.valid.take().or(self.recorded_valid);
+        self.error = Some(error);
+    }
+
+    /// Reads a `results.json`.
+    pub fn read(path: &Path) -> Result<Self, StoreError> {
+        let text = std::fs::read(path).map_err(io("read", path))?;
+        serde_json::from_slice(&text).map_err(|e| StoreError::Parse {
+            path: path.display().to_string(),
+            source: e,
+        })
+    }
 }
 
 /// One run's folder.
@@ -143,8 +229,18 @@ impl RunDir {
         self.write_json("test.json", cfg)
     }
 
+    /// `observations.jsonl`: the status poller's answers.
+    pub fn observations(&self) -> PathBuf {
+        self.path.join(formats::observations::FILE_NAME)
+    }
+
+    /// `results.json`.
+    pub fn results(&self) -> PathBuf {
+        self.path.join("results.json")
+    }
+
     /// Writes `results.json`.
-    pub fn write_results(&self, results: &serde_json::Value) -> Result<(), StoreError> {
+    pub fn write_results(&self, results: &RunResults) -> Result<(), StoreError> {
         self.write_json("results.json", results)
     }
 
@@ -186,9 +282,20 @@ mod tests {
         assert_eq!(latest, std::fs::canonicalize(&b.path).unwrap());
         let name = b.path.file_name().unwrap().to_str().unwrap();
         assert_eq!(&name[8..9], "T", "{name}");
-        b.write_results(&serde_json::json!({"valid": true}))
-            .unwrap();
-        let text = std::fs::read_to_string(b.path.join("results.json")).unwrap();
-        assert!(text.contains("\"valid\": true"));
+        let mut r = RunResults {
+            valid: Some(Validity::Valid),
+            exit_code: Some(0),
+            ..RunResults::default()
+        };
+        b.write_results(&r).unwrap();
+        let text = std::fs::read_to_string(b.results()).unwrap();
+        assert!(text.contains("\"valid\": true"), "{text}");
+        assert!(!text.contains("recorded_valid"), "{text}");
+        r.fail("no leader".into());
+        b.write_results(&r).unwrap();
+        let back = RunResults::read(&b.results()).unwrap();
+        assert_eq!(back.valid, None);
+        assert_eq!(back.recorded_valid, Some(Validity::Valid));
+        assert_eq!(back.error.as_deref(), Some("no leader"));
     }
 }

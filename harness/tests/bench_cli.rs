@@ -23,7 +23,7 @@ fn bench_runs_every_cell_on_both_meshes_and_reports_medians() {
         "--nodes",
         "3",
     ])
-    .args(["--repeat", "2", "--results-dir"])
+    .args(["--repeat", "2", "--failovers", "1", "--results-dir"])
     .arg(&results);
     if let Some(p) = std::env::var_os("NODE_BIN") {
         cmd.arg("--node-bin").arg(p);
@@ -38,8 +38,9 @@ fn bench_runs_every_cell_on_both_meshes_and_reports_medians() {
     let out = std::fs::read_to_string(&stdout_path).unwrap();
     assert_eq!(status.code(), Some(0), "{out}");
 
-    let rows: Vec<Value> =
+    let bench: Value =
         serde_json::from_slice(&std::fs::read(results.join("bench/bench.json")).unwrap()).unwrap();
+    let rows = bench["runs"].as_array().unwrap();
     assert_eq!(rows.len(), 4, "{rows:?}");
     for (proxy, rep) in [(true, 0), (false, 0), (true, 1), (false, 1)] {
         let row = rows
@@ -56,7 +57,21 @@ fn bench_runs_every_cell_on_both_meshes_and_reports_medians() {
             serde_json::from_slice(&std::fs::read(dir.join("test.json")).unwrap()).unwrap();
         assert_eq!(test["follow_leader"], true);
         assert_eq!(test["proxy"], proxy);
+        assert_eq!(test["system"]["name"], "raft-node");
+        assert_eq!(row["system"], "raft-node");
     }
+    // One failover of the leader, measured and traced to its folder.
+    let failovers = bench["failovers"].as_array().unwrap();
+    assert_eq!(failovers.len(), 1, "{failovers:?}");
+    let f = &failovers[0];
+    let samples = f["samples_ms"].as_array().unwrap();
+    assert_eq!(samples.len(), 1, "{f}");
+    assert!(samples[0].as_f64().unwrap() > 0.0, "{f}");
+    assert_eq!(f["median_ms"], samples[0]);
+    assert!(PathBuf::from(f["dir"].as_str().unwrap())
+        .join("nodes/n1/node.log")
+        .is_file());
+    assert!(out.contains("failover: kill -9 of the leader"), "{out}");
     assert!(out.contains("median run of each cell"), "{out}");
     let cost = out
         .lines()

@@ -35,6 +35,9 @@ fn bad_flags_exit_3_with_a_message_naming_the_problem() {
             "linearizable, lease or stale",
         ),
         (&["run", "--time-limit", "soon"], "not a number"),
+        (&["run", "--system", "zookeeper"], "zookeeper"),
+        (&["run", "--system-opt", "pre-vote"], "KEY=VALUE"),
+        (&["run", "--nemesis-targets", "everyone"], "everyone"),
         (&["run", "--frobnicate"], "--frobnicate"),
         (&["frobnicate"], "frobnicate"),
         (&[], "Usage"),
@@ -80,6 +83,57 @@ fn inconsistent_options_are_rejected_before_anything_starts() {
 }
 
 #[test]
+fn what_a_system_cannot_take_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["run", "--system", "etcd", "--read-consistency", "lease"],
+            "etcd has no lease reads: --read-consistency takes linearizable, stale (serializable) for etcd",
+        ),
+        (
+            &["run", "--system-opt", "frobnicate=1"],
+            "raft-node has no option \"frobnicate\"",
+        ),
+        (
+            &["run", "--system", "etcd", "--system-opt", "check-quorum=false"],
+            "etcd has no option \"check-quorum\"",
+        ),
+        (
+            &["run", "--system-opt", "pre-vote=maybe"],
+            "--system-opt pre-vote=maybe for raft-node: expected true or false",
+        ),
+        (
+            &["run", "--system", "etcd", "--system-opt", "election-timeout=100"],
+            "at least 5 heartbeat intervals",
+        ),
+        (
+            &["run", "--system", "etcd", "--node-bin", "/nonexistent/etcd"],
+            "apt-get install -y etcd-server",
+        ),
+    ];
+    for (args, needle) in cases {
+        let o = harness(args, dir.path());
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stdout(&o));
+        assert!(stdout(&o).contains(needle), "{args:?}: {}", stdout(&o));
+    }
+    // No etcd on PATH: the error says how to install it.
+    let o = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["run", "--system", "etcd"])
+        .env("PATH", dir.path())
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("etcd not found on PATH")
+            && stdout(&o).contains("apt-get install -y etcd-server"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!dir.path().join("results").exists());
+}
+
+#[test]
 fn help_and_version_exit_0() {
     let dir = tempfile::tempdir().unwrap();
     for args in [&["--help"][..], &["run", "--help"], &["--version"]] {
@@ -101,9 +155,17 @@ fn help_and_version_exit_0() {
         "--results-dir",
         "--node-bin",
         "--key-count",
-        "--no-pre-vote",
-        "--no-check-quorum",
         "--no-proxy",
+        "--system",
+        "--system-opt",
+        "--status-interval-ms",
+        // Each system's options, under the system.
+        "--system raft-node",
+        "pre-vote=BOOL",
+        "check-quorum=BOOL",
+        "bug=NAME",
+        "--system etcd",
+        "heartbeat-interval=MS",
     ] {
         assert!(stdout(&o).contains(flag), "run --help lacks {flag}");
     }

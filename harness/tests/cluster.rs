@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use harness::cluster::{
-    ClusterConfig, NodeCluster, ProcessSpec, ProcessState, Supervisor, SystemUnderTest,
-};
+use harness::cluster::{ProcessSpec, ProcessState, Supervisor};
+use harness::systems::raft_node::{ClusterConfig, NodeCluster};
+use harness::systems::Cluster;
 use nix::sys::signal::{kill, killpg};
 use nix::unistd::Pid;
 
@@ -302,7 +302,7 @@ async fn node_cluster_wires_every_peer_through_its_own_proxy() {
 }
 
 #[tokio::test]
-async fn node_cluster_restart_keeps_data_and_reset_wipes_it() {
+async fn node_cluster_restart_keeps_data_and_wipe_discards_it() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = NodeCluster::launch(sleepy_config(dir.path(), 3))
         .await
@@ -311,7 +311,8 @@ async fn node_cluster_restart_keeps_data_and_reset_wipes_it() {
     std::fs::write(&marker, "term 7").unwrap();
     let pid = cluster.supervisor().pid(2).unwrap();
 
-    cluster.restart(2).await.unwrap();
+    cluster.kill(2).await.unwrap();
+    cluster.start(2).await.unwrap();
     assert_ne!(cluster.supervisor().pid(2).unwrap(), pid);
     assert!(marker.exists(), "kill -9 and restart keep the data dir");
     assert!(!cluster.is_joiner(2));
@@ -321,10 +322,12 @@ async fn node_cluster_restart_keeps_data_and_reset_wipes_it() {
     cluster.resume(3).await.unwrap();
     assert_eq!(cluster.state(3), Some(ProcessState::Running));
 
-    cluster.reset_node(2).await.unwrap();
-    assert!(!marker.exists(), "a reset node starts empty");
+    cluster.wipe(2).await.unwrap();
+    assert!(!marker.exists(), "a wiped node starts empty");
     assert!(cluster.data_dir(2).is_dir());
     assert!(cluster.is_joiner(2));
+    assert_eq!(cluster.state(2), Some(ProcessState::Stopped));
+    cluster.start(2).await.unwrap();
     assert_eq!(cluster.state(2), Some(ProcessState::Running));
     let spec = cluster.supervisor().spec(2).unwrap();
     assert!(
@@ -345,7 +348,7 @@ async fn no_leader_is_a_clear_error_not_a_hang() {
         .await
         .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
-    let err = harness::cluster::wait_for_leader(&cluster, deadline)
+    let err = harness::systems::wait_for_leader(&cluster, deadline)
         .await
         .unwrap_err()
         .to_string();

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harness::cluster::{
-    probe_leader, wait_for_leader, ClusterConfig, NodeCluster, ProcessState, SystemUnderTest,
-};
+use formats::trace::Role;
+use harness::cluster::ProcessState;
 use harness::nemesis::{Action, FaultKind, Nemesis, NemesisEvent, ScheduleConfig, Shape};
 use harness::proxy::LinkMode;
+use harness::systems::raft_node::{ClusterConfig, NodeCluster, NodeSettings};
+use harness::systems::{probe_leader, wait_for_leader, Cluster};
 use tokio::time::Instant;
 
 /// The node program: `$NODE_BIN` (any node binary) if set, else this
@@ -31,8 +32,7 @@ async fn launch(dir: &std::path::Path, nodes: usize) -> Arc<NodeCluster> {
     let (program, program_args) = node_program();
     let mut c = ClusterConfig::new(program, dir, nodes);
     c.program_args = program_args;
-    c.election_timeout_ms = Some((150, 300));
-    c.heartbeat_ms = Some(50);
+    c.extra_args = NodeSettings::defaults().args();
     Arc::new(NodeCluster::launch(c).await.unwrap())
 }
 
@@ -49,7 +49,7 @@ async fn put(cluster: &NodeCluster, key: &str, value: &str) -> bool {
         .unwrap();
     let deadline = secs(30);
     while Instant::now() < deadline {
-        if let Some(l) = probe_leader(cluster).await.leader {
+        if let Some(l) = probe_leader(cluster as &dyn Cluster).await.leader {
             let url = format!("http://{}/kv/{key}", cluster.client_addr(l.leader).unwrap());
             if let Ok(r) = client
                 .put(url)
@@ -85,8 +85,8 @@ async fn kill_the_leader_and_a_new_one_takes_over_then_the_old_one_rejoins() {
     // The restarted node recovers from its data dir and catches up.
     let deadline = secs(30);
     loop {
-        let s = cluster.status(first.leader).await;
-        let leader = cluster.status(second.leader).await;
+        let s = cluster.status_body(first.leader).await;
+        let leader = cluster.status_body(second.leader).await;
         if let (Ok(s), Ok(l)) = (s, leader) {
             if s.term >= second.term && s.last_applied >= l.commit_index && s.commit_index > 0 {
                 break;
@@ -135,7 +135,7 @@ async fn isolating_the_leader_through_the_proxies_elects_another() {
     let deadline = secs(30);
     loop {
         if let Ok(s) = cluster.status(first.leader).await {
-            if s.term >= second.term && s.role == "follower" {
+            if s.term >= second.term && s.role == Role::Follower {
                 break;
             }
         }
@@ -167,7 +167,6 @@ async fn member_fault_removes_then_re_adds_a_node() {
         ),
         1,
         cluster.clone(),
-        cluster.mesh(),
         Arc::new(sink),
     )
     .unwrap();
@@ -197,9 +196,9 @@ async fn member_fault_removes_then_re_adds_a_node() {
     loop {
         if let (Some(l), Ok(s)) = (
             probe_leader(&*cluster).await.leader,
-            cluster.status(4).await,
+            cluster.status_body(4).await,
         ) {
-            let ls = cluster.status(l.leader).await.unwrap();
+            let ls = cluster.status_body(l.leader).await.unwrap();
             if s.last_applied >= ls.commit_index && s.members.contains(&4) {
                 break;
             }
@@ -224,7 +223,7 @@ async fn nemesis_all_faults_then_heal_all_recovers_a_leader() {
         Duration::from_millis(300),
     );
     cfg.shapes = Shape::ALL.to_vec();
-    let mut nemesis = Nemesis::new(cfg, 7, cluster.clone(), cluster.mesh(), Arc::new(tx)).unwrap();
+    let mut nemesis = Nemesis::new(cfg, 7, cluster.clone(), Arc::new(tx)).unwrap();
     nemesis
         .run_until(tokio::time::sleep(Duration::from_secs(4)))
         .await;

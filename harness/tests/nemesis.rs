@@ -6,9 +6,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harness::cluster::{ClusterConfig, NodeCluster, ProcessState, SystemUnderTest};
+use harness::cluster::ProcessState;
 use harness::nemesis::{FaultKind, Nemesis, NemesisEvent, Schedule, ScheduleConfig};
 use harness::proxy::LinkMode;
+use harness::systems::raft_node::{ClusterConfig, NodeCluster};
+use harness::systems::Cluster;
 
 fn sleepy_config(dir: &Path, nodes: usize) -> ClusterConfig {
     let mut c = ClusterConfig::new("sh", dir, nodes);
@@ -40,12 +42,11 @@ async fn run_steps(seed: u64, steps: usize) -> Vec<NemesisEvent> {
         let events = events.clone();
         move |e: NemesisEvent| events.lock().unwrap().push(e)
     };
-    let sut: Arc<dyn SystemUnderTest> = cluster.clone();
+    let sut: Arc<dyn Cluster> = cluster.clone();
     let mut nemesis = Nemesis::new(
         schedule_config("kill,pause,partition"),
         seed,
         sut,
-        Some(mesh.clone()),
         Arc::new(sink),
     )
     .unwrap();
@@ -135,12 +136,11 @@ async fn run_until_stops_between_steps_and_heal_all_undoes_everything() {
     );
     let mesh = cluster.mesh().unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let sut: Arc<dyn SystemUnderTest> = cluster.clone();
+    let sut: Arc<dyn Cluster> = cluster.clone();
     let mut nemesis = Nemesis::new(
         schedule_config("kill,pause,partition"),
         5,
         sut,
-        Some(mesh.clone()),
         Arc::new(tx),
     )
     .unwrap();
@@ -180,7 +180,6 @@ async fn partition_nemesis_requires_the_mesh() {
         ),
         1,
         cluster.clone(),
-        None,
         Arc::new(sink),
     );
     assert!(r.is_err());

@@ -306,3 +306,33 @@ async fn a_connection_from_a_non_member_is_reset_and_counted() {
         .iter()
         .all(|&(f, t, _)| w.mesh.stats(f, t).unwrap().accepted == 0));
 }
+
+#[tokio::test]
+async fn an_added_destination_listener_serves_the_same_links() {
+    let w = world().await;
+    let old = w.mesh.destination_addr(2).unwrap();
+    let new = w.mesh.add_destination(2).unwrap();
+    assert_ne!(old, new, "a member added back advertises a new address");
+    assert_eq!(w.mesh.destination_addr(2), Some(new));
+    assert_eq!(w.mesh.listen_addr(1, 2), Some(new));
+    let mut s = w.dial_as(1, 2, false).await;
+    assert_eq!(
+        roundtrip(&mut s, b"new", Duration::from_secs(5))
+            .await
+            .as_deref(),
+        Some(&b"new"[..])
+    );
+    assert_eq!(w.mesh.stats(1, 2).unwrap().accepted, 1);
+    // The new listener obeys the link 1->2 as the old one does.
+    w.mesh.set_mode(1, 2, LinkMode::Stall).unwrap();
+    assert_eq!(
+        roundtrip(&mut s, b"x", Duration::from_millis(300)).await,
+        None
+    );
+    assert_eq!(w.echoes[&2].received.load(Ordering::SeqCst), 3);
+    // Only a mesh with a listener per destination has any to add to.
+    assert!(matches!(
+        w.mesh.add_destination(9),
+        Err(harness::proxy::ProxyError::UnknownDestination { to: 9 })
+    ));
+}

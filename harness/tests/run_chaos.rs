@@ -10,7 +10,7 @@ mod common;
 use common::ChildGuard;
 use formats::trace::{Role, TraceEvent, TraceKind};
 use harness::cluster::NodeId;
-use harness::nemesis::{FaultKind, Schedule, ScheduleConfig};
+use harness::nemesis::{FaultKinds, Schedule, ScheduleConfig};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -117,7 +117,7 @@ fn processes_mentioning(needle: &str) -> Vec<(i32, String)> {
 /// uses) reaches every fault kind well within `within`.
 fn seed_with_every_fault(nodes: u64, interval: Duration, within: Duration) -> u64 {
     let ids: Vec<NodeId> = (1..=nodes).collect();
-    let kinds: BTreeSet<FaultKind> = FaultKind::ALL.into_iter().collect();
+    let kinds = FaultKinds::all();
     (0..10_000u64)
         .find(|&seed| {
             let mut s = Schedule::new(ScheduleConfig::new(ids.clone(), &kinds, interval), seed);

@@ -61,6 +61,17 @@ pub struct MaelstromClient {
     op_timeout: Duration,
 }
 
+/// The seam's client: a Maelstrom system hands this to the run's workers.
+impl crate::client::Client for MaelstromClient {
+    fn invoke<'a>(
+        &'a self,
+        op: &'a Op,
+        node: NodeId,
+    ) -> futures::future::BoxFuture<'a, Completion> {
+        Box::pin(MaelstromClient::invoke(self, op, node))
+    }
+}
+
 impl MaelstromClient {
     pub fn new(router: Arc<Router>, client: u64, op_timeout: Duration) -> Self {
         assert!(client >= 1, "client id c0 is reserved for the router");

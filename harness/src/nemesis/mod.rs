@@ -1,8 +1,9 @@
 //! The nemesis: faults on a seeded schedule, each one recorded in the history.
 //!
-//! [`schedule::Schedule`] plans (seeded, weighted, gated: see its docs);
-//! [`Nemesis`] carries the plan out against a [`SystemUnderTest`] and the
-//! [`ProxyMesh`], and reports every step to a [`NemesisSink`] as a
+//! [`fault`] names the fault kinds (one place for each kind's names, undo
+//! and label); [`schedule::Schedule`] plans (seeded, weighted, gated: see
+//! its docs); [`Nemesis`] carries the plan out against a [`Cluster`] and
+//! its [`Network`], and reports every step to a [`NemesisSink`] as a
 //! [`NemesisEvent`]. The history recorder turns each event into one history
 //! line `{"process": "nemesis", "type": "info", "f": event.f, "value":
 //! event.value}` timed at `event.at`.
@@ -12,17 +13,18 @@
 //!   start again on the same data dir;
 //! - `pause` / `resume`: `{"node": 3}` — SIGSTOP / SIGCONT;
 //! - a kill, pause, removal or partition aimed at the leader
-//!   ([`ScheduleConfig::target_primaries`]) adds `"primary": true`;
+//!   ([`Targets::Primaries`]) adds `"primary": true`;
 //! - `start-partition`: `{"shape": "majority", "groups": [[2, 5], [1, 3, 4]],
 //!   "links": [[1, 2, "pass"], [1, 3, "stall"], …]}` — the exact matrix of
 //!   every directed link (see [`partition`]); `stop-partition`: the same keys
 //!   for the partition that was healed, with `"links"` now all `pass`;
 //! - `remove-member`: `{"node": 3, "wiped": false, "members": [1, 2, 4, 5]}` —
 //!   removed through the leader (once committed); the node keeps running
-//!   outside the configuration or, with [`ScheduleConfig::member_wipe`], is
-//!   killed, wiped and started empty, waiting to be added (`"wiped": true`);
-//!   `add-member`: `{"node": 3, "members": [1, 2, 3, 4, 5]}` — added back
-//!   through the leader (`members` is the leader's view when known).
+//!   outside the configuration (or stops, if the system stops removed
+//!   members: etcd does) or, with [`ScheduleConfig::member_wipe`], is
+//!   killed and wiped (`"wiped": true`); `add-member`: `{"node": 3,
+//!   "members": [1, 2, 3, 4, 5]}` — added back as the system requires
+//!   ([`Cluster::add_member`]); `members` is the leader's view when known.
 //!
 //! A `start` of a node the nemesis did not kill (it exited on its own, which
 //! is a finding) carries `"note"`. A step that failed carries `"error": "…"`
@@ -35,11 +37,12 @@
 //! Usage:
 //! ```ignore
 //! let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-//! let mut nemesis = Nemesis::new(schedule_config, seed, sut, mesh, Arc::new(tx))?;
+//! let mut nemesis = Nemesis::new(schedule_config, seed, cluster, Arc::new(tx))?;
 //! nemesis.run_until(stop_signal).await;   // returns between steps
 //! nemesis.heal_all().await;               // end of run or Ctrl-C
 //! ```
 
+pub mod fault;
 pub mod partition;
 pub mod schedule;
 
@@ -49,10 +52,11 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
-use crate::cluster::{probe_leader, wait_for_leader, NodeId, ProcessState, SystemUnderTest};
-use crate::proxy::ProxyMesh;
+use crate::cluster::{NodeId, ProcessState};
+use crate::systems::{probe_leader, wait_for_leader, Cluster, Network};
+pub use fault::{Edge, FaultKind, FaultKinds, Targets};
 pub use partition::{Partition, Shape};
-pub use schedule::{Action, FaultKind, FaultState, Schedule, ScheduleConfig, Step};
+pub use schedule::{Action, FaultState, Schedule, ScheduleConfig, Step};
 
 /// One nemesis step as it happened.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,8 +90,8 @@ impl<F: Fn(NemesisEvent) + Send + Sync> NemesisSink for F {
 /// Errors setting up a nemesis.
 #[derive(Debug, thiserror::Error)]
 pub enum NemesisError {
-    #[error("the partition nemesis needs the proxy mesh (peers must talk through proxies)")]
-    NoMesh,
+    #[error("the partition nemesis needs a network the harness controls (peers must talk through proxies)")]
+    NoNetwork,
     #[error("schedule node {0} is not a node of the system under test")]
     UnknownNode(NodeId),
 }
@@ -110,8 +114,8 @@ impl ActiveFaults {
 /// Carries out a [`Schedule`] and can heal everything it did.
 pub struct Nemesis {
     schedule: Schedule,
-    sut: Arc<dyn SystemUnderTest>,
-    mesh: Option<Arc<ProxyMesh>>,
+    sut: Arc<dyn Cluster>,
+    network: Option<Arc<dyn Network>>,
     sink: Arc<dyn NemesisSink>,
     /// What really happened (the schedule's bookkeeping assumes success).
     actual: FaultState,
@@ -122,26 +126,26 @@ pub struct Nemesis {
 }
 
 impl Nemesis {
-    /// Plans with `config` and `seed`; checks that the SUT has the nodes and,
-    /// for partitions, that there is a mesh.
+    /// Plans with `config` and `seed`; checks that the cluster has the
+    /// nodes and, for partitions, a network to cut.
     pub fn new(
         config: ScheduleConfig,
         seed: u64,
-        sut: Arc<dyn SystemUnderTest>,
-        mesh: Option<Arc<ProxyMesh>>,
+        sut: Arc<dyn Cluster>,
         sink: Arc<dyn NemesisSink>,
     ) -> Result<Self, NemesisError> {
+        let network = sut.network();
         let known: BTreeSet<NodeId> = sut.node_ids().into_iter().collect();
         if let Some(&n) = config.nodes.iter().find(|n| !known.contains(n)) {
             return Err(NemesisError::UnknownNode(n));
         }
-        if mesh.is_none() && config.kinds.iter().any(|k| k.0 == FaultKind::Partition) {
-            return Err(NemesisError::NoMesh);
+        if network.is_none() && config.kinds.iter().any(|k| k.0 == FaultKind::Partition) {
+            return Err(NemesisError::NoNetwork);
         }
         Ok(Nemesis {
             schedule: Schedule::new(config, seed),
             sut,
-            mesh,
+            network,
             sink,
             actual: FaultState::default(),
             active: ActiveFaults::default(),
@@ -176,7 +180,7 @@ impl Nemesis {
     }
 
     /// Turns a planned step into one on real nodes. With
-    /// [`ScheduleConfig::target_primaries`], a kill, pause or removal of
+    /// [`Targets::Primaries`], a kill, pause or removal of
     /// label `l` (or a partition's leader spot `l`, see
     /// [`Partition::leader_spot`]) goes to the current leader instead, by
     /// swapping `l` with the leader's label `m`, provided the swap changes
@@ -189,7 +193,7 @@ impl Nemesis {
     async fn bind(&mut self, planned: Action) -> (Action, bool) {
         let mut primary = false;
         if let (true, Some(l)) = (
-            self.schedule.config().target_primaries,
+            self.schedule.config().targets == Targets::Primaries,
             planned.leader_spot(),
         ) {
             if let Some(leader) = probe_leader(&*self.sut).await.leader {
@@ -308,7 +312,7 @@ impl Nemesis {
     /// not record. Emits an event per undo. Returns the events.
     pub async fn heal_all(&mut self) -> Vec<NemesisEvent> {
         let mut events = Vec::new();
-        let unhealed_links = self.mesh.as_ref().is_some_and(|m| {
+        let unhealed_links = self.network.as_ref().is_some_and(|m| {
             m.matrix()
                 .iter()
                 .any(|l| l.2 != crate::proxy::LinkMode::Pass)
@@ -322,8 +326,11 @@ impl Nemesis {
                 events.push(self.execute(Action::Resume(n)).await);
             }
         }
+        // A removed node may be down by design (wiped, or a system that
+        // stops removed members): adding it back brings it up.
         for &n in &ids {
-            if self.actual.killed.contains(&n) || self.sut.state(n) == Some(ProcessState::Stopped) {
+            let down = self.sut.state(n) == Some(ProcessState::Stopped);
+            if self.actual.killed.contains(&n) || (down && !self.actual.removed.contains(&n)) {
                 events.push(self.execute(Action::Start(n)).await);
             }
         }
@@ -352,22 +359,22 @@ impl Nemesis {
 
     fn start_partition(&mut self, p: &Partition) -> serde_json::Value {
         let mut value = p.to_value();
-        match &self.mesh {
-            Some(mesh) => match mesh.apply(&p.links) {
+        match &self.network {
+            Some(net) => match net.apply(&p.links) {
                 Ok(()) => self.actual.partition = Some(p.clone()),
-                Err(e) => value["error"] = json!(e.to_string()),
+                Err(e) => value["error"] = json!(e),
             },
-            None => value["error"] = json!(NemesisError::NoMesh.to_string()),
+            None => value["error"] = json!(NemesisError::NoNetwork.to_string()),
         }
         value
     }
 
     fn stop_partition(&mut self) -> serde_json::Value {
-        let Some(mesh) = &self.mesh else {
-            return json!({"error": NemesisError::NoMesh.to_string()});
+        let Some(net) = &self.network else {
+            return json!({"error": NemesisError::NoNetwork.to_string()});
         };
-        mesh.heal();
-        let links: Vec<serde_json::Value> = mesh
+        net.heal();
+        let links: Vec<serde_json::Value> = net
             .matrix()
             .iter()
             .map(|(f, t, m)| json!([f, t, m.name()]))
@@ -402,18 +409,14 @@ impl Nemesis {
         self.actual.removed.insert(n);
         let wipe = self.schedule.config().member_wipe;
         // With `member_wipe`, the removed node rejoins later as an empty node;
-        // otherwise it keeps running on its data, outside the configuration.
-        let reset = if wipe {
-            self.sut.reset_node(n).await
-        } else {
-            Ok(())
-        };
+        // otherwise it keeps its data, outside the configuration.
+        let reset = if wipe { self.sut.wipe(n).await } else { Ok(()) };
         let mut value = json!({"node": n, "wiped": wipe});
         if let Some(m) = self.leader_members().await {
             value["members"] = json!(m);
         }
         if let Err(e) = reset {
-            value["error"] = json!(format!("removed, but reset failed: {e}"));
+            value["error"] = json!(format!("removed, but the wipe failed: {e}"));
         }
         value
     }
@@ -421,11 +424,6 @@ impl Nemesis {
     async fn add_member(&mut self, n: NodeId) -> serde_json::Value {
         if !self.actual.removed.contains(&n) {
             return json!({"node": n, "error": "not removed"});
-        }
-        if self.sut.state(n) == Some(ProcessState::Stopped) {
-            if let Err(e) = self.sut.start(n).await {
-                return json!({"node": n, "error": e.to_string()});
-            }
         }
         match self.sut.add_member(n).await {
             Ok(()) => {

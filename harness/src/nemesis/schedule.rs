@@ -22,60 +22,11 @@ use std::time::Duration;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
+use super::fault::{Edge, FaultKind, FaultKinds, Targets};
 use super::partition::{generate, Partition, Shape};
 use crate::cluster::NodeId;
 use crate::proxy::LinkMode;
-
-/// The fault kinds of `--nemesis`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FaultKind {
-    Kill,
-    Pause,
-    Partition,
-    Member,
-}
-
-impl FaultKind {
-    pub const ALL: [FaultKind; 4] = [
-        FaultKind::Kill,
-        FaultKind::Pause,
-        FaultKind::Partition,
-        FaultKind::Member,
-    ];
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            FaultKind::Kill => "kill",
-            FaultKind::Pause => "pause",
-            FaultKind::Partition => "partition",
-            FaultKind::Member => "member",
-        }
-    }
-
-    /// Parses `--nemesis`: a comma list of kinds, or `all`, or `none`.
-    pub fn parse_list(s: &str) -> Result<BTreeSet<FaultKind>, String> {
-        let mut set = BTreeSet::new();
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            match part {
-                "all" => set.extend(FaultKind::ALL),
-                "none" => {}
-                _ => {
-                    let k = FaultKind::ALL
-                        .into_iter()
-                        .find(|k| k.name() == part)
-                        .ok_or_else(|| {
-                            format!("unknown nemesis {part:?} (kill, pause, partition, member, all, none)")
-                        })?;
-                    set.insert(k);
-                }
-            }
-        }
-        Ok(set)
-    }
-}
 
 /// One planned fault or undo.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,17 +42,25 @@ pub enum Action {
 }
 
 impl Action {
+    /// The fault kind of the step, and whether it starts or undoes one.
+    pub fn kind(&self) -> (FaultKind, Edge) {
+        match self {
+            Action::Kill(_) => (FaultKind::Kill, Edge::Starts),
+            Action::Start(_) => (FaultKind::Kill, Edge::Ends),
+            Action::Pause(_) => (FaultKind::Pause, Edge::Starts),
+            Action::Resume(_) => (FaultKind::Pause, Edge::Ends),
+            Action::StartPartition(_) => (FaultKind::Partition, Edge::Starts),
+            Action::StopPartition => (FaultKind::Partition, Edge::Ends),
+            Action::RemoveMember(_) => (FaultKind::Member, Edge::Starts),
+            Action::AddMember(_) => (FaultKind::Member, Edge::Ends),
+        }
+    }
+
     /// The Jepsen name, used as `f` of the history event.
     pub fn f(&self) -> &'static str {
-        match self {
-            Action::Kill(_) => "kill",
-            Action::Start(_) => "start",
-            Action::Pause(_) => "pause",
-            Action::Resume(_) => "resume",
-            Action::StartPartition(_) => "start-partition",
-            Action::StopPartition => "stop-partition",
-            Action::RemoveMember(_) => "remove-member",
-            Action::AddMember(_) => "add-member",
+        match self.kind() {
+            (k, Edge::Starts) => k.fault_f(),
+            (k, Edge::Ends) => k.undo_f(),
         }
     }
 
@@ -131,10 +90,7 @@ impl Action {
 
     /// Whether this step undoes an earlier fault.
     pub fn is_undo(&self) -> bool {
-        matches!(
-            self,
-            Action::Start(_) | Action::Resume(_) | Action::StopPartition | Action::AddMember(_)
-        )
+        self.kind().1 == Edge::Ends
     }
 }
 
@@ -169,28 +125,28 @@ pub struct ScheduleConfig {
     /// vote in the same term; that would be the harness's unsafety, not the
     /// node's. On, it tests catch-up from nothing.
     pub member_wipe: bool,
-    /// Aim kills, pauses, removals and partitions at the current leader
-    /// (Jepsen's `primaries` target). The schedule still plans against node labels;
+    /// [`Targets::Primaries`] aims kills, pauses, removals and partitions
+    /// at the current leader. The schedule still plans against node labels;
     /// the executor swaps the planned label with the leader's when that
     /// changes nothing the gates looked at (see [`super::Nemesis`]).
-    pub target_primaries: bool,
+    pub targets: Targets,
 }
 
 impl ScheduleConfig {
     /// The defaults: equal weights, every shape, stall and reset cuts, a
     /// minority impaired at most, never fewer than 3 voters.
-    pub fn new(nodes: Vec<NodeId>, kinds: &BTreeSet<FaultKind>, interval: Duration) -> Self {
+    pub fn new(nodes: Vec<NodeId>, kinds: &FaultKinds, interval: Duration) -> Self {
         let n = nodes.len();
         ScheduleConfig {
             nodes,
-            kinds: kinds.iter().map(|&k| (k, 1.0)).collect(),
+            kinds: kinds.0.iter().map(|&k| (k, 1.0)).collect(),
             interval,
             max_impaired: n.saturating_sub(1) / 2,
             min_voters: 3,
             shapes: Shape::ALL.to_vec(),
             cut_modes: vec![LinkMode::Stall, LinkMode::Reset],
             member_wipe: false,
-            target_primaries: false,
+            targets: Targets::One,
         }
     }
 }
@@ -439,19 +395,6 @@ mod tests {
             &FaultKind::parse_list(kinds).unwrap(),
             Duration::from_secs(1),
         )
-    }
-
-    #[test]
-    fn parse_list_accepts_all_none_and_names() {
-        assert_eq!(FaultKind::parse_list("all").unwrap().len(), 4);
-        assert!(FaultKind::parse_list("none").unwrap().is_empty());
-        assert_eq!(
-            FaultKind::parse_list("kill, partition").unwrap(),
-            [FaultKind::Kill, FaultKind::Partition]
-                .into_iter()
-                .collect()
-        );
-        assert!(FaultKind::parse_list("explode").is_err());
     }
 
     #[test]

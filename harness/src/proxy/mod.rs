@@ -24,6 +24,9 @@
 //!   rule that holds for etcd, whose long-lived streams are dialled by the
 //!   *receiver* (member a dials b to read b's messages to a), while its
 //!   pipeline POSTs are dialled by the sender.
+//!   A member that comes back as a new member gets a listener of its own
+//!   ([`ProxyMesh::add_destination`]): a peer URL nobody has seen, under
+//!   the same links.
 //!
 //! Each link has a [`LinkMode`]:
 //! - `pass`: forward;
@@ -93,7 +96,7 @@ mod sockdiag;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -146,6 +149,8 @@ pub enum ProxyError {
     BindDestination { to: NodeId, source: std::io::Error },
     #[error("no proxy for link {from}->{to}")]
     UnknownLink { from: NodeId, to: NodeId },
+    #[error("no listener in front of node {to} to add to (only a mesh with a listener per destination has them)")]
+    UnknownDestination { to: NodeId },
     #[error("could not start the proxies' runtime: {source}")]
     Runtime { source: std::io::Error },
 }
@@ -164,14 +169,54 @@ struct Link {
 pub struct ProxyMesh {
     links: BTreeMap<(NodeId, NodeId), Link>,
     /// The accept loops; aborted on drop.
-    tasks: Vec<JoinHandle<()>>,
-    /// Per-destination listeners: where every member dials member j.
-    destinations: BTreeMap<NodeId, SocketAddr>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Per-destination listeners: where every member dials member j (the
+    /// newest listener of j, see [`ProxyMesh::add_destination`]).
+    destinations: Mutex<BTreeMap<NodeId, SocketAddr>>,
+    /// What a new listener per destination needs; `None` in a mesh with a
+    /// listener per link.
+    identified: Option<Identified>,
     identify: Option<Arc<IdentifyCounters>>,
     /// Tells the proxies' thread to drop its runtime (and with it every
     /// connection); `None` once sent.
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The parts of an identified mesh from which another listener for a
+/// destination is made.
+struct Identified {
+    handle: tokio::runtime::Handle,
+    pairs: BTreeMap<NodeId, BTreeMap<NodeId, destination::Pair>>,
+    upstreams: BTreeMap<NodeId, SocketAddr>,
+    members: Arc<dyn MemberPids>,
+    stats: Arc<IdentifyCounters>,
+    seed: u64,
+}
+
+impl Identified {
+    /// Binds a listener for `to` and serves it on the proxies' runtime.
+    fn listen(&self, to: NodeId) -> Result<(SocketAddr, JoinHandle<()>), ProxyError> {
+        let bind = |source| ProxyError::BindDestination { to, source };
+        let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(bind)?;
+        l.set_nonblocking(true).map_err(bind)?;
+        let addr = l.local_addr().map_err(bind)?;
+        let (own, _) = watch::channel(LinkMode::Pass);
+        let task = self.handle.spawn(destination::serve(
+            l,
+            destination::Destination {
+                to,
+                upstream: self.upstreams[&to],
+                pairs: self.pairs[&to].clone(),
+                members: self.members.clone(),
+                stats: self.stats.clone(),
+                own,
+                own_counters: Arc::new(LinkCounters::default()),
+                seed: self.seed,
+            },
+        ));
+        Ok((addr, task))
+    }
 }
 
 /// The proxies' own runtime, on a thread of its own (see the module docs).
@@ -257,8 +302,9 @@ impl ProxyMesh {
         tracing::debug!(links = links.len(), "proxy mesh up");
         Ok(ProxyMesh {
             links,
-            tasks,
-            destinations: BTreeMap::new(),
+            tasks: Mutex::new(tasks),
+            destinations: Mutex::new(BTreeMap::new()),
+            identified: None,
             identify: None,
             shutdown: Some(rt.shutdown),
             thread: Some(rt.thread),
@@ -277,14 +323,6 @@ impl ProxyMesh {
         seed: u64,
     ) -> Result<Self, ProxyError> {
         let rt = proxy_thread()?;
-        let mut listeners = BTreeMap::new();
-        for &to in targets.keys() {
-            let bind = |source| ProxyError::BindDestination { to, source };
-            let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(bind)?;
-            l.set_nonblocking(true).map_err(bind)?;
-            let addr = l.local_addr().map_err(bind)?;
-            listeners.insert(to, (l, addr));
-        }
         let mut links = BTreeMap::new();
         let mut receivers = BTreeMap::new();
         for &from in targets.keys() {
@@ -298,7 +336,8 @@ impl ProxyMesh {
                 links.insert(
                     (from, to),
                     Link {
-                        listen: listeners[&to].1,
+                        // Set below, once the destination's listener is bound.
+                        listen: upstream,
                         upstream,
                         mode: tx,
                         counters,
@@ -306,41 +345,48 @@ impl ProxyMesh {
                 );
             }
         }
+        let pairs = targets
+            .keys()
+            .map(|&to| {
+                let of_to = targets
+                    .keys()
+                    .filter(|&&o| o != to)
+                    .map(|&other| {
+                        let (inbound, counters) = receivers[&(other, to)].clone();
+                        let outbound = receivers[&(to, other)].0.clone();
+                        (
+                            other,
+                            destination::Pair {
+                                inbound,
+                                outbound,
+                                counters,
+                            },
+                        )
+                    })
+                    .collect();
+                (to, of_to)
+            })
+            .collect();
         let stats = Arc::new(IdentifyCounters::default());
+        let identified = Identified {
+            handle: rt.handle.clone(),
+            pairs,
+            upstreams: targets.clone(),
+            members,
+            stats: stats.clone(),
+            seed,
+        };
         let mut tasks = Vec::new();
         let mut destinations = BTreeMap::new();
-        for (to, (l, addr)) in listeners {
-            let pairs = targets
-                .keys()
-                .filter(|&&o| o != to)
-                .map(|&other| {
-                    let (inbound, counters) = receivers[&(other, to)].clone();
-                    let outbound = receivers[&(to, other)].0.clone();
-                    (
-                        other,
-                        destination::Pair {
-                            inbound,
-                            outbound,
-                            counters,
-                        },
-                    )
-                })
-                .collect();
-            let (own, _) = watch::channel(LinkMode::Pass);
-            tasks.push(rt.handle.spawn(destination::serve(
-                l,
-                destination::Destination {
-                    to,
-                    upstream: targets[&to],
-                    pairs,
-                    members: members.clone(),
-                    stats: stats.clone(),
-                    own,
-                    own_counters: Arc::new(LinkCounters::default()),
-                    seed,
-                },
-            )));
+        for &to in targets.keys() {
+            let (addr, task) = identified.listen(to)?;
+            tasks.push(task);
             destinations.insert(to, addr);
+            for ((_, t), link) in links.iter_mut() {
+                if *t == to {
+                    link.listen = addr;
+                }
+            }
         }
         tracing::debug!(
             links = links.len(),
@@ -349,19 +395,41 @@ impl ProxyMesh {
         );
         Ok(ProxyMesh {
             links,
-            tasks,
-            destinations,
+            tasks: Mutex::new(tasks),
+            destinations: Mutex::new(destinations),
+            identified: Some(identified),
             identify: Some(stats),
             shutdown: Some(rt.shutdown),
             thread: Some(rt.thread),
         })
     }
 
+    /// In a mesh bound with [`ProxyMesh::bind_identified`], another listener
+    /// for node `to`, with the same links, which becomes the address
+    /// [`ProxyMesh::destination_addr`] gives; the older ones keep serving.
+    /// A member that comes back as a new member advertises a peer address
+    /// no member has ever seen (etcd matches members by peer URL, so a
+    /// member that still lists the removed one under its old address would
+    /// otherwise hand the newcomer the removed member's identity).
+    pub fn add_destination(&self, to: NodeId) -> Result<SocketAddr, ProxyError> {
+        let identified = self
+            .identified
+            .as_ref()
+            .ok_or(ProxyError::UnknownDestination { to })?;
+        if !identified.upstreams.contains_key(&to) {
+            return Err(ProxyError::UnknownDestination { to });
+        }
+        let (addr, task) = identified.listen(to)?;
+        lock(&self.tasks).push(task);
+        lock(&self.destinations).insert(to, addr);
+        Ok(addr)
+    }
+
     /// In a mesh bound with [`ProxyMesh::bind_identified`], where every node
     /// dials node `to` (the peer URL to advertise for `to`); `None` in a mesh
     /// with a listener per link.
     pub fn destination_addr(&self, to: NodeId) -> Option<SocketAddr> {
-        self.destinations.get(&to).copied()
+        lock(&self.destinations).get(&to).copied()
     }
 
     /// Whether the mesh names dialers from `/proc` (a listener per destination).
@@ -376,9 +444,10 @@ impl ProxyMesh {
     }
 
     /// Where node `from` must dial to reach node `to` (in an identified mesh,
-    /// the same address for every `from`).
+    /// the same address for every `from`: the newest listener of `to`).
     pub fn listen_addr(&self, from: NodeId, to: NodeId) -> Option<SocketAddr> {
-        self.links.get(&(from, to)).map(|l| l.listen)
+        let link = self.links.get(&(from, to))?;
+        Some(self.destination_addr(to).unwrap_or(link.listen))
     }
 
     /// Where the proxy of link `from`→`to` connects to.
@@ -445,7 +514,7 @@ impl ProxyMesh {
 
 impl Drop for ProxyMesh {
     fn drop(&mut self) {
-        for task in &self.tasks {
+        for task in lock(&self.tasks).iter() {
             task.abort();
         }
         if let Some(tx) = self.shutdown.take() {
@@ -456,4 +525,8 @@ impl Drop for ProxyMesh {
             let _ = t.join();
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

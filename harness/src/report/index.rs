@@ -109,7 +109,7 @@ pub fn run_entry(results_dir: &Path, dir: &Path) -> RunEntry {
         .map(|p| p.to_string_lossy().replace('\\', "/"))
         .unwrap_or_else(|_| format!("{folder_test}/{stamp}"));
     let test = read_json(&dir.join("test.json"));
-    let results = read_json(&dir.join("results.json"));
+    let results = crate::store::RunResults::read(&dir.join("results.json")).ok();
     let mut missing = Vec::new();
     if test.is_none() {
         missing.push("test.json");
@@ -121,15 +121,11 @@ pub fn run_entry(results_dir: &Path, dir: &Path) -> RunEntry {
     if !hist.exists() {
         missing.push("history.jsonl");
     }
-    let mut ops = results
-        .as_ref()
-        .and_then(|r| r.get("ops"))
-        .and_then(Value::as_u64);
+    let mut ops = results.as_ref().and_then(|r| r.ops).map(|n| n as u64);
     let mut duration_ns = results
         .as_ref()
-        .and_then(|r| r.pointer("/stats/duration_s"))
-        .and_then(Value::as_f64)
-        .map(|s| (s * 1e9) as i64);
+        .and_then(|r| r.stats.as_ref())
+        .map(|s| (s.duration_s * 1e9) as i64);
     if ops.is_none() || duration_ns.is_none() {
         if let Some((n, last)) = scan_history(&hist) {
             ops = ops.or(Some(n));

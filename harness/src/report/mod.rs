@@ -63,6 +63,41 @@ pub enum ReportError {
     },
 }
 
+/// `harness report RUN_DIR|RESULTS_DIR`: re-renders a run's report (and the
+/// index of its results folder), or the index of a results folder. Prints
+/// what it wrote; returns the exit code (3 when nothing could be written).
+pub fn command(path: &Path, out: &mut dyn std::io::Write) -> i32 {
+    use crate::run::{EXIT_ERROR, EXIT_VALID};
+    if !path.is_dir() {
+        let _ = writeln!(out, "error: {} is not a folder", path.display());
+        return EXIT_ERROR;
+    }
+    let is_run = ["test.json", "history.jsonl", "results.json"]
+        .iter()
+        .any(|f| path.join(f).exists());
+    let written = if is_run {
+        render_run(path).map(|p| {
+            let _ = writeln!(out, "{}", p.display());
+            if let Some(results) = results_dir_of(path) {
+                if let Ok(p) = render_index(&results) {
+                    let _ = writeln!(out, "{}", p.display());
+                }
+            }
+        })
+    } else {
+        render_index(path).map(|p| {
+            let _ = writeln!(out, "{}", p.display());
+        })
+    };
+    match written {
+        Ok(()) => EXIT_VALID,
+        Err(e) => {
+            let _ = writeln!(out, "error: {e}");
+            EXIT_ERROR
+        }
+    }
+}
+
 /// How to render a run's report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RenderOptions {

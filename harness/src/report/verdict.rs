@@ -1,7 +1,10 @@
 //! A verdict as the report and the index show it: a checker's or the
 //! run's, read from `results.json`.
 
+use checker::Validity;
 use serde_json::Value;
+
+use crate::store::RunResults;
 
 /// The verdict of a checker or of the run, as shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,14 +30,19 @@ impl Verdict {
     }
 
     /// The run's verdict from `results.json` (a harness error wins).
-    pub fn of_results(results: Option<&Value>) -> Verdict {
+    pub fn of_results(results: Option<&RunResults>) -> Verdict {
         let Some(r) = results else {
             return Verdict::Missing;
         };
-        if r.get("error").is_some_and(|e| !e.is_null()) {
+        if r.error.is_some() {
             return Verdict::Error;
         }
-        Verdict::from_value(r.get("valid"))
+        match r.valid {
+            Some(Validity::Valid) => Verdict::Valid,
+            Some(Validity::Invalid) => Verdict::Invalid,
+            Some(Validity::Unknown) => Verdict::Unknown,
+            None => Verdict::Missing,
+        }
     }
 
     pub fn class(self) -> &'static str {

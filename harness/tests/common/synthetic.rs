@@ -428,8 +428,9 @@ impl SyntheticRun {
             "nodes": self.nodes, "time_limit_s": plan.duration / 1_000_000_000,
             "concurrency": self.concurrency, "rate": self.rate, "workload": "kv", "keys": KEYS,
             "nemesis": ["kill", "pause", "partition"], "nemesis_interval_s": 8,
-            "read_consistency": "linearizable", "pre_vote": true, "check_quorum": true,
-            "node_bin": "target/release/node",
+            "read_consistency": "linearizable",
+            "system": {"name": "raft-node", "version": "0.1.0", "bin": "target/release/node",
+                       "opts": {"pre-vote": "true", "check-quorum": "true"}},
             "argv": ["harness", "run", "--workload", "kv", "--nemesis", "kill,pause,partition",
                      "--seed", self.seed.to_string()],
         });
@@ -507,22 +508,70 @@ impl SyntheticRun {
         })
     }
 
+    /// `results.json` as a run writes it (the harness's own type), with
+    /// the verdict the checker would give and coarse statistics.
     fn write_results(&self, dir: &Path, plan: &Plan, w: &Written) -> io::Result<()> {
-        let valid = !self.violation;
-        let results = json!({
-            "valid": valid, "model": "kv", "ops": w.issued, "parse_ms": 41.0, "check_ms": 230.5,
-            "checkers": {
-                "linearizability": if valid { json!({"valid": true}) } else {
-                    json!({"valid": false, "reason": "a read returned a value that was already overwritten"})
-                },
-                "raft_safety": {"valid": true, "violations": []},
+        use checker::{Checkers, LinearizabilityResult, RaftSafetyResult, Validity};
+        let valid = if self.violation {
+            Validity::Invalid
+        } else {
+            Validity::Valid
+        };
+        let linearizability = LinearizabilityResult {
+            valid,
+            reason: if self.violation {
+                "a read returned a value that was already overwritten".into()
+            } else {
+                String::new()
             },
-            "counterexample": w.counterexample,
-            "stats": {"duration_s": plan.duration as f64 / 1e9,
-                      "throughput_ops_s": w.issued as f64 * 1e9 / plan.duration as f64,
-                      "faults": plan.faults.iter().map(|f| json!({"f": f.kind, "start_ns": f.start, "end_ns": f.end})).collect::<Vec<_>>()},
-            "error": null,
-        });
+            file: "history.jsonl".into(),
+            format: "jsonl".into(),
+            parts: 8,
+            windows: 0,
+            graph_parts: 8,
+            search_parts: 0,
+        };
+        let raft_safety = RaftSafetyResult {
+            valid: Validity::Valid,
+            nodes: plan.nodes.len(),
+            events: 0,
+            violations: Vec::new(),
+        };
+        let stats = harness::stats::Stats {
+            by_f: Default::default(),
+            latency_ms: Default::default(),
+            throughput_ops_s: w.issued as f64 * 1e9 / plan.duration as f64,
+            duration_s: plan.duration as f64 / 1e9,
+            faults: plan
+                .faults
+                .iter()
+                .map(|f| harness::stats::FaultWindow {
+                    f: f.kind.into(),
+                    value: json!({"nodes": f.nodes}),
+                    start_ns: f.start as u64,
+                    end_ns: f.end as u64,
+                    ok: 0,
+                    fail: 0,
+                    info: 0,
+                })
+                .collect(),
+            nemesis_events: Default::default(),
+        };
+        let results = harness::store::RunResults {
+            valid: Some(valid),
+            model: Some("kv".into()),
+            ops: Some(w.issued),
+            parse_ms: Some(41.0),
+            check_ms: Some(230.5),
+            checkers: Some(Checkers {
+                linearizability: Some(linearizability),
+                raft_safety: Some(raft_safety),
+            }),
+            counterexample: serde_json::from_value(w.counterexample.clone())?,
+            stats: Some(stats),
+            exit_code: Some(valid.exit_code()),
+            ..Default::default()
+        };
         fs::write(
             dir.join("results.json"),
             serde_json::to_vec_pretty(&results)?,

@@ -14,7 +14,10 @@
 //! 4. only then send `rd.messages`;
 //! 5. apply `rd.committed` in order (and restore `rd.snapshot` into the state
 //!    machine before them), answer `rd.read_states` once applied up to their index;
-//! 6. call [`Raft::advance`] with what was persisted/applied.
+//! 6. call [`Raft::advance`] once all of that is done: it takes no
+//!    arguments, because `ready()` already handed out (and stopped tracking)
+//!    everything in the batch; `advance` only marks the committed entries it
+//!    handed out as applied.
 //!
 //! ### API contract (stable: the node runtime and the simulator depend on it)
 //! ```ignore

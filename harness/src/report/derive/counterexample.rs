@@ -7,7 +7,9 @@
 
 use std::collections::{BTreeSet, BinaryHeap};
 
-use serde_json::Value;
+use checker::Counterexample;
+
+use crate::store::RunResults;
 
 use super::ops::Op;
 
@@ -15,24 +17,19 @@ use super::ops::Op;
 /// at most this many anyway).
 pub const WINDOW_MAX_OPS: usize = 4000;
 
-/// The checker's counterexample object, if the run is invalid.
-pub fn counterexample(results: Option<&Value>) -> Option<&Value> {
-    results
-        .and_then(|r| r.get("counterexample"))
-        .filter(|c| c.is_object())
+/// The checker's counterexample, if the run is invalid.
+pub fn counterexample(results: Option<&RunResults>) -> Option<&Counterexample> {
+    results?.counterexample.as_ref()
 }
 
 /// Invoke indices the checker named in its counterexample: the window,
 /// the op it could not place, and the witnesses its explanation relies on
 /// (such as the write that overwrote the value a stale read returned).
-pub fn named_ops(cex: &Value) -> Vec<u64> {
+pub fn named_ops(cex: &Counterexample) -> Vec<u64> {
     let mut out = BTreeSet::new();
-    for field in ["ops", "witnesses"] {
-        if let Some(ops) = cex.get(field).and_then(Value::as_array) {
-            out.extend(ops.iter().filter_map(Value::as_u64));
-        }
-    }
-    out.extend(cex.get("op").and_then(Value::as_u64));
+    out.extend(cex.ops.iter().copied());
+    out.extend(cex.witnesses.iter().copied());
+    out.extend(cex.op);
     out.into_iter().collect()
 }
 
@@ -136,15 +133,19 @@ impl WindowSelection {
 mod tests {
     use super::super::ops::tests::{ev, pair_all};
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     #[test]
     fn named_ops_include_the_window_the_stuck_op_and_the_witnesses() {
-        assert!(counterexample(Some(&json!({"valid": true, "counterexample": null}))).is_none());
-        let r = json!({
+        let valid: RunResults =
+            serde_json::from_value(json!({"valid": true, "counterexample": null})).unwrap();
+        assert!(counterexample(Some(&valid)).is_none());
+        let r: RunResults = serde_json::from_value(json!({
             "valid": false,
-            "counterexample": {"ops": [1151, 1161], "op": 1161, "witnesses": [1033, 1123]}
-        });
+            "counterexample": {"key": null, "ops": [1151, 1161], "op": 1161, "prefix": [],
+                "states": [], "explanation": "", "witnesses": [1033, 1123]}
+        }))
+        .unwrap();
         let cex = counterexample(Some(&r)).unwrap();
         assert_eq!(named_ops(cex), vec![1033, 1123, 1151, 1161]);
     }

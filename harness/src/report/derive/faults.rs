@@ -10,33 +10,14 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::ops::short_json;
-
-/// Kind of fault, which decides the band's color.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultKind {
-    Kill,
-    Pause,
-    Partition,
-    Member,
-    Other,
-}
-
-impl FaultKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            FaultKind::Kill => "kill",
-            FaultKind::Pause => "pause",
-            FaultKind::Partition => "partition",
-            FaultKind::Member => "member",
-            FaultKind::Other => "other",
-        }
-    }
-}
+use crate::nemesis::fault::Edge;
+pub use crate::nemesis::fault::FaultKind;
 
 /// A nemesis interval: from the fault to its undo (or to the end of the run
 /// when it was never undone).
 #[derive(Debug, Clone)]
 pub struct Band {
+    /// Which kind of fault (it decides the band's color).
     pub kind: FaultKind,
     pub label: String,
     /// More than the label holds (a partition's cut links), for tooltips.
@@ -147,18 +128,8 @@ pub fn build_bands(events: &[(i64, String, Value)]) -> (Vec<Band>, Vec<Marker>) 
     // Open bands with the nodes still faulty in each.
     let mut open: Vec<(usize, Vec<String>)> = Vec::new();
     for (time, f, value) in events {
-        let (opens, kind) = match f.as_str() {
-            "kill" | "crash" => (Some(true), FaultKind::Kill),
-            "start" | "restart" | "recover" => (Some(false), FaultKind::Kill),
-            "pause" | "stop" => (Some(true), FaultKind::Pause),
-            "resume" | "cont" => (Some(false), FaultKind::Pause),
-            "start-partition" | "partition" => (Some(true), FaultKind::Partition),
-            "stop-partition" | "heal" => (Some(false), FaultKind::Partition),
-            // A removed member is out of the cluster until it is added back.
-            "remove-member" => (Some(true), FaultKind::Member),
-            "add-member" => (Some(false), FaultKind::Member),
-            _ => (None, FaultKind::Other),
-        };
+        // A removed member is out of the cluster until it is added back.
+        let edge = FaultKind::of_event(f);
         let nodes = nodes_of(value);
         // A step that failed says so in its value: the fault did not happen
         // (or an undo did not undo it), so no band opens or closes.
@@ -174,16 +145,12 @@ pub fn build_bands(events: &[(i64, String, Value)]) -> (Vec<Band>, Vec<Marker>) 
             });
             continue;
         }
-        match opens {
-            Some(true) => {
+        match edge {
+            Some((kind, Edge::Starts)) => {
                 let (label, detail) = match kind {
                     FaultKind::Partition => partition_label(value),
-                    FaultKind::Member => (format!("removed {}", nodes.join(",")), String::new()),
                     _ if nodes.is_empty() => (f.clone(), String::new()),
-                    _ => (
-                        format!("{} {}", kind.name(), nodes.join(",")),
-                        String::new(),
-                    ),
+                    _ => (kind.label(&nodes.join(",")), String::new()),
                 };
                 // `--nemesis-targets primaries` aimed it at the leader.
                 let label = if value.get("primary") == Some(&Value::Bool(true)) {
@@ -201,7 +168,7 @@ pub fn build_bands(events: &[(i64, String, Value)]) -> (Vec<Band>, Vec<Marker>) 
                     nodes,
                 });
             }
-            Some(false) => {
+            Some((kind, Edge::Ends)) => {
                 // Close the open bands of this kind once every node they
                 // faulted is restored (all of them when the undo names no
                 // nodes, and always for a heal).

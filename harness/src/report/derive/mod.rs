@@ -16,6 +16,8 @@ use std::path::PathBuf;
 use formats::history::{Event, EventType, Process};
 use serde_json::Value;
 
+use crate::store::RunResults;
+
 use counterexample::named_ops;
 use faults::{build_bands, Band, Marker};
 use lanes::{Columns, LaneBuilder, Lanes, MAX_LANES};
@@ -177,12 +179,12 @@ pub struct CounterexampleView {
 
 impl CounterexampleView {
     /// The counterexample named in `results`, if any.
-    pub fn named_in(results: Option<&Value>) -> Option<CounterexampleView> {
+    pub fn named_in(results: Option<&RunResults>) -> Option<CounterexampleView> {
         let cex = counterexample::counterexample(results)?;
         Some(CounterexampleView {
             named: named_ops(cex),
-            op: cex.get("op").and_then(Value::as_u64),
-            key: cex.get("key").and_then(|k| k.as_str().map(str::to_string)),
+            op: cex.op,
+            key: cex.key.clone(),
             ..CounterexampleView::default()
         })
     }
@@ -214,7 +216,7 @@ pub struct LeaderLanes {
 pub struct RunModel {
     pub dir: PathBuf,
     pub test: Option<Value>,
-    pub results: Option<Value>,
+    pub results: Option<RunResults>,
     /// Human sentences about what is missing or odd in the folder.
     pub notes: Vec<String>,
     pub history: HistoryAggregates,
@@ -234,22 +236,17 @@ impl RunModel {
 }
 
 /// Raft-safety violations that carry a time, to mark on the leader lanes.
-pub fn safety_marks(results: Option<&Value>, start_unix_ns: Option<i64>) -> Vec<TraceMark> {
-    let Some(violations) = results
-        .and_then(|r| r.pointer("/checkers/raft_safety/violations"))
-        .and_then(Value::as_array)
+pub fn safety_marks(results: Option<&RunResults>, start_unix_ns: Option<i64>) -> Vec<TraceMark> {
+    let Some(raft) = results
+        .and_then(|r| r.checkers.as_ref())
+        .and_then(|c| c.raft_safety.as_ref())
     else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for v in violations {
-        let kind = v.get("kind").and_then(Value::as_str).unwrap_or("violation");
-        for e in v
-            .get("events")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+    for v in &raft.violations {
+        let kind = v.kind.as_str();
+        for e in &v.events {
             let Some(t) = e.get("time").and_then(Value::as_i64) else {
                 continue;
             };
@@ -335,9 +332,11 @@ mod tests {
 
     #[test]
     fn safety_marks_are_placed_relative_to_the_run_start() {
-        let results = json!({"checkers": {"raft_safety": {"violations": [
-            {"kind": "two-leaders", "events": [{"time": 1_000_500, "node": 2}, {"node": 3}]}
-        ]}}});
+        let results: RunResults = serde_json::from_value(json!({"checkers": {"raft_safety": {
+            "valid": false, "nodes": 3, "events": 9, "violations": [
+            {"kind": "two-leaders", "message": "", "events": [{"time": 1_000_500, "node": 2}, {"node": 3}]}
+        ]}}}))
+        .unwrap();
         let marks = safety_marks(Some(&results), Some(1_000_000));
         assert_eq!(
             marks,

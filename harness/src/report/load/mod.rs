@@ -14,6 +14,7 @@ use formats::ReadError;
 use serde_json::Value;
 
 use super::ReportError;
+use crate::store::RunResults;
 
 /// The small files of a run folder and what is missing from it.
 #[derive(Debug)]
@@ -22,7 +23,7 @@ pub struct RunFiles {
     /// run's stamp).
     pub dir: PathBuf,
     pub test: Option<Value>,
-    pub results: Option<Value>,
+    pub results: Option<RunResults>,
     /// `history.jsonl`, if the folder has one.
     pub history: Option<PathBuf>,
     pub notes: Vec<String>,
@@ -40,14 +41,22 @@ impl RunFiles {
         }
         let mut notes = Vec::new();
         let test = read_json_file(&test_path, "test.json", &mut notes);
-        let results = read_json_file(&res_path, "results.json", &mut notes);
-        if results.is_none() && !res_path.exists() {
+        let results = if res_path.exists() {
+            match RunResults::read(&res_path) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    notes.push(format!("results.json is ignored: {e}"));
+                    None
+                }
+            }
+        } else {
             notes.push(
                 "results.json is missing: the run did not reach its checkers (interrupted?); \
                  no verdict is shown."
                     .into(),
             );
-        }
+            None
+        };
         if !hist_path.exists() {
             notes.push("history.jsonl is missing: no ops to draw.".into());
         }
@@ -74,16 +83,13 @@ impl RunFiles {
     pub fn result_notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
         let r = self.results.as_ref();
-        if r.and_then(|r| r.get("interrupted"))
-            .and_then(Value::as_bool)
-            == Some(true)
-        {
+        if r.is_some_and(|r| r.interrupted) {
             notes.push(
                 "The run was interrupted (Ctrl-C): the history ends early and ops left open count as info."
                     .into(),
             );
         }
-        if let Some(err) = r.and_then(|r| r.get("error")).and_then(Value::as_str) {
+        if let Some(err) = r.and_then(|r| r.error.as_deref()) {
             notes.push(format!("The harness reported an error: {err}"));
         }
         notes
@@ -101,9 +107,7 @@ fn read_json_file(path: &Path, name: &str, notes: &mut Vec<String>) -> Option<Va
             }
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if name != "results.json" {
-                notes.push(format!("{name} is missing."));
-            }
+            notes.push(format!("{name} is missing."));
             None
         }
         Err(e) => {

@@ -24,22 +24,27 @@ pub(super) fn section(o: &mut String, c: &Ctx) {
         o,
         "<p>Overall: {} · model <b>{}</b> · {} ops checked",
         Verdict::of_results(Some(r)).badge(),
-        esc(r.get("model").and_then(Value::as_str).unwrap_or("?")),
-        r.get("ops")
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| "?".into())
+        esc(r.model.as_deref().unwrap_or("?")),
+        r.ops.map(|v| v.to_string()).unwrap_or_else(|| "?".into())
     );
-    for (k, label) in [("parse_ms", "parse"), ("check_ms", "check")] {
-        if let Some(ms) = r.get(k).and_then(Value::as_f64) {
+    for (ms, label) in [(r.parse_ms, "parse"), (r.check_ms, "check")] {
+        if let Some(ms) = ms {
             let _ = write!(o, " · {label} {}", dur((ms * 1e6) as i64));
         }
     }
     o.push_str("</p>");
-    if let Some(checkers) = r.get("checkers").and_then(Value::as_object) {
+    // Each checker's fields are shown as they serialize: whatever a
+    // checker reports shows up here without the page knowing it.
+    let checkers = r
+        .checkers
+        .as_ref()
+        .and_then(|c| serde_json::to_value(c).ok())
+        .and_then(|v| v.as_object().cloned());
+    if let Some(checkers) = checkers {
         o.push_str(
             "<table class=\"checkers\"><tr><th>checker</th><th>verdict</th><th>details</th></tr>",
         );
-        for (name, v) in checkers {
+        for (name, v) in &checkers {
             let mut details = Vec::new();
             if let Some(obj) = v.as_object() {
                 for (k, x) in obj {
@@ -67,19 +72,17 @@ pub(super) fn section(o: &mut String, c: &Ctx) {
         }
         o.push_str("</table>");
     }
-    if let Some(vs) = r
-        .pointer("/checkers/raft_safety/violations")
-        .and_then(Value::as_array)
-    {
+    if let Some(raft) = r.checkers.as_ref().and_then(|c| c.raft_safety.as_ref()) {
+        let vs = &raft.violations;
         if !vs.is_empty() {
             o.push_str("<h3>Raft safety violations</h3><ul class=\"violations\">");
             for v in vs.iter().take(50) {
                 let _ = write!(
                     o,
                     "<li><b>{}</b>: {}<details><summary>events</summary><pre>{}</pre></details></li>",
-                    esc(v.get("kind").and_then(Value::as_str).unwrap_or("violation")),
-                    esc(v.get("message").and_then(Value::as_str).unwrap_or("")),
-                    esc(&pretty_cut(v.get("events").unwrap_or(&Value::Null), 4000))
+                    esc(&v.kind),
+                    esc(&v.message),
+                    esc(&pretty_cut(&Value::Array(v.events.clone()), 4000))
                 );
             }
             if vs.len() > 50 {

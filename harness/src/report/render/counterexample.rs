@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
+use checker::Counterexample;
 use serde_json::Value;
 
 use super::svg::{at, dur, esc, px, time_axis, TimeScale};
@@ -16,7 +17,7 @@ use crate::report::derive::CounterexampleView;
 /// Ops drawn one by one in the counterexample window at most.
 pub(super) const CEX_MAX_OPS: usize = 1500;
 
-pub(super) fn section(o: &mut String, c: &Ctx, cex: &Value, view: &CounterexampleView) {
+pub(super) fn section(o: &mut String, c: &Ctx, cex: &Counterexample, view: &CounterexampleView) {
     o.push_str(
         "<h3 id=\"counterexample\">Counterexample</h3><div class=\"cex\"><div class=\"cex-svg\">",
     );
@@ -27,11 +28,11 @@ pub(super) fn section(o: &mut String, c: &Ctx, cex: &Value, view: &Counterexampl
         ),
     }
     o.push_str("</div><div class=\"cex-text\">");
-    if let Some(e) = cex.get("explanation").and_then(Value::as_str) {
-        let _ = write!(o, "<p class=\"explanation\">{}</p>", esc(e));
+    if !cex.explanation.is_empty() {
+        let _ = write!(o, "<p class=\"explanation\">{}</p>", esc(&cex.explanation));
     }
-    if let Some(k) = cex.get("key").filter(|k| !k.is_null()) {
-        let _ = write!(o, "<p>key <code>{}</code></p>", esc(&short_json(k, 80)));
+    if let Some(k) = &cex.key {
+        let _ = write!(o, "<p>key <code>{}</code></p>", esc(k));
     }
     named_table(o, c, view);
     if let Some(op) = c.cex_op {
@@ -40,7 +41,8 @@ pub(super) fn section(o: &mut String, c: &Ctx, cex: &Value, view: &Counterexampl
             "<p class=\"muted\">Outlined in red: op #{op}, which no order of the others can explain.</p>"
         );
     }
-    if let Some(prefix) = cex.get("prefix").and_then(Value::as_array) {
+    let prefix = &cex.prefix;
+    if !prefix.is_empty() {
         let shown: Vec<String> = prefix.iter().take(40).map(|v| format!("#{v}")).collect();
         let more = prefix.len().saturating_sub(40);
         let _ = write!(
@@ -55,11 +57,12 @@ pub(super) fn section(o: &mut String, c: &Ctx, cex: &Value, view: &Counterexampl
             }
         );
     }
-    if let Some(states) = cex.get("states").filter(|s| !s.is_null()) {
+    if !cex.states.is_empty() {
+        let states = Value::Array(cex.states.clone());
         let _ = write!(
             o,
             "<details><summary>Model states reached</summary><pre>{}</pre></details>",
-            esc(&pretty_cut(states, 4000))
+            esc(&pretty_cut(&states, 4000))
         );
     }
     o.push_str(

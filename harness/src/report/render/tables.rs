@@ -8,7 +8,6 @@ use serde_json::Value;
 
 use super::svg::{dur, esc};
 use super::{pretty_cut, Ctx};
-use crate::report::derive::ops::short_json;
 
 pub(super) fn percentile_section(o: &mut String, c: &Ctx) {
     let m = c.m;
@@ -48,31 +47,25 @@ pub(super) fn percentile_section(o: &mut String, c: &Ctx) {
         );
     }
     o.push_str("</table>");
-    if let Some(faults) = m
+    let faults = m
         .results
         .as_ref()
-        .and_then(|r| r.pointer("/stats/faults"))
-        .and_then(Value::as_array)
-        .filter(|f| !f.is_empty())
-    {
+        .and_then(|r| r.stats.as_ref())
+        .map(|s| s.faults.as_slice())
+        .unwrap_or_default();
+    if !faults.is_empty() {
         o.push_str("<h3>Outcomes during faults</h3><table class=\"num\"><tr><th>fault</th><th>from</th><th>to</th><th>ok</th><th>fail</th><th>info</th></tr>");
         for f in faults {
-            let g = |k: &str| f.get(k).map(|v| short_json(v, 30)).unwrap_or_default();
-            let t = |k: &str| {
-                f.get(k)
-                    .and_then(Value::as_i64)
-                    .map(dur)
-                    .unwrap_or_default()
-            };
+            let t = |ns: u64| i64::try_from(ns).map(dur).unwrap_or_default();
             let _ = write!(
                 o,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(f.get("f").and_then(Value::as_str).unwrap_or("?")),
-                t("start_ns"),
-                t("end_ns"),
-                esc(&g("ok")),
-                esc(&g("fail")),
-                esc(&g("info"))
+                esc(&f.f),
+                t(f.start_ns),
+                t(f.end_ns),
+                f.ok,
+                f.fail,
+                f.info
             );
         }
         o.push_str("</table>");

@@ -85,6 +85,9 @@ pub struct EtcdCluster {
     members: Mutex<BTreeMap<NodeId, MemberConfig>>,
     /// etcd member id → harness node, for every member seen so far.
     known_ids: Mutex<BTreeMap<u64, NodeId>>,
+    /// Every peer URL a member has advertised → its harness node (a member
+    /// added back advertises a new one).
+    peer_urls: Mutex<BTreeMap<String, NodeId>>,
     http: reqwest::Client,
 }
 
@@ -129,8 +132,12 @@ impl EtcdCluster {
             addrs,
             members: Mutex::new(BTreeMap::new()),
             known_ids: Mutex::new(BTreeMap::new()),
+            peer_urls: Mutex::new(BTreeMap::new()),
             http,
         };
+        for id in cluster.node_ids() {
+            cluster.note_peer_url(id);
+        }
         let initial: Vec<(String, SocketAddr)> = cluster
             .node_ids()
             .into_iter()
@@ -181,8 +188,8 @@ impl EtcdCluster {
         self.addrs.get(&id).map(|a| a.peer)
     }
 
-    /// The peer address member `id` advertises: the proxy listener in front
-    /// of it, or its own listener without proxies.
+    /// The peer address member `id` advertises: the newest proxy listener
+    /// in front of it, or its own listener without proxies.
     pub fn advertised_peer(&self, id: NodeId) -> SocketAddr {
         self.mesh
             .as_ref()
@@ -190,11 +197,20 @@ impl EtcdCluster {
             .unwrap_or(self.addrs[&id].peer)
     }
 
-    /// The harness node that advertises `peer_url`.
+    /// The harness node that advertises, or once advertised, `peer_url`.
     pub fn node_of_peer_url(&self, peer_url: &str) -> Option<NodeId> {
-        self.node_ids()
-            .into_iter()
-            .find(|&id| url(self.advertised_peer(id)) == peer_url)
+        self.peer_urls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(peer_url)
+            .copied()
+    }
+
+    fn note_peer_url(&self, id: NodeId) {
+        self.peer_urls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(url(self.advertised_peer(id)), id);
     }
 
     /// A gateway client of member `id` with the cluster's HTTP timeout.
@@ -225,6 +241,20 @@ impl EtcdCluster {
         Ok(self.supervisor.kill(id)?)
     }
 
+    /// Starts member `id` once its ports can be bound again (a member just
+    /// killed may still hold them for a moment); waits on a blocking thread,
+    /// at most 5 s.
+    pub async fn start_when_free(&self, id: NodeId) -> Result<u32, EtcdError> {
+        let a = *self.addrs.get(&id).ok_or(EtcdError::Cluster(
+            crate::cluster::ClusterError::UnknownNode(id),
+        ))?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        tokio::task::spawn_blocking(move || wait_ports_free(&[a.client, a.peer], deadline))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        self.start(id)
+    }
+
     /// Kill -9, wait until its ports can be bound again, start on the same
     /// data dir. Blocks for as long as the ports stay busy (at most 5 s).
     pub fn restart(&self, id: NodeId) -> Result<u32, EtcdError> {
@@ -253,11 +283,15 @@ impl EtcdCluster {
         Ok(())
     }
 
-    /// Stops every member (SIGTERM, then SIGKILL).
+    /// Stops every member at the end of a run: `kill -9`. A graceful stop
+    /// of all members at once is slow for nothing: a leader that gets
+    /// SIGTERM first tries to hand its leadership to a member, which is
+    /// stopping too, and waits for etcd's request timeout (7 s with the
+    /// default timing) before it gives up.
     pub async fn shutdown(&self) {
-        let sup = self.supervisor.clone();
-        let grace = self.config.stop_grace;
-        let _ = tokio::task::spawn_blocking(move || sup.shutdown(grace)).await;
+        for id in self.node_ids() {
+            let _ = self.supervisor.kill(id);
+        }
     }
 
     /// Member `id`'s Raft state from `/debug/vars`.
@@ -272,10 +306,19 @@ impl EtcdCluster {
             })
     }
 
-    /// The member list as the first running member that answers reports it.
+    /// The member list as the leader reports it, else as the first running
+    /// member that answers does. Each member answers from what it has
+    /// applied, so a member that was paused or cut off may still list a
+    /// member removed since; the leader has applied every change it
+    /// acknowledged.
     pub async fn member_list(&self) -> Result<Vec<Member>, EtcdError> {
         let mut last = None;
-        for id in self.running() {
+        let mut order = self.running();
+        if let Some(l) = self.local_leader().await {
+            order.retain(|&id| id != l);
+            order.insert(0, l);
+        }
+        for id in order {
             match self.client(id).member_list().await {
                 Ok(m) => return Ok(m),
                 Err(source) => {
@@ -291,6 +334,46 @@ impl EtcdCluster {
             id: 0,
             message: "no member is running".into(),
         }))
+    }
+
+    /// A running member that reports itself leader (of the highest term,
+    /// if several do), by `/debug/vars`.
+    async fn local_leader(&self) -> Option<NodeId> {
+        let mut best: Option<(u64, NodeId)> = None;
+        for id in self.running() {
+            if let Ok(s) = self.client(id).raft_status().await {
+                if s.state == super::RaftState::Leader && best.is_none_or(|(t, _)| t < s.term) {
+                    best = Some((s.term, id));
+                }
+            }
+        }
+        best.map(|(_, id)| id)
+    }
+
+    /// Waits until every running member (paused ones cannot answer anyone)
+    /// lists `peer_url` in its own member list, for at most `within`. A new
+    /// member learns its id from the first member that answers it, and a
+    /// member that has not applied the addition yet would make it refuse to
+    /// start. Returns the members that still do not list it.
+    async fn wait_applied_everywhere(&self, peer_url: &str, within: Duration) -> Vec<NodeId> {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut behind = Vec::new();
+            for id in self.running() {
+                let knows = self
+                    .client(id)
+                    .member_list()
+                    .await
+                    .is_ok_and(|l| l.iter().any(|m| m.peer_urls.iter().any(|u| u == peer_url)));
+                if !knows {
+                    behind.push(id);
+                }
+            }
+            if behind.is_empty() || Instant::now() >= deadline {
+                return behind;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// etcd's member id of each harness node that is a member now.
@@ -309,6 +392,15 @@ impl EtcdCluster {
             known.insert(etcd, node);
         }
         Ok(ids)
+    }
+
+    /// Records that `etcd_id` is harness node `node` (a member's own
+    /// status names its id).
+    pub fn remember(&self, etcd_id: u64, node: NodeId) {
+        self.known_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(etcd_id, node);
     }
 
     /// The harness node of an etcd member id (as `/debug/vars` reports a
@@ -382,17 +474,24 @@ impl EtcdCluster {
     }
 
     /// Adds member `id` back as a new, empty member: kills it if it runs,
-    /// wipes its data dir, `member add`s its advertised peer URL, and
-    /// starts it with `--initial-cluster-state existing` and the member
-    /// list as its initial cluster. etcd 3.4 adds voters directly, so the
-    /// member counts towards the quorum from the moment it is added: start
-    /// it at once (this does).
+    /// wipes its data dir, gives it a new peer URL (a new proxy listener),
+    /// `member add`s that URL, and starts it with `--initial-cluster-state
+    /// existing` and the member list as its initial cluster. etcd 3.4 adds
+    /// voters directly, so the member counts towards the quorum from the
+    /// moment it is added: start it at once (this does).
+    ///
+    /// Why a new URL: the new member learns its id by asking the others for
+    /// the member list and taking the entry with its peer URL. A member
+    /// that has not applied the removal yet still lists the removed member
+    /// under the old URL, and the newcomer would take the removed member's
+    /// id, be refused by everyone as removed, and exit (seen on 3.4.23).
     pub async fn add_member(&self, id: NodeId) -> Result<u32, EtcdError> {
         if !self.addrs.contains_key(&id) {
             return Err(EtcdError::Cluster(
                 crate::cluster::ClusterError::UnknownNode(id),
             ));
         }
+        self.forget_unstarted(id).await?;
         self.kill(id)?;
         self.wait_ports(id)?;
         let data = self.data_dir(id);
@@ -405,6 +504,10 @@ impl EtcdCluster {
                     source,
                 })
             }
+        }
+        if let Some(mesh) = &self.mesh {
+            mesh.add_destination(id)?;
+            self.note_peer_url(id);
         }
         let members = self.member_add(id).await?;
         let mut initial = Vec::new();
@@ -431,9 +534,74 @@ impl EtcdCluster {
                 })?;
             initial.push((member_name, addr));
         }
+        let behind = self
+            .wait_applied_everywhere(&url(self.advertised_peer(id)), Duration::from_secs(10))
+            .await;
+        if !behind.is_empty() {
+            tracing::warn!(
+                node = id,
+                ?behind,
+                "members still without the added member; starting it anyway"
+            );
+        }
         let m = self.member_config(id, initial, InitialState::Existing);
         self.set_member(id, m)?;
-        self.start(id)
+        let pid = self.start(id)?;
+        self.joined(id).await?;
+        Ok(pid)
+    }
+
+    /// Waits (at most 10 s) until the member just started follows a leader;
+    /// fails if it exited instead (etcd refuses to start a member whose
+    /// view of the cluster does not match, and says why in its log).
+    async fn joined(&self, id: NodeId) -> Result<(), EtcdError> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.supervisor.state(id) == Some(ProcessState::Stopped) {
+                return Err(EtcdError::Membership {
+                    id,
+                    message: format!(
+                        "n{id} exited right after it started ({}); see its node.log",
+                        self.supervisor
+                            .last_exit(id)
+                            .map_or("no status".to_string(), |s| s.to_string())
+                    ),
+                });
+            }
+            let follows = self
+                .client(id)
+                .raft_status()
+                .await
+                .is_ok_and(|s| s.lead.is_some());
+            if follows || Instant::now() >= deadline {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Refuses to add `id` while it is a started member; removes an entry
+    /// for it that was added but never started (an earlier attempt that
+    /// failed half way), so that it is added once, under its new URL.
+    async fn forget_unstarted(&self, id: NodeId) -> Result<(), EtcdError> {
+        let list = self.member_list().await?;
+        let mine = list.iter().filter(|m| {
+            m.peer_urls
+                .iter()
+                .any(|u| self.node_of_peer_url(u) == Some(id))
+        });
+        for m in mine {
+            if !m.name.is_empty() {
+                return Err(EtcdError::Membership {
+                    id,
+                    message: format!("n{id} is still a member (etcd id {})", m.id),
+                });
+            }
+            self.try_remove(id, m.id)
+                .await
+                .map_err(|message| EtcdError::Membership { id, message })?;
+        }
+        Ok(())
     }
 
     /// `member add` through the running members, retried until the

@@ -28,13 +28,28 @@ impl InitialState {
     }
 }
 
-/// Raft timing and pre-vote; `None` leaves etcd's default (100 ms
-/// heartbeat, 1000 ms election timeout; pre-vote is off in 3.4).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Raft timing, pre-vote and the reconfiguration check; `None` and the
+/// default leave etcd's own (100 ms heartbeat, 1000 ms election timeout;
+/// pre-vote off and the strict reconfiguration check on in 3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
     pub heartbeat_ms: Option<u64>,
     pub election_timeout_ms: Option<u64>,
     pub pre_vote: bool,
+    /// `--strict-reconfig-check`: etcd refuses to add a member unless every
+    /// voter has been connected to the one asked for the last 5 s.
+    pub strict_reconfig_check: bool,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            heartbeat_ms: None,
+            election_timeout_ms: None,
+            pre_vote: false,
+            strict_reconfig_check: true,
+        }
+    }
 }
 
 /// Everything that makes one member's command line.
@@ -105,6 +120,9 @@ impl MemberConfig {
         if self.timing.pre_vote {
             args.push("--pre-vote".into());
         }
+        if !self.timing.strict_reconfig_check {
+            args.push("--strict-reconfig-check=false".into());
+        }
         args.into_iter().map(OsString::from).collect()
     }
 
@@ -170,6 +188,7 @@ mod tests {
                 heartbeat_ms: Some(50),
                 election_timeout_ms: Some(500),
                 pre_vote: true,
+                strict_reconfig_check: false,
             },
         };
         let args: Vec<String> = m
@@ -194,14 +213,15 @@ mod tests {
         assert_eq!(after("--heartbeat-interval"), "50");
         assert_eq!(after("--election-timeout"), "500");
         assert!(args.contains(&"--pre-vote".to_string()));
+        assert!(args.contains(&"--strict-reconfig-check=false".to_string()));
         let defaults = MemberConfig {
             timing: Timing::default(),
             ..m
         };
         let args: Vec<_> = defaults.args();
-        assert!(!args
-            .iter()
-            .any(|a| a == "--pre-vote" || a == "--heartbeat-interval"));
+        assert!(!args.iter().any(|a| a == "--pre-vote"
+            || a == "--heartbeat-interval"
+            || a.to_string_lossy().starts_with("--strict-reconfig-check")));
     }
 
     #[test]

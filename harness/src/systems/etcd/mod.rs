@@ -1,4 +1,11 @@
-//! etcd 3.4 as a system under test: the parts.
+//! etcd 3.4 as a system under test.
+//!
+//! - [`system`]: etcd's descriptor (capabilities, `--system-opt`s) and
+//!   [`EtcdCluster`] as the seam's [`Cluster`](crate::systems::Cluster);
+//! - [`kv`]: the seam's [`Client`](crate::client::Client): workload ops as
+//!   gateway calls, ended by the table below;
+//!
+//! and the parts they are made of:
 //!
 //! - [`binary`]: find `etcd` (Debian: `apt-get install -y etcd-server`) and
 //!   check its version;
@@ -54,9 +61,11 @@
 pub mod binary;
 pub mod client;
 pub mod cluster;
+pub mod kv;
 pub mod member;
 pub mod outcome;
 pub mod status;
+pub mod system;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -64,9 +73,11 @@ use std::net::SocketAddr;
 pub use binary::EtcdBinary;
 pub use client::{Cas, EtcdClient, Read};
 pub use cluster::{EtcdCluster, EtcdClusterConfig};
+pub use kv::EtcdKv;
 pub use member::{InitialState, MemberConfig, Timing};
 pub use outcome::{CallError, Effect};
 pub use status::{RaftState, RaftStatus};
+pub use system::Etcd;
 
 use crate::cluster::{ClusterError, NodeId};
 

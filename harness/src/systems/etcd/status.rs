@@ -10,6 +10,9 @@
 //! the same numbers the v3 JSON API writes in decimal
 //! (`"957839736802308543"`); no leader is `"0"`.
 
+use std::collections::BTreeMap;
+
+use formats::trace::Role;
 use serde::{Deserialize, Serialize};
 
 /// A Raft role, as etcd's raft names it (`StateLeader`, …).
@@ -26,14 +29,13 @@ pub enum RaftState {
 }
 
 impl RaftState {
-    /// The role name of the harness's status probe (`leader`, `follower`,
-    /// `candidate`); a pre-candidate has not left its term, so it counts as
-    /// a candidate there.
-    pub fn role(self) -> &'static str {
+    /// The role of the harness's status probe and observations; a
+    /// pre-candidate counts as a candidate (as in our node's traces).
+    pub fn role(self) -> Role {
         match self {
-            RaftState::Leader => "leader",
-            RaftState::Follower => "follower",
-            RaftState::Candidate | RaftState::PreCandidate => "candidate",
+            RaftState::Leader => Role::Leader,
+            RaftState::Follower => Role::Follower,
+            RaftState::Candidate | RaftState::PreCandidate => Role::Candidate,
         }
     }
 }
@@ -51,6 +53,9 @@ pub struct RaftStatus {
     pub state: RaftState,
     pub commit: u64,
     pub applied: u64,
+    /// The members whose replication a leader tracks (every member of its
+    /// configuration, itself included); empty on other members.
+    pub progress: Vec<u64>,
 }
 
 /// Why a `/debug/vars` body is not a usable status.
@@ -79,6 +84,8 @@ struct Wire {
     commit: u64,
     #[serde(default)]
     applied: u64,
+    #[serde(default)]
+    progress: BTreeMap<String, serde_json::Value>,
 }
 
 /// Parses a whole `/debug/vars` body.
@@ -95,6 +102,10 @@ pub fn parse_debug_vars(body: &[u8]) -> Result<RaftStatus, StatusError> {
         Some(s) => parse_hex_id(&s),
         None => Ok(None),
     };
+    let mut progress = Vec::new();
+    for k in w.progress.keys() {
+        progress.extend(parse_hex_id(k)?);
+    }
     Ok(RaftStatus {
         id,
         term: w.term,
@@ -103,6 +114,7 @@ pub fn parse_debug_vars(body: &[u8]) -> Result<RaftStatus, StatusError> {
         state: w.raft_state,
         commit: w.commit,
         applied: w.applied,
+        progress,
     })
 }
 
@@ -131,13 +143,15 @@ mod tests {
             parse_hex_id("d4aee2a6fdaf1bf").unwrap(),
             Some(957839736802308543)
         );
+        assert_eq!(s.progress, vec![957839736802308543]);
     }
 
     #[test]
     fn no_leader_and_no_raft_yet() {
         let body = br#"{"raft.status":{"id":"866b232794587293","term":11,"vote":"866b232794587293","commit":11,"lead":"0","raftState":"StateCandidate","applied":11,"progress":{},"leadtransferee":"0"}}"#;
         let s = parse_debug_vars(body).unwrap();
-        assert_eq!((s.lead, s.state.role()), (None, "candidate"));
+        assert_eq!((s.lead, s.state.role()), (None, Role::Candidate));
+        assert!(s.progress.is_empty());
         assert_eq!(
             parse_debug_vars(br#"{"raft.status":null}"#),
             Err(StatusError::NotStarted)

@@ -1,6 +1,5 @@
-//! Our Raft node as a [`SystemUnderTest`]: N processes of the node binary,
-//! started with the flags of docs/node.md, every peer link through the proxy
-//! mesh.
+//! Our Raft node's cluster: N processes of the node program, started with
+//! the flags of docs/node.md, every peer link through the proxy mesh.
 //!
 //! Layout under the run folder (docs/formats.md, "Results folder"): `nodes/nN/node.log` (stdout and
 //! stderr, appended across restarts), `nodes/nN/data/` (`--data-dir`) and
@@ -13,12 +12,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use formats::trace::Role;
 use futures::future::BoxFuture;
+use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::supervisor::{ProcessSpec, ProcessState, Supervisor};
-use super::{free_port, probe_leader, ClusterError, NodeId, NodeStatus, SystemUnderTest};
+use super::client::NodeClient;
+use crate::client::Client;
+use crate::cluster::{free_port, ClusterError, NodeId, ProcessSpec, ProcessState, Supervisor};
 use crate::proxy::ProxyMesh;
+use crate::systems::{node_seed, probe_leader, ClientSpec, Cluster, Network, NodeStatus};
 
 /// How to launch the cluster.
 #[derive(Debug, Clone)]
@@ -31,17 +34,15 @@ pub struct ClusterConfig {
     pub nodes: usize,
     /// The run folder; node files go to `nodes/nN/` under it.
     pub run_dir: PathBuf,
-    /// `--election-timeout-ms MIN-MAX`, if not the node's default.
-    pub election_timeout_ms: Option<(u64, u64)>,
-    /// `--heartbeat-ms`, if not the node's default.
-    pub heartbeat_ms: Option<u64>,
-    /// Flags appended for every node (`--no-pre-vote`, …).
+    /// Flags appended for every node (timing, `--no-pre-vote`, …).
     pub extra_args: Vec<OsString>,
     /// Route peer traffic through the proxy mesh (needed for partitions;
     /// off only to measure what the proxies cost).
     pub proxies: bool,
-    /// Seeds the proxies' delay jitter.
+    /// Seeds the proxies' delay jitter and, with `node_seeds`, the nodes.
     pub seed: u64,
+    /// Give node `i` `--seed` [`node_seed`]`(seed, i)`.
+    pub node_seeds: bool,
     /// SIGTERM → SIGKILL grace period of a graceful stop.
     pub stop_grace: Duration,
     /// Timeout of one HTTP call to a node (status, membership).
@@ -58,11 +59,10 @@ impl ClusterConfig {
             program_args: Vec::new(),
             nodes,
             run_dir: run_dir.into(),
-            election_timeout_ms: None,
-            heartbeat_ms: None,
             extra_args: Vec::new(),
             proxies: true,
             seed: 0,
+            node_seeds: false,
             stop_grace: Duration::from_secs(3),
             http_timeout: Duration::from_secs(1),
             membership_timeout: Duration::from_secs(10),
@@ -78,6 +78,9 @@ struct Addrs {
 
 /// A cluster of our node processes. Dropping it kills every node (the
 /// supervisor) and closes the proxies.
+///
+/// Nodes removed and wiped by the membership fault restart without
+/// `--members`, as empty nodes that wait to be added.
 pub struct NodeCluster {
     config: ClusterConfig,
     supervisor: Arc<Supervisor>,
@@ -144,6 +147,16 @@ impl NodeCluster {
         Ok(cluster)
     }
 
+    /// Where clients talk to node `id`.
+    pub fn client_addr(&self, id: NodeId) -> Option<SocketAddr> {
+        self.addrs.get(&id).map(|a| a.client)
+    }
+
+    /// Where node `id` listens for its peers (the proxies dial this).
+    pub fn peer_addr(&self, id: NodeId) -> Option<SocketAddr> {
+        self.addrs.get(&id).map(|a| a.peer)
+    }
+
     /// The proxy mesh, when peers talk through proxies.
     pub fn mesh(&self) -> Option<Arc<ProxyMesh>> {
         self.mesh.clone()
@@ -207,11 +220,8 @@ impl NodeCluster {
             push("--members", members.join(","));
         }
         push("--trace", dir.join("trace.jsonl").display().to_string());
-        if let Some((lo, hi)) = self.config.election_timeout_ms {
-            push("--election-timeout-ms", format!("{lo}-{hi}"));
-        }
-        if let Some(h) = self.config.heartbeat_ms {
-            push("--heartbeat-ms", h.to_string());
+        if self.config.node_seeds {
+            push("--seed", node_seed(self.config.seed, id).to_string());
         }
         args.extend(self.config.extra_args.iter().cloned());
         args
@@ -231,7 +241,8 @@ impl NodeCluster {
         Ok(format!("http://{}{}", a.client, path))
     }
 
-    async fn get_status(&self, id: NodeId) -> Result<NodeStatus, ClusterError> {
+    /// Node `id`'s whole `GET /status` (commit and apply progress included).
+    pub async fn status_body(&self, id: NodeId) -> Result<StatusBody, ClusterError> {
         let url = self.url(id, "/status")?;
         let http = |e: reqwest::Error| ClusterError::Http {
             id,
@@ -239,7 +250,25 @@ impl NodeCluster {
         };
         let resp = self.http.get(url).send().await.map_err(http)?;
         let resp = resp.error_for_status().map_err(http)?;
-        resp.json::<NodeStatus>().await.map_err(http)
+        resp.json::<StatusBody>().await.map_err(http)
+    }
+
+    async fn get_status(&self, id: NodeId) -> Result<NodeStatus, ClusterError> {
+        let s = self.status_body(id).await?;
+        if s.id != id {
+            return Err(ClusterError::Http {
+                id,
+                message: format!("answered as node {}", s.id),
+            });
+        }
+        Ok(NodeStatus {
+            id: s.id,
+            term: s.term,
+            role: s.role,
+            leader: s.leader,
+            members: s.members,
+            learners: s.learners,
+        })
     }
 
     /// Sends one membership change to whichever node looks like the leader
@@ -262,12 +291,7 @@ impl NodeCluster {
         };
         loop {
             let probe = probe_leader(self).await;
-            let last = match probe
-                .leader
-                .and_then(|l| match probe.statuses.get(&l.leader) {
-                    Some(Ok(s)) => Some(s.clone()),
-                    _ => None,
-                }) {
+            let last = match probe.leader_status().cloned() {
                 None => format!("no confirmed leader ({})", probe.describe()),
                 Some(leader) => {
                     let voter = leader.members.contains(&id);
@@ -310,25 +334,31 @@ impl NodeCluster {
     }
 }
 
-impl SystemUnderTest for NodeCluster {
-    fn name(&self) -> &str {
-        "raft-node"
-    }
+/// The body of `GET /status` (docs/node.md, "HTTP API").
+#[derive(Debug, Clone, Deserialize)]
+pub struct StatusBody {
+    pub id: NodeId,
+    pub term: u64,
+    pub role: Role,
+    pub leader: Option<NodeId>,
+    pub commit_index: u64,
+    pub last_applied: u64,
+    pub members: Vec<NodeId>,
+    #[serde(default)]
+    pub learners: Vec<NodeId>,
+}
 
+impl Cluster for NodeCluster {
     fn node_ids(&self) -> Vec<NodeId> {
         self.addrs.keys().copied().collect()
     }
 
-    fn client_addr(&self, id: NodeId) -> Option<SocketAddr> {
-        self.addrs.get(&id).map(|a| a.client)
-    }
-
-    fn peer_addr(&self, id: NodeId) -> Option<SocketAddr> {
-        self.addrs.get(&id).map(|a| a.peer)
-    }
-
     fn state(&self, id: NodeId) -> Option<ProcessState> {
         self.supervisor.state(id)
+    }
+
+    fn last_exit(&self, id: NodeId) -> Option<String> {
+        self.supervisor.last_exit(id).map(|s| s.to_string())
     }
 
     fn start(&self, id: NodeId) -> BoxFuture<'_, Result<(), ClusterError>> {
@@ -357,7 +387,7 @@ impl SystemUnderTest for NodeCluster {
         Box::pin(async move { self.supervisor.resume(id) })
     }
 
-    fn reset_node(&self, id: NodeId) -> BoxFuture<'_, Result<(), ClusterError>> {
+    fn wipe(&self, id: NodeId) -> BoxFuture<'_, Result<(), ClusterError>> {
         Box::pin(async move {
             self.supervisor.kill(id)?;
             let data = self.data_dir(id);
@@ -380,7 +410,7 @@ impl SystemUnderTest for NodeCluster {
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(id);
             self.supervisor.register(id, self.spec(id, true));
-            self.supervisor.start(id).map(|_| ())
+            Ok(())
         })
     }
 
@@ -388,12 +418,34 @@ impl SystemUnderTest for NodeCluster {
         Box::pin(self.get_status(id))
     }
 
+    /// A node that is down (wiped, or it exited) is started first: a wiped
+    /// one as an empty node that waits to be added.
     fn add_member(&self, id: NodeId) -> BoxFuture<'_, Result<(), ClusterError>> {
-        Box::pin(self.change_membership(id, true))
+        Box::pin(async move {
+            if self.supervisor.state(id) == Some(ProcessState::Stopped) {
+                self.supervisor.start(id)?;
+            }
+            self.change_membership(id, true).await
+        })
     }
 
     fn remove_member(&self, id: NodeId) -> BoxFuture<'_, Result<(), ClusterError>> {
         Box::pin(self.change_membership(id, false))
+    }
+
+    fn network(&self) -> Option<Arc<dyn Network>> {
+        self.mesh.clone().map(|m| m as Arc<dyn Network>)
+    }
+
+    fn client(&self, spec: ClientSpec) -> Result<Arc<dyn Client>, ClusterError> {
+        let addrs = self.addrs.iter().map(|(&id, a)| (id, a.client)).collect();
+        let c = NodeClient::new(addrs, spec.op_timeout, spec.reads).map_err(|e| {
+            ClusterError::Node {
+                id: 0,
+                message: e.to_string(),
+            }
+        })?;
+        Ok(Arc::new(c))
     }
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
