@@ -395,41 +395,60 @@ fn drag_draws_the_window_from_the_op_files(browser: &Path, page: &Path, run_dir:
     let (left, top, width, height, x0, x1, vw) = (b[0], b[1], b[2], b[3], b[4], b[5], b[6]);
     let at = |f: f64| left + (x0 + f * (x1 - x0)) * width / vw;
     let y = top + height * 0.55;
-    let before = d.eval(&files_loaded());
-    d.mouse("mousePressed", at(0.40), y);
-    d.mouse("mouseMoved", at(0.44), y);
-    d.mouse("mouseMoved", at(0.47), y);
-    d.mouse("mouseReleased", at(0.47), y);
-    d.wait_for(
-        "document.body.getAttribute('data-detail') === 'ready' && \
-         (document.getElementById('zoom-svg') || {getAttribute: function () { return 0; }}).getAttribute('data-a') > 0",
-        "the dragged window is drawn",
-    );
-    let shown = d.eval(
-        "(function () { var s = document.getElementById('zoom-svg'); \
-          return [+s.getAttribute('data-a'), +s.getAttribute('data-b'), +s.getAttribute('data-files'), \
-                  Array.prototype.map.call(s.querySelectorAll('g.op > title'), \
-                    function (t) { return +t.textContent.slice(1).split(' ')[0]; })]; })()",
-    );
-    let (a, bb) = (shown[0].as_i64().unwrap(), shown[1].as_i64().unwrap());
-    let files = shown[2].as_u64().unwrap();
-    let mut drawn: Vec<u64> = shown[3]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap())
-        .collect();
-    drawn.sort_unstable();
-    let after = d.eval(&files_loaded());
-    assert!(files >= 2, "the window needed {files} op file(s)");
-    assert!(
-        after.as_u64().unwrap() > before.as_u64().unwrap(),
-        "the drag loaded op files ({before} before, {after} after)"
-    );
-    let mut expected = history_ops_in(run_dir, a, bb);
-    expected.sort_unstable();
-    assert!(expected.len() > 20, "a window of {} ops", expected.len());
-    assert_eq!(drawn, expected, "ops drawn for [{a}, {bb}] µs");
+    // A 7 % window of a real run may fall where a fault left the cluster
+    // without a leader and hardly any op completed; such a window shows
+    // nothing about drawing from the op files, so the next place is tried.
+    let mut tried = Vec::new();
+    for start in [0.40, 0.15, 0.60, 0.25, 0.75, 0.05] {
+        let before = d.eval(&files_loaded());
+        let prev_a = d.eval(
+            "(document.getElementById('zoom-svg') || {getAttribute: function () { return -1; }}).getAttribute('data-a')",
+        );
+        d.mouse("mousePressed", at(start), y);
+        d.mouse("mouseMoved", at(start + 0.04), y);
+        d.mouse("mouseMoved", at(start + 0.07), y);
+        d.mouse("mouseReleased", at(start + 0.07), y);
+        d.wait_for(
+            &format!(
+                "document.body.getAttribute('data-detail') === 'ready' && \
+                 (function () {{ var s = document.getElementById('zoom-svg'); \
+                   return !!s && s.getAttribute('data-a') > 0 && \
+                     JSON.stringify(s.getAttribute('data-a')) !== {prev}; }})()",
+                prev = serde_json::to_string(&prev_a.to_string()).unwrap()
+            ),
+            "the dragged window is drawn",
+        );
+        let shown = d.eval(
+            "(function () { var s = document.getElementById('zoom-svg'); \
+              return [+s.getAttribute('data-a'), +s.getAttribute('data-b'), +s.getAttribute('data-files'), \
+                      Array.prototype.map.call(s.querySelectorAll('g.op > title'), \
+                        function (t) { return +t.textContent.slice(1).split(' ')[0]; })]; })()",
+        );
+        let (a, bb) = (shown[0].as_i64().unwrap(), shown[1].as_i64().unwrap());
+        let mut expected = history_ops_in(run_dir, a, bb);
+        expected.sort_unstable();
+        if expected.len() <= 20 {
+            tried.push((a, bb, expected.len()));
+            continue;
+        }
+        let files = shown[2].as_u64().unwrap();
+        let mut drawn: Vec<u64> = shown[3]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        drawn.sort_unstable();
+        let after = d.eval(&files_loaded());
+        assert!(files >= 2, "the window needed {files} op file(s)");
+        assert!(
+            after.as_u64().unwrap() > before.as_u64().unwrap(),
+            "the drag loaded op files ({before} before, {after} after)"
+        );
+        assert_eq!(drawn, expected, "ops drawn for [{a}, {bb}] µs");
+        return;
+    }
+    panic!("no dragged window held more than 20 ops: (from µs, to µs, ops) {tried:?}");
 }
 
 /// How many op files the page has loaded so far (it counts them).
