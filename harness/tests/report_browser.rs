@@ -371,35 +371,39 @@ impl Devtools {
 /// overlap it (by their invoke index).
 fn drag_draws_the_window_from_the_op_files(browser: &Path, page: &Path, run_dir: &Path) {
     let mut d = Devtools::launch(browser);
-    d.call(
-        "Page.navigate",
-        json!({"url": format!("file://{}", page.display())}),
-    );
-    d.wait_for(
-        "document.body != null && document.body.getAttribute('data-js') === 'ok' \
-         && document.body.getAttribute('data-detail') === 'ready'",
-        "the report opens with its detail view drawn",
-    );
-    let box_ = d.eval(
-        "(function () { var o = document.getElementById('overview'); o.scrollIntoView(); \
-          var r = o.getBoundingClientRect(); \
-          return [r.left, r.top, r.width, r.height, +o.getAttribute('data-x0'), \
-                  +o.getAttribute('data-x1'), +o.getAttribute('data-w')]; })()",
-    );
-    let b: Vec<f64> = box_
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
-    let (left, top, width, height, x0, x1, vw) = (b[0], b[1], b[2], b[3], b[4], b[5], b[6]);
-    let at = |f: f64| left + (x0 + f * (x1 - x0)) * width / vw;
-    let y = top + height * 0.55;
     // A 7 % window of a real run may fall where a fault left the cluster
     // without a leader and hardly any op completed; such a window shows
-    // nothing about drawing from the op files, so the next place is tried.
+    // nothing about drawing from the op files, so the next place is tried,
+    // each on a freshly opened page (no files cached by an earlier drag).
     let mut tried = Vec::new();
-    for start in [0.40, 0.15, 0.60, 0.25, 0.75, 0.05] {
+    for start in [0.40, 0.47, 0.54, 0.33, 0.61, 0.26] {
+        d.call(
+            "Page.navigate",
+            json!({"url": format!("file://{}?try={start}", page.display())}),
+        );
+        d.wait_for(
+            &format!(
+                "document.body != null && document.URL.indexOf('try={start}') >= 0 \
+                 && document.body.getAttribute('data-js') === 'ok' \
+                 && document.body.getAttribute('data-detail') === 'ready'"
+            ),
+            "the report opens with its detail view drawn",
+        );
+        let box_ = d.eval(
+            "(function () { var o = document.getElementById('overview'); o.scrollIntoView(); \
+              var r = o.getBoundingClientRect(); \
+              return [r.left, r.top, r.width, r.height, +o.getAttribute('data-x0'), \
+                      +o.getAttribute('data-x1'), +o.getAttribute('data-w')]; })()",
+        );
+        let b: Vec<f64> = box_
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let (left, top, width, height, x0, x1, vw) = (b[0], b[1], b[2], b[3], b[4], b[5], b[6]);
+        let at = |f: f64| left + (x0 + f * (x1 - x0)) * width / vw;
+        let y = top + height * 0.55;
         let before = d.eval(&files_loaded());
         let prev_a = d.eval(
             "(document.getElementById('zoom-svg') || {getAttribute: function () { return -1; }}).getAttribute('data-a')",
