@@ -46,6 +46,7 @@ pub mod raft;
 pub mod reduce;
 pub mod report;
 pub mod search;
+pub mod stream;
 pub mod verdict;
 
 use std::path::{Path, PathBuf};
@@ -284,6 +285,12 @@ pub fn check_path(path: &Path, opts: &CheckOptions) -> Result<CheckReport, Check
 }
 
 fn check_file(path: &Path, opts: &CheckOptions) -> Result<CheckReport, CheckError> {
+    // Our JSONL of a register model streams in bounded memory.
+    if parse::detect_file(path, opts)? == Format::Jsonl {
+        if let Some(report) = stream::check_file(path, opts)? {
+            return Ok(report);
+        }
+    }
     let started = Instant::now();
     let history = parse::parse_file(path, opts)?;
     let parse_ms = started.elapsed().as_secs_f64() * 1e3;
