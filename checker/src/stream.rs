@@ -346,12 +346,10 @@ impl<'a> Stream<'a> {
         }
     }
 
-    /// The key an op belongs to (none but in the kv model).
+    /// The key an op belongs to: the register models keep one register
+    /// per key, whichever of them checks the history (as `history` reads it).
     fn key_of(&self, e: &Event) -> Option<String> {
-        match self.model {
-            Some(ModelKind::Kv) => e.key.clone(),
-            _ => None,
-        }
+        e.key.clone()
     }
 
     fn key_slot(&mut self, name: &Option<String>) -> usize {

@@ -219,3 +219,44 @@ fn a_carried_write_spent_too_early_is_confirmed_in_memory() {
         assert_eq!(v, expected, "{ghosts} unread info writes");
     }
 }
+
+/// `--model cas-register` on a keyed history keeps one register per key,
+/// streamed as in memory.
+#[test]
+fn a_forced_register_model_keeps_a_register_per_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let forced = CheckOptions {
+        model: Some(checker::ModelKind::CasRegister),
+        ..opts()
+    };
+    for (seed, stale) in [(3, false), (5, true)] {
+        let shape = KvShape {
+            ops: 1500,
+            procs: 5,
+            keys: 3,
+            info: 0.1,
+            seed,
+        };
+        let mut soak = KvSoak::new(shape);
+        if stale {
+            soak = soak.stale_at(1000);
+        }
+        let events: Vec<Event> = soak.by_ref().collect();
+        let path = dir.path().join(format!("forced{seed}.jsonl"));
+        write(&path, events.into_iter());
+        let h = parse::parse_file(&path, &forced).expect("parse");
+        let expected = check_history(&h, &forced);
+        let got = stream::check_file_cut_at(&path, &forced, 5)
+            .expect("check")
+            .expect("a register model is streamed");
+        assert_eq!(got.valid, expected.valid, "seed {seed}");
+        assert_eq!(got.model, "cas-register");
+        assert_eq!(stale, soak.planted.is_some(), "seed {seed}: planted");
+        let v = if stale {
+            Validity::Invalid
+        } else {
+            Validity::Valid
+        };
+        assert_eq!(got.valid, v, "seed {seed}");
+    }
+}
