@@ -19,8 +19,10 @@
 //! printed, since the 2 cores may be shared.
 //!
 //! Environment: `LONG_BENCH_OPS=1500000,15000000`,
-//! `LONG_BENCH_IN_MEMORY=1500000`, `LONG_BENCH_DIR=PATH` (write the
-//! histories there and keep them; default: a temporary folder).
+//! `LONG_BENCH_IN_MEMORY=1500000`, `LONG_BENCH_TIME_LIMIT=60` (seconds,
+//! the check's time limit; 60 is `harness check`'s default),
+//! `LONG_BENCH_DIR=PATH` (write the histories there and keep them;
+//! default: a temporary folder).
 
 #[path = "../tests/support/kv_soak.rs"]
 mod kv_soak;
@@ -84,7 +86,15 @@ struct Measured {
 fn measure(path: &Path, in_memory: bool) -> Measured {
     reset_hwm();
     let (t, c) = (Instant::now(), cpu_s());
-    let opts = CheckOptions::default();
+    let opts = CheckOptions {
+        time_limit: std::time::Duration::from_secs(
+            std::env::var("LONG_BENCH_TIME_LIMIT")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(60),
+        ),
+        ..CheckOptions::default()
+    };
     let report = if in_memory {
         let parsed = Instant::now();
         let h = parse::parse_file(path, &opts).expect("parse");
