@@ -10,6 +10,9 @@
 //! Use [`check_path`] on a run folder or a history file, or
 //! [`check_history`] on an already parsed [`history::History`]. The result is
 //! a [`CheckReport`]; its JSON form is what `harness check --json` prints.
+//! A run's JSONL history of a register model is checked as it is read, in
+//! memory bounded by the widths of its quiescent windows rather than its
+//! length ([`stream`]); other inputs are parsed whole first.
 //!
 //! Three promises shape the design:
 //! - **A verdict is never wrong.** `info` and never-completed operations may
