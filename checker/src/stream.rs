@@ -42,13 +42,15 @@
 //!
 //! The proviso is what one pass cannot know: a carried op the segment
 //! placed (a write nobody read, making a failed cas fail) might have been
-//! needed later instead. So a key whose segments placed one is marked, and
-//! a violation later on that key is confirmed by reading the key's history
-//! again from the start and checking it in memory; if that finds none, the
-//! whole key is checked in memory at the end (or, when it does not fit in
-//! the memory budget, its verdict is `unknown` with that reason). If the
-//! segment with every carried op is not linearizable, neither is the
-//! history (a linearization of the whole gives one of it): a violation.
+//! needed later instead. Such *spent* ops are kept aside, and a violation
+//! found later on that key is confirmed by checking the failing segment
+//! again with them pending too (a linearization of the whole leaves the
+//! segment a subset of the carried and spent ops pending, so if even that
+//! fails, the history is not linearizable). If that finds none, the whole
+//! key is checked in memory at the end (or, when it does not fit in the
+//! memory budget, its verdict is `unknown` with that reason). If the
+//! segment with every carried op is not linearizable and nothing was
+//! spent, neither is the history.
 //!
 //! A segment is cut only once it holds [`MIN_SEGMENT`] calls, so that each
 //! check is worth its fixed cost; what reaches the end of the history is
@@ -154,9 +156,10 @@ struct Key {
     bytes: u64,
     /// Calls of the key completed so far (for the replay's size).
     total: usize,
-    /// A cut let a segment's linearization use a carried `info` op: a later
-    /// violation may come from that choice and is confirmed by a replay.
-    spent: bool,
+    /// `info` calls a segment's linearization placed though nothing in it
+    /// observed them: a later violation may come from that choice, and is
+    /// confirmed with them pending again.
+    spent: Carried,
     windows: usize,
     checks: usize,
     graph_checks: usize,
@@ -187,7 +190,7 @@ impl Key {
             next_try: MIN_SEGMENT,
             bytes: 0,
             total: 0,
-            spent: false,
+            spent: Carried::default(),
             windows: 0,
             checks: 0,
             graph_checks: 0,
@@ -229,10 +232,8 @@ impl Carried {
         self.calls.insert(c.pos, c);
     }
 
-    fn remove(&mut self, pos: u64) {
-        let Some(c) = self.calls.remove(&pos) else {
-            return;
-        };
+    fn remove(&mut self, pos: u64) -> Option<Call> {
+        let c = self.calls.remove(&pos)?;
         self.bytes -= call_bytes(&c);
         let unindex = |index: &mut FxHashMap<String, Vec<u64>>, v: Option<&Value>| {
             let Some(v) = v.map(Value::to_string) else {
@@ -247,6 +248,7 @@ impl Carried {
         };
         unindex(&mut self.by_target, c.target());
         unindex(&mut self.by_from, c.cas_from());
+        Some(c)
     }
 
     fn expecting(&self, value: &str) -> &[u64] {
@@ -432,11 +434,12 @@ impl<'a> Stream<'a> {
 
     fn drop_key(&mut self, k: usize, state: KeyState) {
         let ks = &mut self.keys[k];
-        self.bytes -= ks.bytes + ks.carried.bytes;
+        self.bytes -= ks.bytes + ks.carried.bytes + ks.spent.bytes;
         ks.bytes = 0;
         ks.state = state;
         ks.calls = Vec::new();
         ks.carried = Carried::default();
+        ks.spent = Carried::default();
     }
 
     /// Cuts key `k`'s history before the invocation at `pos`, if the
@@ -455,7 +458,7 @@ impl<'a> Stream<'a> {
                 let ks = &mut self.keys[k];
                 ks.next_try = ks.calls.len() + self.min_segment;
             }
-            Cut::Yes { settled } => self.cut(k, &settled),
+            Cut::Yes { settled, spent } => self.cut(k, &settled, &spent),
             Cut::Violation(found) => self.violation(*found)?,
         }
         Ok(())
@@ -515,17 +518,18 @@ impl<'a> Stream<'a> {
             .iter()
             .map(|&i| r.history.ops[i as usize].call)
             .collect();
-        let placed_unobserved = settled.iter().any(|p| {
-            carried
-                .calls
-                .get(p)
-                .or_else(|| calls.iter().find(|c| c.pos == *p))
-                .and_then(Call::target)
-                .is_some_and(|t| !observed.contains(&t.to_string()))
-        });
-        if placed_unobserved {
-            self.keys[k].spent = true;
-        }
+        let spent: FxHashSet<u64> = settled
+            .iter()
+            .copied()
+            .filter(|p| {
+                carried
+                    .calls
+                    .get(p)
+                    .or_else(|| calls.iter().find(|c| c.pos == *p))
+                    .and_then(Call::target)
+                    .is_some_and(|t| !observed.contains(&t.to_string()))
+            })
+            .collect();
         for v in &observed {
             settled.extend(carried.writing(v));
         }
@@ -537,44 +541,75 @@ impl<'a> Stream<'a> {
                 settled.insert(c.pos);
             }
         }
-        Ok(Cut::Yes { settled })
+        Ok(Cut::Yes { settled, spent })
     }
 
-    /// Closes key `k`'s segment: the settled `info` calls are dropped, the
-    /// others carried.
-    fn cut(&mut self, k: usize, settled: &FxHashSet<u64>) {
+    /// Closes key `k`'s segment: the settled `info` calls are dropped (the
+    /// spent ones kept aside), the others carried.
+    fn cut(&mut self, k: usize, settled: &FxHashSet<u64>, spent: &FxHashSet<u64>) {
         let ks = &mut self.keys[k];
-        let before = ks.bytes + ks.carried.bytes;
+        let before = ks.bytes + ks.carried.bytes + ks.spent.bytes;
         for &p in settled {
-            ks.carried.remove(p);
+            if let Some(c) = ks.carried.remove(p) {
+                if spent.contains(&p) {
+                    ks.spent.insert(c);
+                }
+            }
         }
         for c in std::mem::take(&mut ks.calls) {
-            if c.is_info() && c.target().is_some() && !settled.contains(&c.pos) {
+            if !c.is_info() || c.target().is_none() {
+                continue;
+            }
+            if spent.contains(&c.pos) {
+                ks.spent.insert(c);
+            } else if !settled.contains(&c.pos) {
                 ks.carried.insert(c);
             }
         }
         ks.bytes = 0;
-        self.bytes = self.bytes - before + ks.carried.bytes;
+        self.bytes = self.bytes - before + ks.carried.bytes + ks.spent.bytes;
         ks.init = ks.cut_state.take().expect("a cut has a state");
         ks.next_try = self.min_segment;
     }
 
-    /// A segment of key `k` is not linearizable. Without a carried op
-    /// spent earlier, so is the history; with one, the key is read again
-    /// from the start and checked in memory to confirm it. Either way the
-    /// in-memory check of the key's history so far gives the
-    /// counterexample when it fits in the memory budget.
+    /// A segment of key `k` is not linearizable. Unless earlier segments
+    /// spent `info` ops, so is the history. If they did, the segment is
+    /// checked again with those pending too: every linearization of the
+    /// whole leaves the segment's ops, from its start value, a subset of
+    /// the carried and spent ops pending, so a violation then is the
+    /// history's. Otherwise the key is checked in memory, from the start,
+    /// at the end. The counterexample is the in-memory check's of the key's
+    /// history so far when that fits in the memory budget.
     fn violation(&mut self, found: Found) -> Result<(), CheckError> {
         let k = found.key;
-        let replayed = self.replay(k, found.end)?;
-        match replayed {
+        let mut own = Some((found.history, found.verdict));
+        if !self.keys[k].spent.calls.is_empty() {
+            let ks = &mut self.keys[k];
+            let calls = std::mem::take(&mut ks.calls);
+            let carried = std::mem::take(&mut ks.carried);
+            let spent = std::mem::take(&mut ks.spent);
+            let all: Vec<&Call> = carried
+                .calls
+                .values()
+                .chain(spent.calls.values())
+                .chain(&calls)
+                .collect();
+            let r = self.check(k, &all);
+            drop(all);
+            let ks = &mut self.keys[k];
+            (ks.calls, ks.carried, ks.spent) = (calls, carried, spent);
+            let r = r?;
+            own = matches!(r.verdict.verdict, PartOutcome::Invalid(_))
+                .then_some((r.history, r.verdict));
+        }
+        match self.replay(k, found.end)? {
             Some((h, v)) if matches!(v.verdict, PartOutcome::Invalid(_)) => {
                 self.found = Some((h, v));
             }
-            _ if !self.keys[k].spent => self.found = Some((found.history, found.verdict)),
-            // The segment failed only for a choice an earlier cut made: the
-            // key is checked in memory, from the start, at the end.
-            _ => self.drop_key(k, KeyState::InMemory),
+            _ => match own {
+                Some(own) => self.found = Some(own),
+                None => self.drop_key(k, KeyState::InMemory),
+            },
         }
         Ok(())
     }
@@ -810,9 +845,11 @@ impl<'a> Stream<'a> {
 /// Whether a segment is cut.
 enum Cut {
     No,
-    /// Cut; the `info` calls (positions) the cut settles.
+    /// Cut; the `info` calls (positions) the cut settles, and those of them
+    /// spent (placed though not observed).
     Yes {
         settled: FxHashSet<u64>,
+        spent: FxHashSet<u64>,
     },
     Violation(Box<Found>),
 }
