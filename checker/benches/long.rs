@@ -19,7 +19,8 @@
 //! printed, since the 2 cores may be shared.
 //!
 //! Environment: `LONG_BENCH_OPS=1500000,15000000`,
-//! `LONG_BENCH_IN_MEMORY=1500000`, `LONG_BENCH_TIME_LIMIT=60` (seconds,
+//! `LONG_BENCH_CASES=valid,stale`, `LONG_BENCH_IN_MEMORY=1500000`,
+//! `LONG_BENCH_TIME_LIMIT=60` (seconds,
 //! the check's time limit; 60 is `harness check`'s default),
 //! `LONG_BENCH_DIR=PATH` (write the histories there and keep them;
 //! default: a temporary folder).
@@ -123,6 +124,7 @@ fn main() {
                 .expect("LONG_BENCH_OPS: comma list of op counts")
         })
         .collect();
+    let cases = std::env::var("LONG_BENCH_CASES").unwrap_or_else(|_| "valid,stale".into());
     let keep = std::env::var("LONG_BENCH_DIR").ok();
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = keep.as_deref().map(Path::new).unwrap_or(tmp.path());
@@ -139,6 +141,10 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|");
     for &ops in &sizes {
         for stale in [false, true] {
+            let case = if stale { "stale" } else { "valid" };
+            if !cases.split(',').any(|c| c.trim() == case) {
+                continue;
+            }
             let shape = KvShape {
                 ops,
                 ..KvShape::default()
