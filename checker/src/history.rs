@@ -320,11 +320,33 @@ pub fn build(
     let model = model.unwrap_or_else(|| default_model(dialect.format, &events));
     let init_value = init.unwrap_or_else(|| default_init(dialect.format, model));
     let n_events = events.len();
-    let calls = pair(file, events)?;
-    let invocations = calls.len();
-    let mut tables = Tables::new(model, &init_value);
+    let mut pairer = Pairer::default();
+    let mut calls = Vec::new();
+    for (pos, ev) in events.into_iter().enumerate() {
+        calls.extend(pairer.push(file, pos as u64, ev)?);
+    }
+    calls.extend(pairer.finish());
+    // Invocation order, as the events came.
+    calls.sort_by_key(|c| c.pos);
+    let calls: Vec<&Call> = calls.iter().collect();
+    let mut history = from_calls(file, dialect, model, &init_value, &calls)?;
+    history.events = n_events;
+    Ok(history)
+}
+
+/// The history of these calls (in invocation order), starting from
+/// `init_value`: each call read as an [`Op`] the model understands.
+/// `events` counts the calls; a caller that read more events sets it.
+pub(crate) fn from_calls(
+    file: &str,
+    dialect: Dialect,
+    model: ModelKind,
+    init_value: &Value,
+    calls: &[&Call],
+) -> Result<History, CheckError> {
+    let mut tables = Tables::new(model, init_value);
     let mut ops = Vec::with_capacity(calls.len());
-    for call in &calls {
+    for call in calls {
         let ending = Ending::of(call);
         if let Some(f) = tables.op_f(model, dialect, &ending, file)? {
             ops.push(tables.op(model, call, &ending, f));
@@ -341,36 +363,45 @@ pub fn build(
         registers: tables.registers,
         register_init: tables.register_init,
         ops,
-        invocations,
-        events: n_events,
+        invocations: calls.len(),
+        events: calls.len(),
     })
 }
 
 /// A client's invocation with its completion, if it had one, and the
 /// position of each among all events (the real-time order).
-struct Call {
-    invoke: Numbered<Event>,
-    pos: u64,
-    done: Option<(Numbered<Event>, u64)>,
+pub(crate) struct Call {
+    pub(crate) invoke: Numbered<Event>,
+    pub(crate) pos: u64,
+    pub(crate) done: Option<(Numbered<Event>, u64)>,
 }
 
 /// Pairs every client invocation with the next completion of its process,
-/// in invocation order. Events of other processes (the nemesis) are no ops.
-/// Fails on what no real history can hold: a second invocation while the
-/// process still has one open, a completion without an invocation, or one
-/// of another operation.
-fn pair(file: &str, events: Vec<Numbered<Event>>) -> Result<Vec<Call>, CheckError> {
-    let mut open: FxHashMap<u64, usize> = FxHashMap::default();
-    let mut calls: Vec<Call> = Vec::new();
-    for (pos, ev) in events.into_iter().enumerate() {
-        let pos = pos as u64;
+/// one event at a time, so that a history is paired as it is read.
+/// Events of other processes (the nemesis) are no ops. Fails on what no
+/// real history can hold: a second invocation while the process still has
+/// one open, a completion without an invocation, or one of another
+/// operation.
+#[derive(Default)]
+pub(crate) struct Pairer {
+    open: FxHashMap<u64, Call>,
+}
+
+impl Pairer {
+    /// Takes the event at position `pos`; returns the call it completes.
+    pub(crate) fn push(
+        &mut self,
+        file: &str,
+        pos: u64,
+        ev: Numbered<Event>,
+    ) -> Result<Option<Call>, CheckError> {
         let Process::Client(p) = ev.event.process else {
-            continue;
+            return Ok(None);
         };
         let (e, line) = (&ev.event, ev.line);
         if e.kind == EventType::Invoke {
-            if let Some(&prev) = open.get(&p) {
-                let prev = &calls[prev].invoke;
+            if let Some(prev) = self.open.get(&p) {
+                let prev = &prev.invoke;
                 return Err(invalid(
                     file,
                     line,
@@ -380,15 +411,15 @@ fn pair(file: &str, events: Vec<Numbered<Event>>) -> Result<Vec<Call>, CheckErro
                     ),
                 ));
             }
-            open.insert(p, calls.len());
-            calls.push(Call {
+            let call = Call {
                 invoke: ev,
                 pos,
                 done: None,
-            });
-            continue;
+            };
+            self.open.insert(p, call);
+            return Ok(None);
         }
-        let Some(i) = open.remove(&p) else {
+        let Some(mut call) = self.open.remove(&p) else {
             return Err(invalid(
                 file,
                 line,
@@ -398,7 +429,7 @@ fn pair(file: &str, events: Vec<Numbered<Event>>) -> Result<Vec<Call>, CheckErro
                 ),
             ));
         };
-        let invoke = &calls[i].invoke;
+        let invoke = &call.invoke;
         if invoke.event.f != e.f {
             return Err(invalid(
                 file,
@@ -409,9 +440,16 @@ fn pair(file: &str, events: Vec<Numbered<Event>>) -> Result<Vec<Call>, CheckErro
                 ),
             ));
         }
-        calls[i].done = Some((ev, pos));
+        call.done = Some((ev, pos));
+        Ok(Some(call))
     }
-    Ok(calls)
+
+    /// The calls that never completed, in invocation order.
+    pub(crate) fn finish(self) -> Vec<Call> {
+        let mut calls: Vec<Call> = self.open.into_values().collect();
+        calls.sort_by_key(|c| c.pos);
+        calls
+    }
 }
 
 /// How one call ended, in the terms the models need.
@@ -462,6 +500,73 @@ impl<'a> Ending<'a> {
         self.completion
             .and_then(|d| d.event.error.as_deref())
             .is_some_and(|e| e.contains("precondition"))
+    }
+}
+
+/// What a call of a register model (read, write, cas) did, as far as the
+/// cuts of a streamed check need to know (see [`crate::stream`]).
+impl Call {
+    /// Ended `info` or never completed: may take effect later, or never.
+    pub(crate) fn is_info(&self) -> bool {
+        Ending::of(self).info
+    }
+
+    /// The value the register holds right after this call, when that is
+    /// certain: a read, write or cas that ended ok.
+    pub(crate) fn state_after(&self) -> Option<&Value> {
+        let e = Ending::of(self);
+        if e.fail || e.info {
+            return None;
+        }
+        match self.invoke.event.f.as_str() {
+            "read" | "get" => Some(e.value),
+            "write" | "put" => Some(&self.invoke.event.value),
+            "cas" => as_pair(&self.invoke.event.value).map(|(_, to)| to),
+            _ => None,
+        }
+    }
+
+    /// The value this call may set the register to (a write, or a cas to
+    /// another value), unless it failed.
+    pub(crate) fn target(&self) -> Option<&Value> {
+        let e = Ending::of(self);
+        if e.fail {
+            return None;
+        }
+        match self.invoke.event.f.as_str() {
+            "write" | "put" => Some(&self.invoke.event.value),
+            "cas" => as_pair(&self.invoke.event.value)
+                .filter(|(from, to)| from != to)
+                .map(|(_, to)| to),
+            _ => None,
+        }
+    }
+
+    /// A cas's expected value.
+    pub(crate) fn cas_from(&self) -> Option<&Value> {
+        match self.invoke.event.f.as_str() {
+            "cas" => as_pair(&self.invoke.event.value).map(|(from, _)| from),
+            _ => None,
+        }
+    }
+
+    /// A cas that failed (an observation when its precondition failed).
+    pub(crate) fn is_failed_cas(&self) -> bool {
+        Ending::of(self).fail && self.invoke.event.f == "cas"
+    }
+
+    /// The value this call saw for certain: what an ok read returned, what
+    /// an ok cas expected.
+    pub(crate) fn observed(&self) -> Option<&Value> {
+        let e = Ending::of(self);
+        if e.fail || e.info {
+            return None;
+        }
+        match self.invoke.event.f.as_str() {
+            "read" | "get" => Some(e.value),
+            "cas" => as_pair(&self.invoke.event.value).map(|(from, _)| from),
+            _ => None,
+        }
     }
 }
 

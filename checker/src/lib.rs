@@ -10,6 +10,9 @@
 //! Use [`check_path`] on a run folder or a history file, or
 //! [`check_history`] on an already parsed [`history::History`]. The result is
 //! a [`CheckReport`]; its JSON form is what `harness check --json` prints.
+//! A run's JSONL history of a register model is checked as it is read, in
+//! memory bounded by the widths of its quiescent windows rather than its
+//! length ([`stream`]); other inputs are parsed whole first.
 //!
 //! Three promises shape the design:
 //! - **A verdict is never wrong.** `info` and never-completed operations may
@@ -46,6 +49,7 @@ pub mod raft;
 pub mod reduce;
 pub mod report;
 pub mod search;
+pub mod stream;
 pub mod verdict;
 
 use std::path::{Path, PathBuf};
@@ -284,6 +288,12 @@ pub fn check_path(path: &Path, opts: &CheckOptions) -> Result<CheckReport, Check
 }
 
 fn check_file(path: &Path, opts: &CheckOptions) -> Result<CheckReport, CheckError> {
+    // Our JSONL of a register model streams in bounded memory.
+    if parse::detect_file(path, opts)? == Format::Jsonl {
+        if let Some(report) = stream::check_file(path, opts)? {
+            return Ok(report);
+        }
+    }
     let started = Instant::now();
     let history = parse::parse_file(path, opts)?;
     let parse_ms = started.elapsed().as_secs_f64() * 1e3;

@@ -90,16 +90,15 @@ pub fn check(history: &History, opts: &CheckOptions) -> HistoryVerdict {
     };
     // Small histories are checked faster than the pool wakes up.
     let parallel = opts.parallel && parts.len() > 1 && history.ops.len() >= PARALLEL_MIN_OPS;
-    let run_all =
-        |idx: &[usize], slice: Option<Duration>| -> Vec<(usize, (PartOutcome, usize, bool))> {
-            if parallel {
-                idx.par_iter()
-                    .map(|&i| (i, run(&parts[i], slice)))
-                    .collect()
-            } else {
-                idx.iter().map(|&i| (i, run(&parts[i], slice))).collect()
-            }
-        };
+    let run_all = |idx: &[usize], slice: Option<Duration>| -> Vec<(usize, Decided)> {
+        if parallel {
+            idx.par_iter()
+                .map(|&i| (i, run(&parts[i], slice)))
+                .collect()
+        } else {
+            idx.iter().map(|&i| (i, run(&parts[i], slice))).collect()
+        }
+    };
     // Largest parts first so the pool stays busy.
     let mut order: Vec<usize> = (0..parts.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(parts[i].1.len()));
@@ -120,7 +119,9 @@ pub fn check(history: &History, opts: &CheckOptions) -> HistoryVerdict {
     let mut graph_parts = 0;
     let mut invalid = None;
     let mut unknown = None;
-    for (r, w, by_graph) in results {
+    let mut placed = Vec::new();
+    for (r, w, by_graph, p) in results {
+        placed.extend(p);
         windows += w;
         graph_parts += usize::from(by_graph);
         match r {
@@ -152,6 +153,7 @@ pub fn check(history: &History, opts: &CheckOptions) -> HistoryVerdict {
         windows,
         graph_parts,
         search_parts: n_parts - graph_parts,
+        placed,
     }
 }
 
@@ -210,6 +212,10 @@ fn reduced<'a>(
     .as_ref()
 }
 
+/// A part's outcome, its number of windows, whether the graph decided it,
+/// and the `info` ops a valid part's linearization placed.
+type Decided = (PartOutcome, usize, bool, Vec<u32>);
+
 /// Checks one part; returns the outcome, the number of windows and whether the graph decided it.
 fn check_part(
     history: &History,
@@ -219,7 +225,7 @@ fn check_part(
     tuple: bool,
     opts: &CheckOptions,
     budget: &Budget<'_>,
-) -> (PartOutcome, usize, bool) {
+) -> Decided {
     // Failed-cas observations make every pending info op a possible
     // explanation, which is costly to refute. Dropping them relaxes the
     // history (fewer constraints): if even the relaxed part cannot be
@@ -229,7 +235,7 @@ fn check_part(
         if let Some(r) =
             graph::check(history, key, ops).or_else(|| graph::refute(history, key, ops))
         {
-            return (r, 1, true);
+            return (r, 1, true, Vec::new());
         }
     }
     let failed = |&i: &u32| matches!(history.ops[i as usize].f, OpF::CasFailed(_));
@@ -257,7 +263,7 @@ fn decide(
     tuple: bool,
     opts: &CheckOptions,
     budget: &Budget<'_>,
-) -> (PartOutcome, usize, bool) {
+) -> Decided {
     let (view, sops) = match reduced(cell, history, budget) {
         Some(r) => (&r.history, r.search_ops(ops, relaxed)),
         None => (history, ops.to_vec()),
@@ -266,18 +272,17 @@ fn decide(
         search: view,
         report: history,
     };
-    let (r, w) = search_part(h, key, &sops, tuple, opts, budget, true);
-    if matches!(r, PartOutcome::Invalid(_)) && history.model == ModelKind::AppendKv {
+    let r = search_part(h, key, &sops, tuple, opts, budget, true);
+    if matches!(r.outcome, PartOutcome::Invalid(_)) && history.model == ModelKind::AppendKv {
         // Pruning against reads of later windows stops the search before the
         // window holding the contradicting read; search again without it so
         // the counterexample shows that read.
-        if let (faithful @ PartOutcome::Invalid(_), _) =
-            search_part(h, key, &sops, tuple, opts, budget, false)
-        {
-            return (faithful, w, false);
+        let faithful = search_part(h, key, &sops, tuple, opts, budget, false);
+        if matches!(faithful.outcome, PartOutcome::Invalid(_)) {
+            return (faithful.outcome, r.windows, false, Vec::new());
         }
     }
-    (r, w, false)
+    (r.outcome, r.windows, false, r.placed)
 }
 
 /// The history the search works on (possibly reduced) and the one its
@@ -307,7 +312,7 @@ pub fn search_part(
     opts: &CheckOptions,
     budget: &Budget<'_>,
     use_future: bool,
-) -> (PartOutcome, usize) {
+) -> Searched {
     let history = hs.search;
     let ranges = if opts.split_windows {
         let m: usize = std::env::var("MERGE")
@@ -384,6 +389,7 @@ pub fn search_part(
     let mut deepest_fail: Option<usize> = None;
     // An end reached without a search (a window of one required op).
     let mut direct: Option<Config> = None;
+    let mut placed = Vec::new();
     let outcome = loop {
         let step = match (direct.take(), &mut searches[i]) {
             (Some(cfg), _) => Step::End(cfg),
@@ -393,6 +399,7 @@ pub fn search_part(
         match step {
             Step::End(cfg) => {
                 if i + 1 == n {
+                    placed = cfg.consumed;
                     break PartOutcome::Valid;
                 }
                 // A window that reached an end is never the deepest failing
@@ -532,7 +539,20 @@ pub fn search_part(
     }
     space.release(budget);
     budget.used.fetch_sub(starts_bytes, Ordering::Relaxed);
-    (outcome, n)
+    Searched {
+        outcome,
+        windows: n,
+        placed,
+    }
+}
+
+/// What the search over a part found.
+pub struct Searched {
+    pub outcome: PartOutcome,
+    /// Windows the part was cut into.
+    pub windows: usize,
+    /// For a valid part: the `info` ops its linearization placed.
+    pub placed: Vec<u32>,
 }
 
 /// The end of a window of one required op from `start`, when it fits and no

@@ -7,7 +7,7 @@
 //! line and what was expected, so a user can fix or report a broken history
 //! without reading our code.
 
-use std::io::{BufRead, Read, Seek};
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 use formats::history::{self as jsonl_history, Event, EventType, Process};
@@ -68,6 +68,25 @@ pub fn parse_bytes(file: &str, bytes: &[u8], opts: &CheckOptions) -> Result<Hist
     build(file, format, events, opts)
 }
 
+/// The format of a history file: forced by the options, or detected from
+/// its first bytes.
+pub fn detect_file(path: &Path, opts: &CheckOptions) -> Result<Format, CheckError> {
+    if let Some(f) = opts.format {
+        return Ok(f);
+    }
+    let io = |source| CheckError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut head = Vec::with_capacity(DETECT_BYTES);
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(DETECT_BYTES as u64)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    Ok(detect(&path.display().to_string(), &head))
+}
+
 /// Parses a history file, streaming it when it is our JSONL (a long run's
 /// history is large; the other formats come from small test files).
 pub fn parse_file(path: &Path, opts: &CheckOptions) -> Result<History, CheckError> {
@@ -76,19 +95,8 @@ pub fn parse_file(path: &Path, opts: &CheckOptions) -> Result<History, CheckErro
         path: path.to_path_buf(),
         source,
     };
+    let format = detect_file(path, opts)?;
     let mut input = std::fs::File::open(path).map_err(io)?;
-    let format = match opts.format {
-        Some(f) => f,
-        None => {
-            let mut head = Vec::with_capacity(DETECT_BYTES);
-            (&mut input)
-                .take(DETECT_BYTES as u64)
-                .read_to_end(&mut head)
-                .map_err(io)?;
-            input.rewind().map_err(io)?;
-            detect(&file, &head)
-        }
-    };
     let events = if format == Format::Jsonl {
         read_jsonl(&file, std::io::BufReader::with_capacity(1 << 16, input))?
     } else {

@@ -45,4 +45,8 @@ pub struct HistoryVerdict {
     pub windows: usize,
     pub graph_parts: usize,
     pub search_parts: usize,
+    /// For a valid history: the `info` ops (indices) its linearization
+    /// placed, as far as the search tells (a part the graph decided
+    /// places no `info` op nobody read).
+    pub placed: Vec<u32>,
 }
