@@ -201,7 +201,12 @@ fn wire_observations_catch_two_leaders_and_double_votes() {
     let r = check_events(&[], &bad);
     assert_eq!(r.valid, Validity::Invalid);
     let kinds: Vec<&str> = r.violations.iter().map(|v| v.kind.as_str()).collect();
-    assert_eq!(kinds, vec!["double-vote", "two-leaders"], "{:?}", r.violations);
+    assert_eq!(
+        kinds,
+        vec!["double-vote", "two-leaders"],
+        "{:?}",
+        r.violations
+    );
     assert_eq!(
         r.violations[0].message,
         "node 2 voted for both 1 and 3 in term 3"

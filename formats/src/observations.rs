@@ -50,15 +50,10 @@ pub enum ObservationKind {
     },
     /// The node sent a message only the leader of `term` sends (an
     /// AppendEntries): it acted as leader of that term.
-    LeaderMessage {
-        term: u64,
-    },
+    LeaderMessage { term: u64 },
     /// The node cast its vote of `term` for `candidate` (granted it, or,
     /// as the candidate, asked for votes: a vote for itself).
-    Vote {
-        term: u64,
-        candidate: u64,
-    },
+    Vote { term: u64, candidate: u64 },
 }
 
 impl Record for Observation {

@@ -14,10 +14,10 @@ use std::time::Duration;
 use harness::client::Completion;
 use harness::cluster::{ProcessSpec, Supervisor};
 use harness::history::{EventType, NewEvent, Process, Recorder};
-use harness::maelstrom::{
+use harness::proxy::LinkMode;
+use harness::systems::maelstrom::{
     CallError, ClientMessage, Host, MaelstromClient, MessageFaults, Router, RouterConfig, Violation,
 };
-use harness::proxy::LinkMode;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -545,7 +545,9 @@ async fn links_stall_reset_delay_and_message_faults_act_on_what_nodes_send() {
             }
         )
         .is_err());
+    // A heal restores the links; message faults stay until cleared.
     r.heal();
+    r.set_all_faults(MessageFaults::none()).unwrap();
 
     // Garbage from a node is counted and skipped; routing goes on.
     for line in ["this is not json", r#"{"src":"n1","body":{"type":"x"}}"#] {
