@@ -1,6 +1,6 @@
 //! `harness run --system maelstrom` end to end, through the binary, with real
-//! processes: our node in `--maelstrom` mode stays valid under partitions and
-//! pauses (and, persistent, under kills); a deliberately broken node is caught
+//! processes: our node in `--maelstrom` mode stays valid under partitions,
+//! pauses and message faults (and, persistent, under kills); a deliberately broken node is caught
 //! every time, and so are two leaders in a term and a double vote seen on the
 //! wire; `kill` of an in-memory node is refused before anything starts; a node
 //! that answers nonsense gets a clear error and loses no history.
@@ -172,7 +172,7 @@ fn common_args<'a>(seed: &'a str, time: &'a str) -> Vec<&'a str> {
 }
 
 #[test]
-fn our_node_is_valid_under_partitions_and_pauses() {
+fn our_node_is_valid_under_partitions_pauses_and_message_faults() {
     let mut args = common_args("11", "7");
     args.extend([
         "--nemesis",
@@ -180,6 +180,9 @@ fn our_node_is_valid_under_partitions_and_pauses() {
         "--system-opt",
         "net-log=true",
     ]);
+    for f in ["drop=0.02", "duplicate=0.02", "reorder=0.02", "delay=0.05"] {
+        args.extend(["--system-opt", f]);
+    }
     let r = run(&args, Duration::from_secs(90));
     assert_eq!(r.code, 0, "{}", r.stdout);
     let dir = r.dir();
@@ -208,9 +211,17 @@ fn our_node_is_valid_under_partitions_and_pauses() {
     let t = test_json(dir);
     assert_eq!(t["system"]["name"], "maelstrom");
     assert_eq!(t["system"]["opts"]["persistent"], "false");
+    assert_eq!(t["system"]["opts"]["drop"], "0.02");
+    // Every message's fate is in the log, message faults included.
     let net = std::fs::read_to_string(dir.join("nodes/net.jsonl")).unwrap();
     assert!(net.lines().count() > 100);
     assert!(net.contains("\"action\":\"cut\"") || net.contains("\"action\":\"hold\""));
+    for a in ["drop", "duplicate", "reorder", "delay"] {
+        assert!(
+            net.contains(&format!("\"action\":\"{a}\"")),
+            "no {a} in net.jsonl"
+        );
+    }
 }
 
 #[test]
