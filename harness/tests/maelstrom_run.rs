@@ -1,8 +1,8 @@
 //! `harness run --system maelstrom` end to end, through the binary, with real
 //! processes: our node in `--maelstrom` mode stays valid under partitions,
-//! pauses and message faults (and, persistent, under kills); a deliberately broken node is caught
-//! every time, and so are two leaders in a term and a double vote seen on the
-//! wire; `kill` of an in-memory node is refused before anything starts; a node
+//! pauses and message faults (and, persistent, under kills); a deliberately
+//! broken node is caught every time, and so are two leaders in a term and a
+//! double vote seen on the wire; `kill` of an in-memory node is refused before anything starts; a node
 //! that answers nonsense gets a clear error and loses no history.
 //!
 //! The Python test nodes need `python3` (CI installs it).
