@@ -199,38 +199,49 @@ impl MaelstromCluster {
 }
 
 /// Merges `wire` (sorted by time) into the observations file at `path`
-/// (sorted by time, or absent), keeping it sorted: written beside it and
-/// renamed over it, so the polled lines are never lost.
+/// (sorted by time, or absent), keeping it sorted: streamed into a file
+/// beside it and renamed over it, so the polled lines are never lost.
 pub fn merge_observations(path: &Path, wire: &[Observation]) -> std::io::Result<()> {
-    let polled: Vec<Observation> = if path.exists() {
-        let reader = obs::Reader::open(path).map_err(std::io::Error::other)?;
-        let mut v = Vec::new();
-        for item in reader {
-            v.push(item.map_err(std::io::Error::other)?.event);
-        }
-        v
-    } else {
-        Vec::new()
-    };
-    if wire.is_empty() && path.exists() {
+    let exists = path.exists();
+    if wire.is_empty() && exists {
         return Ok(());
     }
-    let tmp = path.with_extension("jsonl.tmp");
-    let mut w = obs::Writer::new(BufWriter::new(File::create(&tmp)?));
-    let (mut a, mut b) = (polled.iter().peekable(), wire.iter().peekable());
-    loop {
-        let next = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) if x.time <= y.time => a.next(),
-            (Some(_), Some(_)) => b.next(),
-            (Some(_), None) => a.next(),
-            (None, Some(_)) => b.next(),
-            (None, None) => break,
-        };
-        w.write(next.expect("peeked"))?;
+    let mut polled = match exists {
+        true => Some(obs::Reader::open(path).map_err(std::io::Error::other)?),
+        false => None,
     }
-    w.flush()?;
-    w.get_ref().get_ref().sync_data()?;
-    std::fs::rename(&tmp, path)
+    .into_iter()
+    .flatten()
+    .map(|r| r.map(|n| n.event).map_err(std::io::Error::other))
+    .peekable();
+    let tmp = path.with_extension("jsonl.tmp");
+    let merged = (|| {
+        let mut w = obs::Writer::new(BufWriter::new(File::create(&tmp)?));
+        let mut wire = wire.iter().peekable();
+        loop {
+            let polled_first = match (polled.peek(), wire.peek()) {
+                (Some(Err(_)), _) => return Err(polled.next().expect("peeked").unwrap_err()),
+                (Some(Ok(p)), Some(o)) => p.time <= o.time,
+                (Some(Ok(_)), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            if polled_first {
+                w.write(&polled.next().expect("peeked")?)?;
+            } else {
+                w.write(wire.next().expect("peeked"))?;
+            }
+        }
+        w.flush()?;
+        w.get_ref().get_ref().sync_data()
+    })();
+    match merged {
+        Ok(()) => std::fs::rename(&tmp, path),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
 }
 
 impl Cluster for MaelstromCluster {
@@ -391,5 +402,17 @@ mod tests {
         let fresh = dir.path().join("none-yet.jsonl");
         merge_observations(&fresh, &[lead(3, 1)]).unwrap();
         assert_eq!(obs::Reader::open(&fresh).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_damaged_file_is_left_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("observations.jsonl");
+        let text = "{\"time\":1,\"node\":1,\"event\":\"gossip\"}\n{\"time\":2,\"node\":1,\"term\":1,\"role\":\"leader\"}\n";
+        std::fs::write(&path, text).unwrap();
+        let e = merge_observations(&path, &[lead(0, 1)]).unwrap_err();
+        assert!(e.to_string().contains("gossip"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        assert!(!path.with_extension("jsonl.tmp").exists());
     }
 }
