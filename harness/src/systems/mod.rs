@@ -1,6 +1,6 @@
 //! Systems under test, behind one seam (Jepsen's `db` and `client`).
 //!
-//! A system is one module here (`raft_node/`, `etcd/`) that implements a
+//! A system is one module here (`raft_node/`, `etcd/`, `maelstrom/`) that implements a
 //! few small traits, and nothing in the run loop, the generator, the
 //! nemesis, the progress line or the report knows which system it drives:
 //!
