@@ -1,7 +1,7 @@
 //! Systems under test, behind one seam (Jepsen's `db` and `client`).
 //!
-//! A system is one module here (`raft_node/`, `etcd/`, `maelstrom/`) that implements a
-//! few small traits, and nothing in the run loop, the generator, the
+//! A system is one module here (`raft_node/`, `etcd/`, `maelstrom/`) that
+//! implements a few small traits, and nothing in the run loop, the generator, the
 //! nemesis, the progress line or the report knows which system it drives:
 //!
 //! - [`System`]: a configured system (its binary found, its version read,
