@@ -3,7 +3,9 @@
 //!
 //! Checked, each violation reported with the events that show it:
 //! - **Election safety**: at most one leader per term. Two leaders in
-//!   different terms at the same moment are legal and not reported.
+//!   different terms at the same moment are legal and not reported. From
+//!   wire observations also: at most one vote per node and term (a node
+//!   that voted for two candidates of a term let both win).
 //! - **State-machine safety**: every node applies the same entry (term and
 //!   digest) at each index. The first apply of each index (in time order)
 //!   is the canonical entry and every apply is compared against it, the
@@ -17,8 +19,9 @@
 //!
 //! Systems without traces can supply **external observations**
 //! (`observations.jsonl` in a run folder, docs/formats.md "Observations"),
-//! e.g. from polling `GET /status`; status observations join the
-//! election-safety check.
+//! e.g. from polling `GET /status` or from a message router; status and
+//! leader-message observations join the election-safety check, and vote
+//! observations make the double-vote check.
 //!
 //! The files are read by `formats`, which skips a last line torn by
 //! `kill -9`; any other malformed line is an error.

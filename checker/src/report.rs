@@ -110,7 +110,7 @@ pub struct RaftSafetyResult {
 /// One Raft-safety violation with the trace events that show it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Violation {
-    /// `two-leaders`, `divergent-apply` or `commit-regress`.
+    /// `two-leaders`, `double-vote`, `divergent-apply` or `commit-regress`.
     pub kind: String,
     pub message: String,
     pub events: Vec<Value>,

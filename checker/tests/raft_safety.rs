@@ -173,3 +173,44 @@ fn run_folder_combines_history_and_traces() {
         Validity::Invalid
     );
 }
+
+fn observations(lines: &[&str]) -> Vec<Observation> {
+    lines
+        .iter()
+        .map(|l| Observation::parse_line(l.as_bytes(), 0).expect("an observation"))
+        .collect()
+}
+
+#[test]
+fn wire_observations_catch_two_leaders_and_double_votes() {
+    let fine = observations(&[
+        r#"{"time": 1, "node": 1, "event": "vote", "term": 3, "candidate": 1}"#,
+        r#"{"time": 2, "node": 2, "event": "vote", "term": 3, "candidate": 1}"#,
+        r#"{"time": 3, "node": 1, "event": "leader-message", "term": 3}"#,
+        r#"{"time": 4, "node": 2, "event": "vote", "term": 4, "candidate": 3}"#,
+        r#"{"time": 5, "node": 3, "event": "leader-message", "term": 4}"#,
+    ]);
+    let r = check_events(&[], &fine);
+    assert_eq!(r.valid, Validity::Valid, "{:?}", r.violations);
+
+    let mut bad = fine.clone();
+    bad.extend(observations(&[
+        r#"{"time": 6, "node": 2, "event": "vote", "term": 3, "candidate": 3}"#,
+        r#"{"time": 7, "node": 3, "event": "leader-message", "term": 3}"#,
+    ]));
+    let r = check_events(&[], &bad);
+    assert_eq!(r.valid, Validity::Invalid);
+    let kinds: Vec<&str> = r.violations.iter().map(|v| v.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        vec!["double-vote", "two-leaders"],
+        "{:?}",
+        r.violations
+    );
+    assert_eq!(
+        r.violations[0].message,
+        "node 2 voted for both 1 and 3 in term 3"
+    );
+    assert_eq!(r.violations[0].events[0]["event"], "vote");
+    assert_eq!(r.violations[1].events[0]["event"], "leader-message");
+}

@@ -4,9 +4,9 @@
 //! timeline as the trace events. The contract is in `docs/formats.md`
 //! ("Observations").
 //!
-//! Observations come in kinds (the `"event"` field). Today there is one,
-//! the polled status of a node; the enum is where wire-level observations
-//! (who sent AppendEntries in which term, who granted whom a vote) belong.
+//! Observations come in kinds (the `"event"` field): the polled status of a
+//! node, and what a message router saw on the wire (a leader-only message
+//! sent in a term, a vote cast in a term).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -48,6 +48,12 @@ pub enum ObservationKind {
         /// The leader it knows of, if any.
         leader: Option<u64>,
     },
+    /// The node sent a message only the leader of `term` sends (an
+    /// AppendEntries): it acted as leader of that term.
+    LeaderMessage { term: u64 },
+    /// The node cast its vote of `term` for `candidate` (granted it, or,
+    /// as the candidate, asked for votes: a vote for itself).
+    Vote { term: u64, candidate: u64 },
 }
 
 impl Record for Observation {
@@ -55,7 +61,7 @@ impl Record for Observation {
         let expected = |e: &dyn std::fmt::Display| {
             format!(
                 "an observation: an object with integer \"time\" and \"node\", an \"event\" of \
-                 status (the default) and its fields ({e})"
+                 status (the default), leader-message or vote, and its fields ({e})"
             )
         };
         let mut map: Map<String, Value> =
@@ -88,6 +94,22 @@ mod tests {
                 leader: None
             }
         );
+    }
+
+    #[test]
+    fn wire_kinds_round_trip() {
+        for line in [
+            r#"{"time":3,"node":1,"event":"leader-message","term":4}"#,
+            r#"{"time":4,"node":2,"event":"vote","term":4,"candidate":1}"#,
+        ] {
+            let o = Observation::parse_line(line.as_bytes(), 0).unwrap();
+            let mut w = Writer::new(Vec::new());
+            w.write(&o).unwrap();
+            assert_eq!(w.get_ref(), format!("{line}\n").as_bytes());
+        }
+        let m = Observation::parse_line(br#"{"time":1,"node":1,"event":"vote","term":1}"#, 0)
+            .unwrap_err();
+        assert!(m.expected.contains("candidate"), "{m:?}");
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use harness::cluster::ProcessSpec;
 use harness::history::EventType;
-use harness::maelstrom::{Host, MaelstromClient, Router, RouterConfig};
+use harness::systems::maelstrom::{Host, MaelstromClient, Router, RouterConfig};
 use serde_json::json;
 use tokio::time::Instant;
 use workloads::{Generator, Op, WorkloadConfig, WorkloadKind};

@@ -129,7 +129,8 @@ pub struct RunArgs {
     pub results_dir: PathBuf,
 
     /// The system's program (raft-node: this binary as `harness node`;
-    /// etcd: `etcd` on PATH).
+    /// etcd: `etcd` on PATH; maelstrom: a command line, 'CMD ARGS…', by
+    /// default this binary as `harness node --maelstrom`).
     #[arg(long, value_name = "PATH")]
     pub node_bin: Option<PathBuf>,
 

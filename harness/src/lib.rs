@@ -10,9 +10,7 @@
 //! [`generator`] with the system's [`client`], and [`nemesis`] →
 //! [`history`] → checkers (the `checker` crate) and [`stats`] →
 //! [`report`], orchestrated by [`run`]; [`cli`] holds the flags and
-//! [`bench`] the benchmark. [`maelstrom`] hosts nodes that speak
-//! Maelstrom's stdin/stdout protocol (a router as their network, a lin-kv
-//! client).
+//! [`bench`] the benchmark.
 
 pub mod bench;
 pub mod cli;
@@ -20,7 +18,6 @@ pub mod client;
 pub mod cluster;
 pub mod generator;
 pub mod history;
-pub mod maelstrom;
 pub mod nemesis;
 pub mod progress;
 pub mod proxy;

@@ -212,7 +212,9 @@ fn an_etcd_run_with_kills_pauses_and_partitions_is_valid_and_observed() {
     let mut last: BTreeMap<u64, u64> = BTreeMap::new();
     let mut leaders = 0;
     for o in &obs {
-        let ObservationKind::Status { term, role, .. } = o.kind;
+        let ObservationKind::Status { term, role, .. } = o.kind else {
+            panic!("etcd observations are polled statuses: {o:?}");
+        };
         let prev = last.insert(o.node, term).unwrap_or(0);
         assert!(term >= prev, "n{} went from term {prev} to {term}", o.node);
         leaders += usize::from(role == Role::Leader);
@@ -265,7 +267,7 @@ async fn isolated_leader_serves_a_stale_read() {
     ];
     let etcd = Etcd::configure(&SystemSetup {
         opts: SystemOpts::new(d, &opts).unwrap(),
-        node_bin: None,
+        ..Default::default()
     })
     .unwrap();
     let cluster = etcd
@@ -456,7 +458,7 @@ async fn remove_then_heal() {
     let dir = tempfile::tempdir().unwrap();
     let etcd = Etcd::configure(&SystemSetup {
         opts: SystemOpts::new(SystemKind::Etcd.descriptor(), &[]).unwrap(),
-        node_bin: None,
+        ..Default::default()
     })
     .unwrap();
     let cluster = etcd

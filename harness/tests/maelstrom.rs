@@ -14,10 +14,10 @@ use std::time::Duration;
 use harness::client::Completion;
 use harness::cluster::{ProcessSpec, Supervisor};
 use harness::history::{EventType, NewEvent, Process, Recorder};
-use harness::maelstrom::{
+use harness::proxy::LinkMode;
+use harness::systems::maelstrom::{
     CallError, ClientMessage, Host, MaelstromClient, MessageFaults, Router, RouterConfig, Violation,
 };
-use harness::proxy::LinkMode;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -545,7 +545,9 @@ async fn links_stall_reset_delay_and_message_faults_act_on_what_nodes_send() {
             }
         )
         .is_err());
+    // A heal restores the links; message faults stay until cleared.
     r.heal();
+    r.set_all_faults(MessageFaults::none()).unwrap();
 
     // Garbage from a node is counted and skipped; routing goes on.
     for line in ["this is not json", r#"{"src":"n1","body":{"type":"x"}}"#] {
@@ -713,4 +715,51 @@ fn supervisor_pipes_hand_stdin_and_stdout_to_the_caller() {
     drop(sup);
     let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.pid as i32), None).is_err();
     assert!(gone, "dropping the supervisor reaps a piped process too");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_drops_its_oldest_messages_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = RouterConfig::new(vec![1, 2], 7);
+    cfg.queue_limit = 4;
+    cfg.net_log = Some(dir.path().join("net.jsonl"));
+    let router = Arc::new(Router::new(cfg).unwrap());
+    let host = Host::new(router.clone());
+    for id in 1..=2 {
+        host.register(id, python_spec(dir.path(), id, "scripted_node.py"));
+    }
+    host.start_all().await.unwrap();
+    let mut mb = router.mailbox("c9");
+    let mut seq = 0;
+
+    // A stalled link keeps the newest 4 of 10 (the node wrote the pings
+    // before its emit_ok, so all were routed once `pings` returns).
+    router.set_mode(1, 2, LinkMode::Stall).unwrap();
+    pings(&router, &mut seq, 1, 2, 0, 10).await;
+    router.heal();
+    assert_eq!(received_n(&mut mb, 4).await, vec![6, 7, 8, 9]);
+    assert!(received(&mut mb, Duration::from_millis(300))
+        .await
+        .is_empty());
+    assert_eq!(router.stats().overflow, 6);
+
+    // A paused node reads nothing: once its pipe is full, its stdin queue
+    // keeps the newest messages and the sender is never held up.
+    host.pause(2).unwrap();
+    pings(&router, &mut seq, 1, 2, 100, 3000).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    host.resume(2).unwrap();
+    let mut got = Vec::new();
+    while got.last() != Some(&3099) {
+        let more = received(&mut mb, Duration::from_secs(3)).await;
+        assert!(!more.is_empty(), "the newest ping never came: {got:?}");
+        got.extend(more);
+    }
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "order kept: {got:?}");
+    assert!(got.len() < 3000, "nothing was dropped");
+    let dropped = router.stats().overflow - 6;
+    assert_eq!(dropped as usize, 3000 - got.len(), "every loss counted");
+    router.flush_log();
+    let log = std::fs::read_to_string(dir.path().join("net.jsonl")).unwrap();
+    assert!(log.contains("\"action\":\"overflow\""));
 }

@@ -27,26 +27,39 @@ pub(super) enum Mode<'o> {
     Audit(&'o Oracle),
 }
 
-/// A leader claim (a role event or an observed status), enough to print it
-/// again; the first of each term is kept.
+/// Where a leader claim came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Trace,
+    Status,
+    Wire,
+}
+
+/// A leader claim (a role event, an observed status or leader message),
+/// enough to print it again; the first of each term is kept.
 struct Leader {
     time: u64,
     node: u64,
     leader: Option<u64>,
-    observed: bool,
+    source: Source,
 }
 
 impl Leader {
     fn json(&self, term: u64) -> Value {
-        if self.observed {
+        let observed = |kind| {
             json_of(&Observation {
                 time: self.time,
                 node: self.node,
-                kind: ObservationKind::Status {
-                    term,
-                    role: Role::Leader,
-                    leader: self.leader,
-                },
+                kind,
+            })
+        };
+        if self.source == Source::Wire {
+            observed(ObservationKind::LeaderMessage { term })
+        } else if self.source == Source::Status {
+            observed(ObservationKind::Status {
+                term,
+                role: Role::Leader,
+                leader: self.leader,
             })
         } else {
             json_of(&TraceEvent {
@@ -203,6 +216,8 @@ pub(super) struct Pass<'o> {
     events: usize,
     nodes: BTreeSet<u64>,
     leaders: FxHashMap<u64, Leader>,
+    /// The first vote of each (node, term): the candidate and when.
+    votes: FxHashMap<(u64, u64), (u64, u64)>,
     /// Pairs of nodes already reported for a term; empty once the
     /// two-leaders list is full.
     reported: FxHashSet<(u64, u64, u64)>,
@@ -221,6 +236,7 @@ impl<'o> Pass<'o> {
             events: 0,
             nodes: BTreeSet::new(),
             leaders: FxHashMap::default(),
+            votes: FxHashMap::default(),
             reported: FxHashSet::default(),
             per_node: FxHashMap::default(),
             window: Window::new(opts.window),
@@ -244,14 +260,22 @@ impl<'o> Pass<'o> {
         match event {
             Event::Observation(o) => {
                 self.nodes.insert(o.node);
-                let ObservationKind::Status { term, role, leader } = o.kind;
-                let who = Leader {
+                let who = |leader, source| Leader {
                     time: o.time,
                     node: o.node,
                     leader,
-                    observed: true,
+                    source,
                 };
-                self.claim(term, role, who, || json_of(o));
+                match o.kind {
+                    ObservationKind::Status { term, role, leader } => {
+                        self.claim(term, role, who(leader, Source::Status), || json_of(o))
+                    }
+                    ObservationKind::LeaderMessage { term } => {
+                        let w = who(Some(o.node), Source::Wire);
+                        self.claim(term, Role::Leader, w, || json_of(o))
+                    }
+                    ObservationKind::Vote { term, candidate } => self.vote(o, term, candidate),
+                }
             }
             Event::Trace(e) => self.trace(e),
         }
@@ -267,7 +291,7 @@ impl<'o> Pass<'o> {
                     time: e.time,
                     node: e.node,
                     leader: *leader,
-                    observed: false,
+                    source: Source::Trace,
                 };
                 self.claim(*term, *role, who, || json_of(e));
             }
@@ -313,6 +337,41 @@ impl<'o> Pass<'o> {
             if self.found.leaders.len() >= MAX_VIOLATIONS {
                 self.reported = FxHashSet::default();
             }
+        }
+    }
+
+    /// Election safety from votes: a node votes once per term; a second
+    /// vote of the term for another candidate is reported (once per node
+    /// and term, as it only keeps the first).
+    fn vote(&mut self, o: &Observation, term: u64, candidate: u64) {
+        if !self.main() {
+            return;
+        }
+        let (first, at) = *self
+            .votes
+            .entry((o.node, term))
+            .or_insert((candidate, o.time));
+        if first == candidate || self.found.leaders.len() >= MAX_VIOLATIONS {
+            return;
+        }
+        if self.reported.insert((term, o.node, u64::MAX)) {
+            let earlier = Observation {
+                time: at,
+                node: o.node,
+                kind: ObservationKind::Vote {
+                    term,
+                    candidate: first,
+                },
+            };
+            let v = violation(
+                "double-vote",
+                format!(
+                    "node {} voted for both {first} and {candidate} in term {term}",
+                    o.node
+                ),
+                vec![json_of(&earlier), json_of(o)],
+            );
+            self.found.leaders.push(v);
         }
     }
 

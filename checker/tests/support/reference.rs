@@ -101,8 +101,10 @@ fn election_safety(
             TraceKind::Role { term, role, .. } => Some(Claim::Trace(e, term, role)),
             _ => None,
         })
-        .chain(observations.iter().map(|o| match o.kind {
-            ObservationKind::Status { term, role, .. } => Claim::Observed(o, term, role),
+        .chain(observations.iter().filter_map(|o| match o.kind {
+            ObservationKind::Status { term, role, .. } => Some(Claim::Observed(o, term, role)),
+            ObservationKind::LeaderMessage { term } => Some(Claim::Observed(o, term, Role::Leader)),
+            ObservationKind::Vote { .. } => None,
         }))
         .collect();
     claims.sort_by_key(Claim::time);

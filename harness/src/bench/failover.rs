@@ -80,6 +80,8 @@ pub async fn measure(
     let setup = SystemSetup {
         opts: SystemOpts::new(d, &[]).map_err(|e| e.to_string())?,
         node_bin: args.node_bin.clone(),
+        // The failover is a kill of the leader.
+        nemesis: crate::nemesis::FaultKinds([crate::nemesis::FaultKind::Kill].into()),
     };
     let configured = (d.configure)(&setup).map_err(|e| e.to_string())?;
     let dir = RunDir::create(

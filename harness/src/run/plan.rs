@@ -33,6 +33,7 @@ impl Plan {
         let setup = SystemSetup {
             opts: SystemOpts::new(descriptor, &config.system_opts)?,
             node_bin: config.node_bin.clone(),
+            nemesis: config.nemesis.clone(),
         };
         let system = (descriptor.configure)(&setup)?;
         let workload = config.workload_config(seed);

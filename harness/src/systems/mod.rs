@@ -1,7 +1,7 @@
 //! Systems under test, behind one seam (Jepsen's `db` and `client`).
 //!
-//! A system is one module here (`raft_node/`, `etcd/`) that implements a
-//! few small traits, and nothing in the run loop, the generator, the
+//! A system is one module here (`raft_node/`, `etcd/`, `maelstrom/`) that
+//! implements a few small traits, and nothing in the run loop, the generator, the
 //! nemesis, the progress line or the report knows which system it drives:
 //!
 //! - [`System`]: a configured system (its binary found, its version read,
@@ -25,6 +25,7 @@
 
 pub mod capabilities;
 pub mod etcd;
+pub mod maelstrom;
 pub mod opts;
 pub mod poller;
 pub mod raft_node;
@@ -40,6 +41,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::client::{Client, Completion, ReadConsistency};
 use crate::cluster::{ClusterError, NodeId, ProcessState};
+use crate::nemesis::FaultKinds;
 use crate::proxy::LinkMode;
 pub use capabilities::Capabilities;
 pub use opts::{OptSpec, SystemOpts};
@@ -56,16 +58,24 @@ pub enum SystemKind {
     RaftNode,
     /// etcd 3.4 (`etcd` on PATH, or `--node-bin`).
     Etcd,
+    /// Any program that speaks Maelstrom's node protocol (lin-kv), given
+    /// as `--node-bin 'CMD ARGS…'`; by default our node in `--maelstrom` mode.
+    Maelstrom,
 }
 
 impl SystemKind {
-    pub const ALL: [SystemKind; 2] = [SystemKind::RaftNode, SystemKind::Etcd];
+    pub const ALL: [SystemKind; 3] = [
+        SystemKind::RaftNode,
+        SystemKind::Etcd,
+        SystemKind::Maelstrom,
+    ];
 
     /// What the system declares about itself.
     pub fn descriptor(self) -> &'static Descriptor {
         match self {
             SystemKind::RaftNode => &raft_node::DESCRIPTOR,
             SystemKind::Etcd => &etcd::system::DESCRIPTOR,
+            SystemKind::Maelstrom => &maelstrom::DESCRIPTOR,
         }
     }
 
@@ -96,6 +106,9 @@ pub struct SystemSetup {
     pub opts: SystemOpts,
     /// `--node-bin`: the program to run instead of the system's default.
     pub node_bin: Option<PathBuf>,
+    /// The run's fault kinds, for a system whose support of a kind depends
+    /// on its options (a Maelstrom node takes `kill` only when persistent).
+    pub nemesis: FaultKinds,
 }
 
 /// Errors configuring a system: all of them before anything starts, so the
@@ -220,19 +233,6 @@ impl Network for crate::proxy::ProxyMesh {
     }
     fn matrix(&self) -> Vec<(NodeId, NodeId, LinkMode)> {
         crate::proxy::ProxyMesh::matrix(self)
-    }
-}
-
-/// Maelstrom nodes' network is their message router: the same matrix.
-impl Network for crate::maelstrom::Router {
-    fn apply(&self, links: &[(NodeId, NodeId, LinkMode)]) -> Result<(), String> {
-        crate::maelstrom::Router::apply(self, links).map_err(|e| e.to_string())
-    }
-    fn heal(&self) {
-        crate::maelstrom::Router::heal(self)
-    }
-    fn matrix(&self) -> Vec<(NodeId, NodeId, LinkMode)> {
-        crate::maelstrom::Router::matrix(self)
     }
 }
 

@@ -9,8 +9,11 @@
 //! - lin-kv client requests `read`, `write`, `cas`. A leader serves them
 //!   through the Raft loop (linearizable reads by ReadIndex). A follower
 //!   forwards a request unchanged to the leader it knows, keeping `src` = the
-//!   client, so the leader answers the client directly; with no leader known
-//!   it answers error 11 (temporarily unavailable, definite);
+//!   client, so the leader answers the client directly (it only adds a hop
+//!   count, `forward_hops`: a request forwarded [`MAX_FORWARD_HOPS`] times
+//!   is answered 11 instead of going round nodes with stale views of the
+//!   leader); with no leader known it answers error 11 (temporarily
+//!   unavailable, definite);
 //! - Raft messages from the other nodes ([`wire`] has the names).
 //!
 //! Error codes: 20 key-does-not-exist (a read of a missing key, a cas on a
@@ -220,6 +223,29 @@ struct Ctx {
     request_timeout: Duration,
 }
 
+/// How many times one client request may be forwarded. Nodes whose views
+/// of the leader are stale (a partition, an election in flight) can send a
+/// request around in a circle; past this many hops it is answered 11
+/// (temporarily unavailable) instead, and the client tries again.
+pub const MAX_FORWARD_HOPS: u64 = 3;
+
+/// The field of a forwarded request that counts its hops.
+pub const HOPS_FIELD: &str = "forward_hops";
+
+/// The request to forward (with one more hop counted), or `None` when it
+/// was forwarded [`MAX_FORWARD_HOPS`] times already.
+fn forwarded(body: &Value) -> Option<Value> {
+    let hops = body.get(HOPS_FIELD).and_then(Value::as_u64).unwrap_or(0);
+    if hops >= MAX_FORWARD_HOPS {
+        return None;
+    }
+    let mut body = body.clone();
+    if let Value::Object(map) = &mut body {
+        map.insert(HOPS_FIELD.into(), (hops + 1).into());
+    }
+    Some(body)
+}
+
 /// A client request waiting in the Raft loop; answers on stdout.
 struct ClientReply {
     ctx: Arc<Ctx>,
@@ -243,9 +269,13 @@ impl Reply for ClientReply {
                 .name(leader)
                 .filter(|_| leader != self.ctx.ids.me())
             {
-                tracing::debug!(client = %self.client, leader = name, "forwarding to the leader");
-                self.ctx.out.line(&self.client, name, &self.body);
-                return;
+                if let Some(body) = forwarded(&self.body) {
+                    tracing::debug!(client = %self.client, leader = name, "forwarding to the leader");
+                    self.ctx.out.line(&self.client, name, &body);
+                    return;
+                }
+                // Bounced between nodes with stale views of the leader: no
+                // node proposed it, so the answer below (11) is definite.
             }
         }
         let Some(msg_id) = self.msg_id else {
@@ -546,6 +576,20 @@ pub fn run(args: &NodeArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forwarded_request_counts_its_hops_and_stops_bouncing() {
+        let mut body = json!({"type": "read", "key": 1, "msg_id": 7});
+        for hop in 1..=MAX_FORWARD_HOPS {
+            body = forwarded(&body).expect("may hop on");
+            assert_eq!(body[HOPS_FIELD], hop);
+            assert_eq!(
+                (body["msg_id"].clone(), body["key"].clone()),
+                (json!(7), json!(1))
+            );
+        }
+        assert_eq!(forwarded(&body), None);
+    }
 
     #[test]
     fn lin_kv_requests_store_json_text_and_answers_follow_maelstrom_codes() {

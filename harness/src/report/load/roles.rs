@@ -99,7 +99,10 @@ pub fn stream_observations(
             }
             Err(e) => return Err(io_error(path, e)),
         };
-        let ObservationKind::Status { term, role, .. } = o.kind;
+        // Wire observations are facts about messages, not a role lane.
+        let ObservationKind::Status { term, role, .. } = o.kind else {
+            continue;
+        };
         each(RoleReport {
             node: format!("n{}", o.node),
             time_unix_ns: unix(o.time),

@@ -342,7 +342,7 @@ mod tests {
             .collect();
         SystemSetup {
             opts: SystemOpts::new(&DESCRIPTOR, &pairs).unwrap(),
-            node_bin: None,
+            ..Default::default()
         }
     }
 

@@ -21,6 +21,9 @@ pub struct RouterStats {
     pub reordered: u64,
     /// Lost because the destination was not running (or restarted).
     pub dead: u64,
+    /// Dropped, oldest first, from a full queue (a link stalled for long, a
+    /// paused node that reads nothing).
+    pub overflow: u64,
     /// Replies that completed a pending client call.
     pub client_replies: u64,
     /// Messages to a client that nobody waited for.
@@ -41,6 +44,7 @@ pub(super) struct Counters {
     pub(super) duplicated: AtomicU64,
     pub(super) reordered: AtomicU64,
     pub(super) dead: AtomicU64,
+    pub(super) overflow: AtomicU64,
     pub(super) client_replies: AtomicU64,
     pub(super) late: AtomicU64,
     pub(super) malformed: AtomicU64,
@@ -64,6 +68,7 @@ impl Counters {
             duplicated: g(&self.duplicated),
             reordered: g(&self.reordered),
             dead: g(&self.dead),
+            overflow: g(&self.overflow),
             client_replies: g(&self.client_replies),
             late: g(&self.late),
             malformed: g(&self.malformed),

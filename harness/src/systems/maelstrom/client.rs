@@ -8,9 +8,15 @@
 //!   14, 20, 21, 22, 30; a cas answered 22 (or 20 when it expected a value)
 //!   fails with error `precondition`, an observation the checker verifies
 //!   (the value was not `from`); a request that reached no node; any read
-//!   that got no answer (a read changes nothing);
+//!   that got no answer, or a reply it cannot use (a read changes nothing);
 //! - `info` (fate unknown): a write or cas answered 0 (timeout), 13 (crash),
-//!   any code ≥ 1000 or an unknown code, or not answered within the op timeout.
+//!   any code ≥ 1000 or an unknown code, a reply of the wrong type, or not
+//!   answered within the op timeout.
+//!
+//! A reply the client cannot use says so in the op's `error` (e.g.
+//! `unexpected reply "frob" to write`); a line that is not a message at all
+//! never reaches a client (the router counts and logs it), so its op ends
+//! at the timeout.
 //!
 //! There is no not-leader redirect in the protocol: a follower forwards the
 //! request to its leader itself (the reply then comes from the leader, which
@@ -184,6 +190,15 @@ impl MaelstromClient {
     }
 }
 
+fn op_name(op: &Op) -> &'static str {
+    match op {
+        Op::Read { .. } => "read",
+        Op::Write { .. } => "write",
+        Op::Cas { .. } => "cas",
+        Op::Append { .. } => "append",
+    }
+}
+
 /// The completion of `op` (sent to `asked`) given what came back. Pure: the
 /// whole outcome table of the module docs.
 pub fn completion(op: &Op, asked: NodeId, reply: Result<ClientMessage, CallError>) -> Completion {
@@ -219,14 +234,21 @@ pub fn completion(op: &Op, asked: NodeId, reply: Result<ClientMessage, CallError
     };
     if kind == expected {
         let value = if is_read {
-            m.body.get("value").cloned().unwrap_or(Value::Null)
+            match m.body.get("value") {
+                Some(v) => v.clone(),
+                // Not a read of nothing (that is error 20): a broken reply.
+                None => {
+                    let error = "read_ok without a \"value\"".to_string();
+                    return end(EventType::Fail, invoke_value, node, Some(error), false);
+                }
+            }
         } else {
             invoke_value
         };
         return end(EventType::Ok, value, node, None, false);
     }
     if kind != "error" {
-        let error = format!("unexpected reply {kind:?}");
+        let error = format!("unexpected reply {kind:?} to {}", op_name(op));
         return end(unknown, invoke_value, node, Some(error), false);
     }
     let Some(code) = m.body.get("code").and_then(Value::as_u64) else {
@@ -357,8 +379,20 @@ mod tests {
         let c = completion(&write(), 2, Err(CallError::NotSent("down".into())));
         assert_eq!((c.kind, c.node, c.backoff), (EventType::Fail, 2, true));
         assert_eq!(
-            outcome(&write(), reply(1, json!({"type": "read_ok"}))).0,
-            EventType::Info
+            outcome(&write(), reply(1, json!({"type": "read_ok"}))),
+            (
+                EventType::Info,
+                json!("1.1"),
+                Some("unexpected reply \"read_ok\" to write".into())
+            )
+        );
+        assert_eq!(
+            outcome(&read(), reply(1, json!({"type": "read_ok"}))),
+            (
+                EventType::Fail,
+                Value::Null,
+                Some("read_ok without a \"value\"".into())
+            )
         );
         assert_eq!(
             outcome(&write(), reply(1, json!({"type": "error"}))).0,

@@ -21,14 +21,14 @@ pub enum HostError {
 
 /// The processes and their network.
 pub struct Host {
-    sup: Supervisor,
+    sup: Arc<Supervisor>,
     router: Arc<Router>,
 }
 
 impl Host {
     pub fn new(router: Arc<Router>) -> Self {
         Host {
-            sup: Supervisor::new(),
+            sup: Arc::new(Supervisor::new()),
             router,
         }
     }
@@ -95,7 +95,7 @@ impl Host {
         &self.router
     }
 
-    pub fn supervisor(&self) -> &Supervisor {
+    pub fn supervisor(&self) -> &Arc<Supervisor> {
         &self.sup
     }
 }

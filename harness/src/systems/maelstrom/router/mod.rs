@@ -20,10 +20,14 @@
 //! connection. Clients talk to nodes directly, outside the link matrix (as
 //! in Maelstrom, partitions are between nodes).
 //!
+//! Every queue is bounded ([`RouterConfig::queue_limit`] messages per link
+//! and per node's stdin): when full, its oldest message is dropped and
+//! counted (`overflow`), never the sender blocked (see [`queue`] for why).
+//!
 //! Every routed message can be logged to a JSON-lines file (`nodes/net.jsonl`
 //! in a run folder): `{time, from, to, type, action}`, one line per fate
 //! (`deliver`, `drop`, `cut`, `hold`, `delay`, `duplicate`, `reorder`, `dead`,
-//! `client`, `late`, `malformed`, `unknown-dest`). The [`Observer`] watches
+//! `overflow`, `client`, `late`, `malformed`, `unknown-dest`). The [`Observer`] watches
 //! every message a node sends for election safety.
 //!
 //! The router spawns no process: it is handed each node's stdin and stdout
@@ -36,6 +40,7 @@
 mod link;
 mod netlog;
 mod pipes;
+mod queue;
 mod stats;
 
 use std::collections::{BTreeMap, HashMap};
@@ -50,14 +55,19 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::faults::{BadProbability, Fate, MessageFaults, REORDER_WINDOW};
-use super::observe::{Observation, ObserveConfig, Observer, Violation};
+use super::observe::{Observation, ObserveConfig, Observer, Violation, WireStatus};
 use super::{node_name, ROUTER_CLIENT};
 use crate::cluster::NodeId;
 use crate::proxy::LinkMode;
 use link::{Item, Link};
 use netlog::{unix_ns, Action, NetLog};
+use queue::{Pushed, Queue};
 pub use stats::RouterStats;
 use stats::{bump, Counters};
+
+/// Messages a queue holds before it drops its oldest: a link stalled for
+/// seconds under a busy leader, a node paused as long.
+pub const DEFAULT_QUEUE_LIMIT: usize = 4096;
 
 /// How to build a router.
 #[derive(Debug, Clone)]
@@ -73,6 +83,9 @@ pub struct RouterConfig {
     pub init_timeout: Duration,
     /// Longer lines are counted malformed and skipped.
     pub max_line_bytes: usize,
+    /// Messages each link, and each node's stdin, may hold before the
+    /// oldest is dropped.
+    pub queue_limit: usize,
 }
 
 impl RouterConfig {
@@ -84,6 +97,7 @@ impl RouterConfig {
             observe: ObserveConfig::default(),
             init_timeout: Duration::from_secs(10),
             max_line_bytes: 64 * 1024 * 1024,
+            queue_limit: DEFAULT_QUEUE_LIMIT,
         }
     }
 }
@@ -132,7 +146,16 @@ pub struct ClientMessage {
 #[derive(Default)]
 struct Slot {
     generation: u64,
-    writer: Option<mpsc::UnboundedSender<Bytes>>,
+    writer: Option<Arc<Queue<Bytes>>>,
+}
+
+impl Slot {
+    /// Forgets the writer; its task ends and the node's stdin closes.
+    fn close(&mut self) {
+        if let Some(w) = self.writer.take() {
+            w.close();
+        }
+    }
 }
 
 type PendingKey = (String, u64);
@@ -151,6 +174,7 @@ struct Shared {
     next_control_id: AtomicU64,
     init_timeout: Duration,
     max_line_bytes: usize,
+    queue_limit: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -193,6 +217,7 @@ impl Router {
         let names: BTreeMap<NodeId, String> =
             cfg.nodes.iter().map(|&id| (id, node_name(id))).collect();
         let ids = names.iter().map(|(&id, n)| (n.clone(), id)).collect();
+        let queue_limit = cfg.queue_limit.max(1);
         let mut links = HashMap::new();
         let mut receivers = Vec::new();
         for &from in names.keys() {
@@ -201,9 +226,15 @@ impl Router {
                     continue;
                 }
                 let link_seed = cfg.seed ^ (from << 32 | to).wrapping_mul(0xA24B_AED4_963E_E407);
-                let (link, queue_rx, mode_rx) = Link::new(link_seed);
+                let (link, mode_rx) = Link::new(link_seed, queue_limit);
+                receivers.push((
+                    from,
+                    to,
+                    link.queue.clone(),
+                    mode_rx,
+                    link_seed.rotate_left(17),
+                ));
                 links.insert((from, to), link);
-                receivers.push((from, to, queue_rx, mode_rx, link_seed.rotate_left(17)));
             }
         }
         let shared = Arc::new(Shared {
@@ -220,6 +251,7 @@ impl Router {
             next_control_id: AtomicU64::new(1),
             init_timeout: cfg.init_timeout,
             max_line_bytes: cfg.max_line_bytes.max(1024),
+            queue_limit,
         });
         for (from, to, queue_rx, mode_rx, seed) in receivers {
             handle.spawn(link::run_link(
@@ -283,17 +315,18 @@ impl Router {
         });
         let (reply_tx, reply_rx) = oneshot::channel();
         lock(&s.pending).insert((ROUTER_CLIENT.to_string(), msg_id), reply_tx);
-        let (writer, writer_rx) = mpsc::unbounded_channel();
+        let writer = Arc::new(Queue::new(s.queue_limit));
         // Queued before the slot is published, so init is the first line.
-        let _ = writer.send(envelope(ROUTER_CLIENT, name, &init));
+        writer.push(envelope(ROUTER_CLIENT, name, &init));
         let generation = {
             let mut slots = lock(&s.slots);
             let slot = slots.entry(id).or_default();
+            slot.close();
             slot.generation += 1;
-            slot.writer = Some(writer);
+            slot.writer = Some(writer.clone());
             slot.generation
         };
-        s.handle.spawn(pipes::write_node(id, writer_rx, stdin));
+        s.handle.spawn(pipes::write_node(id, writer, stdin));
         s.handle
             .spawn(pipes::read_node(s.clone(), id, generation, stdout));
         let started = Instant::now();
@@ -318,7 +351,7 @@ impl Router {
     pub fn detach(&self, id: NodeId) {
         if let Some(slot) = lock(&self.shared.slots).get_mut(&id) {
             slot.generation += 1;
-            slot.writer = None;
+            slot.close();
         }
     }
 
@@ -326,7 +359,8 @@ impl Router {
     pub fn is_attached(&self, id: NodeId) -> bool {
         lock(&self.shared.slots)
             .get(&id)
-            .is_some_and(|s| s.writer.is_some())
+            .and_then(|s| s.writer.as_ref())
+            .is_some_and(|w| !w.is_closed())
     }
 
     /// Sends a client request to node `id` and waits for the reply with the
@@ -430,12 +464,25 @@ impl Router {
         Ok(())
     }
 
-    /// Every link back to `pass` without message faults.
+    /// Every link back to `pass`. Message faults stay: they are the
+    /// network's weather for the whole run, not a fault the nemesis undoes
+    /// (`set_all_faults(MessageFaults::none())` clears them).
     pub fn heal(&self) {
         for link in self.shared.links.values() {
-            lock(&link.faults).faults = MessageFaults::none();
             link.mode.send_replace(LinkMode::Pass);
         }
+    }
+
+    /// Node `id`'s Raft state as its messages show it (see
+    /// [`Observer::status`]).
+    pub fn status(&self, id: NodeId) -> Option<WireStatus> {
+        let name = self.shared.names.get(&id)?;
+        lock(&self.shared.observer).status(name)
+    }
+
+    /// The node id of a wire name (`n3` → 3), if it is one of the network's.
+    pub fn node_id(&self, name: &str) -> Option<NodeId> {
+        self.shared.ids.get(name).copied()
     }
 
     /// Election-safety observations so far.
@@ -474,6 +521,9 @@ impl Router {
 impl Drop for Router {
     fn drop(&mut self) {
         self.shared.flush_log();
+        for slot in lock(&self.shared.slots).values_mut() {
+            slot.close();
+        }
         lock(&self.shared.slots).clear();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -523,11 +573,19 @@ impl Shared {
         if generation.is_some_and(|g| g != slot.generation) {
             return false;
         }
-        let sent = slot.writer.as_ref().is_some_and(|w| w.send(line).is_ok());
-        if sent {
-            bump(&self.counters.delivered);
+        let Some(writer) = slot.writer.as_ref() else {
+            return false;
+        };
+        match writer.push(line) {
+            Pushed::Queued => {}
+            Pushed::Overflow(_) => {
+                bump(&self.counters.overflow);
+                self.log_event("?", self.name(id), "?", Action::Overflow);
+            }
+            Pushed::Closed(_) => return false,
         }
-        sent
+        bump(&self.counters.delivered);
+        true
     }
 
     fn generation(&self, id: NodeId) -> u64 {
@@ -550,13 +608,13 @@ impl Shared {
         };
         let body = v.get("body").unwrap_or(&Value::Null);
         let kind = kind_of(body);
-        lock(&self.observer).observe(unix_ns(), &from_name, dest, body);
+        let leader_term = lock(&self.observer).observe(unix_ns(), &from_name, dest, body);
         if let Some(&to) = self.ids.get(dest) {
             bump(&self.counters.routed);
             let mut line = Vec::with_capacity(text.len() + 1);
             line.extend_from_slice(text);
             line.push(b'\n');
-            self.to_node(from, to, Bytes::from(line), kind);
+            self.to_node(from, to, Bytes::from(line), kind, leader_term);
         } else if dest.starts_with('c') {
             self.to_client(from, &from_name, dest, body);
         } else {
@@ -597,13 +655,21 @@ impl Shared {
         }
     }
 
-    fn to_node(self: &Arc<Self>, from: NodeId, to: NodeId, line: Bytes, kind: &str) {
+    fn to_node(
+        self: &Arc<Self>,
+        from: NodeId,
+        to: NodeId,
+        line: Bytes,
+        kind: &str,
+        leader_term: Option<u64>,
+    ) {
         let (from_name, to_name) = (self.name(from), self.name(to));
         let item = Item {
             line,
             kind: Arc::from(kind),
             enqueued: Instant::now(),
             dest_generation: self.generation(to),
+            leader_term,
         };
         if from == to {
             return self.deliver(from, to, &item);
@@ -643,17 +709,18 @@ impl Shared {
             if let Some(d) = delay {
                 bump(&self.counters.delayed);
                 self.log_event(from_name, to_name, kind, Action::Delay);
-                let (queue, item) = (link.queue.clone(), item.clone());
+                let (shared, item) = (self.clone(), item.clone());
                 self.handle.spawn(async move {
                     tokio::time::sleep(d).await;
-                    let _ = queue.send(Item {
+                    let item = Item {
                         enqueued: Instant::now(),
                         ..item
-                    });
+                    };
+                    shared.enqueue(from, to, item);
                 });
             } else if let Some((held, _)) = lf.held.take() {
-                let _ = link.queue.send(item.clone());
-                let _ = link.queue.send(held);
+                self.enqueue(from, to, item.clone());
+                self.enqueue(from, to, held);
             } else if reorder && copy == 0 {
                 bump(&self.counters.reordered);
                 self.log_event(from_name, to_name, kind, Action::Reorder);
@@ -666,8 +733,19 @@ impl Shared {
                     shared.release_held(from, to, token);
                 });
             } else {
-                let _ = link.queue.send(item.clone());
+                self.enqueue(from, to, item.clone());
             }
+        }
+    }
+
+    /// Queues a message on its link; a full link loses its oldest.
+    fn enqueue(&self, from: NodeId, to: NodeId, item: Item) {
+        let Some(link) = self.links.get(&(from, to)) else {
+            return;
+        };
+        if let Pushed::Overflow(old) = link.queue.push(item) {
+            bump(&self.counters.overflow);
+            self.log_event(self.name(from), self.name(to), &old.kind, Action::Overflow);
         }
     }
 
@@ -679,13 +757,17 @@ impl Shared {
         let mut lf = lock(&link.faults);
         if lf.held.as_ref().is_some_and(|(_, t)| *t == token) {
             if let Some((item, _)) = lf.held.take() {
-                let _ = link.queue.send(item);
+                drop(lf);
+                self.enqueue(from, to, item);
             }
         }
     }
 
     fn deliver(&self, from: NodeId, to: NodeId, item: &Item) {
         let action = if self.write_line(to, item.line.clone(), Some(item.dest_generation)) {
+            if let Some(term) = item.leader_term {
+                lock(&self.observer).delivered(self.name(to), self.name(from), term);
+            }
             Action::Deliver
         } else {
             bump(&self.counters.dead);

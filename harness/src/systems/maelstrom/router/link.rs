@@ -7,15 +7,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::netlog::Action;
+use super::queue::Queue;
 use super::stats::bump;
 use super::Shared;
 use crate::cluster::NodeId;
-use crate::maelstrom::faults::MessageFaults;
 use crate::proxy::LinkMode;
+use crate::systems::maelstrom::faults::MessageFaults;
 
 /// One message on its way through a link.
 #[derive(Clone)]
@@ -27,6 +28,8 @@ pub(super) struct Item {
     /// The destination's incarnation when the message was sent: a message
     /// for an earlier incarnation dies with it.
     pub(super) dest_generation: u64,
+    /// The term of a leader message (the observer learns who heard it).
+    pub(super) leader_term: Option<u64>,
 }
 
 pub(super) struct LinkFaults {
@@ -40,20 +43,15 @@ pub(super) struct LinkFaults {
 pub(super) struct Link {
     pub(super) mode: watch::Sender<LinkMode>,
     pub(super) faults: Mutex<LinkFaults>,
-    pub(super) queue: mpsc::UnboundedSender<Item>,
+    pub(super) queue: Arc<Queue<Item>>,
 }
 
 impl Link {
-    /// A link in `pass` mode without faults, and the receiving ends its task needs.
-    pub(super) fn new(
-        seed: u64,
-    ) -> (
-        Link,
-        mpsc::UnboundedReceiver<Item>,
-        watch::Receiver<LinkMode>,
-    ) {
+    /// A link in `pass` mode without faults, holding at most `cap` messages,
+    /// and the receiving end of its mode for its task.
+    pub(super) fn new(seed: u64, cap: usize) -> (Link, watch::Receiver<LinkMode>) {
         let (mode, mode_rx) = watch::channel(LinkMode::Pass);
-        let (queue, queue_rx) = mpsc::unbounded_channel();
+        let queue = Arc::new(Queue::new(cap));
         let link = Link {
             mode,
             faults: Mutex::new(LinkFaults {
@@ -64,7 +62,7 @@ impl Link {
             }),
             queue,
         };
-        (link, queue_rx, mode_rx)
+        (link, mode_rx)
     }
 }
 
@@ -73,14 +71,14 @@ pub(super) async fn run_link(
     shared: Arc<Shared>,
     from: NodeId,
     to: NodeId,
-    mut queue: mpsc::UnboundedReceiver<Item>,
+    queue: Arc<Queue<Item>>,
     mut mode: watch::Receiver<LinkMode>,
     seed: u64,
 ) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     // Deliveries of a delayed link never overtake each other.
     let mut last_due = Instant::now();
-    while let Some(item) = queue.recv().await {
+    while let Some(item) = queue.pop().await {
         let mut delayed = false;
         loop {
             let current = *mode.borrow_and_update();

@@ -8,14 +8,28 @@
 //! has voted twice: both break election safety, whatever the node's code.
 //! The sender is the process that wrote the line, never its `src` field.
 //!
+//! A candidate's own `request_vote` is its vote for itself: granting
+//! another candidate the same term is a double vote too.
+//!
 //! Message types and field names are configurable ([`ObserveConfig`]) for
 //! nodes that name them differently. Observations are kept once per fact
 //! (the first heartbeat of a leader in a term, the first grant of a node to
 //! a candidate in a term), not once per message.
+//!
+//! The same messages give each node's Raft state as the wire shows it
+//! ([`Observer::status`]): the term it speaks in, whether it leads, and the
+//! leader whose `append_entries` last reached it. That is the status a
+//! Maelstrom node cannot be asked for.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+/// How long a leader message keeps its sender a leader (and its receiver
+/// that leader's follower) in [`Observer::status`]: far above any heartbeat
+/// interval, far below a run.
+pub const LEADER_FRESH: Duration = Duration::from_secs(1);
 
 /// Which messages and fields carry leadership and votes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,8 +38,12 @@ pub struct ObserveConfig {
     pub leader_type: String,
     /// The reply that grants (or refuses) a vote.
     pub vote_type: String,
+    /// A candidate's request for votes (it votes for itself).
+    pub vote_request_type: String,
     pub term_field: String,
     pub granted_field: String,
+    /// The field of a vote request that names the candidate.
+    pub candidate_field: String,
 }
 
 impl Default for ObserveConfig {
@@ -33,8 +51,10 @@ impl Default for ObserveConfig {
         ObserveConfig {
             leader_type: "append_entries".into(),
             vote_type: "request_vote_res".into(),
+            vote_request_type: "request_vote".into(),
             term_field: "term".into(),
             granted_field: "vote_granted".into(),
+            candidate_field: "candidate_id".into(),
         }
     }
 }
@@ -109,6 +129,29 @@ impl std::fmt::Display for Violation {
     }
 }
 
+/// A node's Raft state as its messages show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireStatus {
+    /// The highest term of a Raft message it sent, or of a leader message
+    /// that reached it.
+    pub term: u64,
+    /// It sent a leader message of `term` within [`LEADER_FRESH`].
+    pub leading: bool,
+    /// The sender of the last leader message of `term` that reached it
+    /// within [`LEADER_FRESH`] (itself when leading).
+    pub leader: Option<String>,
+}
+
+/// What one node showed lately.
+#[derive(Debug, Default)]
+struct NodeView {
+    term: u64,
+    /// The term and moment of its last leader message.
+    led: Option<(u64, Instant)>,
+    /// The sender, term and moment of the last leader message delivered to it.
+    heard: Option<(String, u64, Instant)>,
+}
+
 /// Collects observations and violations from the messages a router reads.
 #[derive(Debug, Default)]
 pub struct Observer {
@@ -120,6 +163,7 @@ pub struct Observer {
     /// The first candidate each (node, term) granted.
     votes: BTreeMap<(String, u64), String>,
     violations: Vec<Violation>,
+    views: HashMap<String, NodeView>,
 }
 
 impl Observer {
@@ -130,24 +174,63 @@ impl Observer {
         }
     }
 
-    /// Looks at one message `sender` wrote to `dest`.
-    pub fn observe(&mut self, time: u64, sender: &str, dest: &str, body: &Value) {
-        let Some(kind) = body.get("type").and_then(Value::as_str) else {
-            return;
-        };
-        let term = || body.get(&self.cfg.term_field).and_then(Value::as_u64);
+    /// Looks at one message `sender` wrote to `dest`; returns the term of a
+    /// leader message (for [`Observer::delivered`]).
+    pub fn observe(&mut self, time: u64, sender: &str, dest: &str, body: &Value) -> Option<u64> {
+        let kind = body.get("type").and_then(Value::as_str)?;
+        let c = &self.cfg;
+        let raft = kind == c.leader_type || kind == c.vote_type || kind == c.vote_request_type;
+        if !raft {
+            return None;
+        }
+        let term = body.get(&c.term_field).and_then(Value::as_u64)?;
+        let view = self.views.entry(sender.to_string()).or_default();
+        view.term = view.term.max(term);
         if kind == self.cfg.leader_type {
-            if let Some(term) = term() {
-                self.record(time, sender, term, ObservationKind::LeaderMessage);
-            }
-        } else if kind == self.cfg.vote_type
-            && body.get(&self.cfg.granted_field).and_then(Value::as_bool) == Some(true)
-        {
-            if let Some(term) = term() {
-                let candidate = dest.to_string();
+            view.led = Some((term, Instant::now()));
+            self.record(time, sender, term, ObservationKind::LeaderMessage);
+            return Some(term);
+        }
+        if kind == self.cfg.vote_request_type {
+            let named = body.get(&self.cfg.candidate_field).and_then(Value::as_str);
+            // A vote request forwarded for someone else is not a self-vote.
+            if named.is_none_or(|n| n == sender) {
+                let candidate = sender.to_string();
                 self.record(time, sender, term, ObservationKind::Vote { candidate });
             }
+        } else if body.get(&self.cfg.granted_field).and_then(Value::as_bool) == Some(true) {
+            let candidate = dest.to_string();
+            self.record(time, sender, term, ObservationKind::Vote { candidate });
         }
+        None
+    }
+
+    /// A leader message of `term` from `leader` reached `node`.
+    pub fn delivered(&mut self, node: &str, leader: &str, term: u64) {
+        let view = self.views.entry(node.to_string()).or_default();
+        view.term = view.term.max(term);
+        view.heard = Some((leader.to_string(), term, Instant::now()));
+    }
+
+    /// `node`'s state as its messages show it; `None` before it sent or
+    /// received any Raft message with a term.
+    pub fn status(&self, node: &str) -> Option<WireStatus> {
+        let v = self.views.get(node)?;
+        let fresh = |t: &Instant| t.elapsed() < LEADER_FRESH;
+        let leading = v.led.is_some_and(|(term, at)| term == v.term && fresh(&at));
+        let leader = if leading {
+            Some(node.to_string())
+        } else {
+            v.heard
+                .as_ref()
+                .filter(|(_, term, at)| *term == v.term && fresh(at))
+                .map(|(l, _, _)| l.clone())
+        };
+        Some(WireStatus {
+            term: v.term,
+            leading,
+            leader,
+        })
     }
 
     fn record(&mut self, time: u64, node: &str, term: u64, kind: ObservationKind) {
@@ -274,12 +357,63 @@ mod tests {
         let mut o = Observer::new(ObserveConfig {
             leader_type: "heartbeat".into(),
             vote_type: "vote".into(),
+            vote_request_type: "ask".into(),
             term_field: "t".into(),
             granted_field: "ok".into(),
+            candidate_field: "who".into(),
         });
         o.observe(1, "a", "b", &json!({"type": "heartbeat", "t": 1}));
         o.observe(1, "b", "c", &json!({"type": "heartbeat", "t": 1}));
         o.observe(1, "c", "a", &json!({"type": "append_entries", "term": 1}));
         assert_eq!(o.violations().len(), 1);
+        o.observe(2, "c", "a", &json!({"type": "ask", "t": 2, "who": "c"}));
+        o.observe(2, "c", "b", &json!({"type": "vote", "t": 2, "ok": true}));
+        assert_eq!(o.violations().len(), 2, "{:?}", o.violations());
+    }
+
+    #[test]
+    fn a_candidate_that_grants_another_the_same_term_voted_twice() {
+        let mut o = Observer::new(ObserveConfig::default());
+        let ask = |c: &str| json!({"type": "request_vote", "term": 3, "candidate_id": c});
+        o.observe(1, "n1", "n2", &ask("n1"));
+        o.observe(1, "n1", "n3", &ask("n1"));
+        // Relaying another candidate's request is not a vote.
+        o.observe(1, "n3", "n2", &ask("n2"));
+        assert!(o.violations().is_empty());
+        o.observe(2, "n1", "n2", &granted(3, true));
+        assert!(o.violations()[0]
+            .to_string()
+            .contains("n1 voted twice in term 3: for n1 and for n2"));
+    }
+
+    #[test]
+    fn status_follows_the_last_leader_message_sent_and_received() {
+        let mut o = Observer::new(ObserveConfig::default());
+        assert_eq!(o.status("n1"), None);
+        o.observe(1, "n1", "n2", &json!({"type": "request_vote", "term": 2}));
+        let s = o.status("n1").unwrap();
+        assert_eq!((s.term, s.leading, s.leader), (2, false, None));
+        assert_eq!(o.observe(2, "n1", "n2", &ae(2)), Some(2));
+        o.delivered("n2", "n1", 2);
+        let s = o.status("n1").unwrap();
+        assert_eq!(
+            (s.term, s.leading, s.leader.as_deref()),
+            (2, true, Some("n1"))
+        );
+        let s = o.status("n2").unwrap();
+        assert_eq!(
+            (s.term, s.leading, s.leader.as_deref()),
+            (2, false, Some("n1"))
+        );
+        // n2 moves to a later term: n1's leadership of term 2 is not its leader.
+        o.observe(3, "n2", "n3", &json!({"type": "request_vote", "term": 3}));
+        let s = o.status("n2").unwrap();
+        assert_eq!((s.term, s.leader), (3, None));
+        // Messages that are not Raft's, or carry no term, change nothing.
+        assert_eq!(
+            o.observe(4, "n3", "n1", &json!({"type": "pre_vote", "term": 9})),
+            None
+        );
+        assert_eq!(o.status("n3"), None);
     }
 }

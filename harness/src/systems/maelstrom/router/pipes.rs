@@ -5,29 +5,30 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::mpsc;
 
+use super::queue::Queue;
 use super::{lock, Shared};
 use crate::cluster::NodeId;
 
 /// Writes queued lines to a node's stdin, batching what is queued.
 pub(super) async fn write_node(
     id: NodeId,
-    mut lines: mpsc::UnboundedReceiver<Bytes>,
+    lines: Arc<Queue<Bytes>>,
     mut stdin: tokio::process::ChildStdin,
 ) {
     let mut buf = Vec::with_capacity(64 * 1024);
-    while let Some(first) = lines.recv().await {
+    while let Some(first) = lines.pop().await {
         buf.clear();
         buf.extend_from_slice(&first);
         while buf.len() < 256 * 1024 {
-            match lines.try_recv() {
-                Ok(more) => buf.extend_from_slice(&more),
-                Err(_) => break,
+            match lines.try_pop() {
+                Some(more) => buf.extend_from_slice(&more),
+                None => break,
             }
         }
         if let Err(e) = stdin.write_all(&buf).await {
             tracing::debug!(node = id, error = %e, "node stdin closed");
+            lines.close();
             return;
         }
     }
@@ -60,7 +61,7 @@ pub(super) async fn read_node(
     tracing::debug!(node = id, "node stdout closed");
     let mut slots = lock(&shared.slots);
     if let Some(slot) = slots.get_mut(&id).filter(|s| s.generation == generation) {
-        slot.writer = None;
+        slot.close();
     }
 }
 
