@@ -72,6 +72,25 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 .await)
             })
         }
+        Command::Suite(args) => {
+            if args.print_nightly {
+                print!("{}", harness::suite::NIGHTLY);
+                return Ok(0);
+            }
+            let rt = runtime()?;
+            rt.block_on(async move {
+                let stop = interrupt_signal();
+                Ok(harness::suite::command(&args.request(), &mut stdout, stop).await)
+            })
+        }
+        Command::Replay(args) => {
+            let rt = runtime()?;
+            let argv: Vec<String> = std::env::args().collect();
+            rt.block_on(async move {
+                let stop = interrupt_signal();
+                Ok(harness::replay::command(&args.request(), argv, &mut stdout, stop).await)
+            })
+        }
         Command::Bench(args) => {
             let rt = runtime()?;
             rt.block_on(async move {
