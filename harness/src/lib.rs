@@ -21,6 +21,7 @@ pub mod cluster;
 pub mod generator;
 pub mod history;
 pub mod maelstrom;
+pub mod minimal;
 pub mod nemesis;
 pub mod progress;
 pub mod proxy;

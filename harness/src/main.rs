@@ -47,7 +47,15 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     let mut stdout = std::io::stdout();
     match cli.command {
         Command::Check(args) => match checker::cli::run(&args, &mut stdout) {
-            Ok(code) => Ok(code),
+            Ok(code) => {
+                if code == 1 && args.minimize && args.path.is_dir() && !args.json {
+                    match harness::minimal::render(&args.path) {
+                        Ok(page) => println!("report: {}", page.display()),
+                        Err(e) => eprintln!("warning: no report of the minimal history: {e:#}"),
+                    }
+                }
+                Ok(code)
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 Ok(e.exit_code())
