@@ -41,7 +41,7 @@ pub enum Minimized {
     /// The history is not invalid: nothing to minimize.
     NotInvalid(Validity),
     /// The smaller history and its own check.
-    Smaller(Minimal),
+    Smaller(Box<Minimal>),
 }
 
 /// A smaller, still invalid history.
@@ -216,13 +216,13 @@ impl Minimizer {
             .into_iter()
             .map(|n| n.event)
             .collect();
-        Ok(Minimized::Smaller(Minimal {
+        Ok(Minimized::Smaller(Box::new(Minimal {
             events,
             report,
             ops_before: self.units.len(),
             ops_after: keep.iter().filter(|k| **k).count(),
             checks: self.checks,
-        }))
+        })))
     }
 
     /// `fixed` and, until nothing changes, every op that writes a value a

@@ -216,22 +216,23 @@ pub async fn command(
     run::combine_exit_codes(&runs.iter().map(|r| r.exit_code).collect::<Vec<_>>())
 }
 
-/// The original's verdict, ops and faults beside each replay's.
+/// The original's verdict, ops and faults beside the replay's: in
+/// columns for one replay, a row per run for several.
 fn print_side_by_side(
     out: &mut dyn Write,
     original_dir: &Path,
     original: Option<&RunResults>,
     replays: &[CompletedRun],
 ) {
-    let mut cols: Vec<(String, Vec<String>)> =
+    let mut runs: Vec<(String, Vec<String>)> =
         vec![("original".into(), column(original, original_dir))];
     for (i, r) in replays.iter().enumerate() {
-        cols.push((
+        runs.push((
             format!("replay {}", i + 1),
             column(Some(&r.results), &r.dir),
         ));
     }
-    let rows = [
+    let fields = [
         "verdict",
         "linearizable",
         "raft safety",
@@ -239,26 +240,49 @@ fn print_side_by_side(
         "faults",
         "folder",
     ];
-    let width = |c: &(String, Vec<String>)| {
-        c.1.iter()
-            .map(|s| s.chars().count())
-            .chain([c.0.len()])
-            .max()
-            .unwrap_or(0)
-    };
-    let _ = write!(out, "\n{:<13}", "");
-    for c in &cols {
-        let _ = write!(out, "  {:<w$}", c.0, w = width(c));
-    }
     let _ = writeln!(out);
-    for (i, name) in rows.iter().enumerate() {
-        let _ = write!(out, "{name:<13}");
-        for c in &cols {
-            let _ = write!(out, "  {:<w$}", c.1[i], w = width(c));
+    if replays.len() <= 1 {
+        let width = |c: &(String, Vec<String>)| {
+            c.1.iter()
+                .map(|s| s.chars().count())
+                .chain([c.0.len()])
+                .max()
+                .unwrap_or(0)
+        };
+        let _ = write!(out, "{:<13}", "");
+        for c in &runs {
+            let _ = write!(out, "  {:<w$}", c.0, w = width(c));
         }
         let _ = writeln!(out);
-    }
-    if replays.len() > 1 {
+        for (i, name) in fields.iter().enumerate() {
+            let _ = write!(out, "{name:<13}");
+            for c in &runs {
+                let _ = write!(out, "  {:<w$}", c.1[i], w = width(c));
+            }
+            let _ = writeln!(out);
+        }
+    } else {
+        let widths: Vec<usize> = (0..fields.len())
+            .map(|i| {
+                runs.iter()
+                    .map(|r| r.1[i].chars().count())
+                    .chain([fields[i].len()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let _ = write!(out, "{:<10}", "");
+        for (f, w) in fields.iter().zip(&widths) {
+            let _ = write!(out, "  {f:<w$}");
+        }
+        let _ = writeln!(out);
+        for (name, col) in &runs {
+            let _ = write!(out, "{name:<10}");
+            for (v, w) in col.iter().zip(&widths) {
+                let _ = write!(out, "  {v:<w$}");
+            }
+            let _ = writeln!(out);
+        }
         let invalid = replays
             .iter()
             .filter(|r| r.exit_code == run::EXIT_INVALID)

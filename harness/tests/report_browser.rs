@@ -17,7 +17,7 @@ mod browser;
 mod synthetic;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use browser::{assert_not_blank, chromium, run_chromium, ChildGuard};

@@ -467,6 +467,9 @@ impl Progress {
         let Some(total) = self.total else {
             return "until an invalid run".into();
         };
+        if self.done >= total {
+            return "done".into();
+        }
         let per_run = if self.done == 0 {
             self.guess_s / self.parallel as f64
         } else {

@@ -192,7 +192,7 @@ fn message(outcome: Outcome, r: &RunResults) -> Option<String> {
                     .as_ref()?
                     .violations
                     .first()?;
-                Some(serde_json::to_string(v).ok()?)
+                serde_json::to_string(v).ok()
             }),
         Outcome::Error => r.error.clone(),
         Outcome::Unknown => r
@@ -219,9 +219,7 @@ pub fn relative(from: &Path, to: &Path) -> String {
     let a: Vec<_> = from.components().collect();
     let b: Vec<_> = to.components().collect();
     let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let mut parts: Vec<String> = std::iter::repeat("..".to_string())
-        .take(a.len() - common)
-        .collect();
+    let mut parts: Vec<String> = std::iter::repeat_n("..".to_string(), a.len() - common).collect();
     parts.extend(
         b[common..]
             .iter()

@@ -234,7 +234,12 @@ impl Suite {
                     g.axes.push((axis, values.clone()));
                 }
             }
-            for (label, mut flags, own_limit) in expand(&g).map_err(&bad)? {
+            for Expanded {
+                label,
+                mut flags,
+                time_limit: own_limit,
+            } in expand(&g).map_err(&bad)?
+            {
                 let limit = ov.time_limit.or(own_limit).unwrap_or(time_limit);
                 positive("time-limit", limit).map_err(&bad)?;
                 flags.extend(["--time-limit".to_string(), limit.to_string()]);
@@ -270,9 +275,16 @@ fn positive(what: &str, v: f64) -> Result<(), String> {
     }
 }
 
-/// Every combination of the group's axes (in [`AXES`] order), as a label,
-/// the flags, and the time limit its options set.
-fn expand(g: &Group) -> Result<Vec<(String, Vec<String>, Option<f64>)>, String> {
+/// One combination of a group's axes.
+struct Expanded {
+    label: String,
+    flags: Vec<String>,
+    /// The time limit the group's options set.
+    time_limit: Option<f64>,
+}
+
+/// Every combination of the group's axes (in [`AXES`] order).
+fn expand(g: &Group) -> Result<Vec<Expanded>, String> {
     let mut axes: Vec<(&str, &[String])> = Vec::new();
     for (axis, flag) in AXES {
         if let Some((_, values)) = g.axes.iter().find(|(a, _)| *a == axis) {
@@ -323,7 +335,11 @@ fn expand(g: &Group) -> Result<Vec<(String, Vec<String>, Option<f64>)>, String> 
             } else {
                 label.join(" ")
             };
-            (label, flags, own_limit)
+            Expanded {
+                label,
+                flags,
+                time_limit: own_limit,
+            }
         })
         .collect())
 }
