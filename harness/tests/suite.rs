@@ -346,3 +346,77 @@ fn a_bad_suite_file_is_refused_before_anything_runs() {
     );
     assert!(!tmp.path().join("results").exists(), "nothing ran");
 }
+
+#[test]
+fn rounds_draw_new_seeds_and_until_fail_stops_at_the_first_invalid_round() {
+    let _one = ONE_SUITE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let suite = |name: &str, extra: &str| {
+        let text = format!(
+            "name = \"{name}\"\ntime-limit = 1\nseeds = 1\n[[run]]\nworkload = \"register\"\n{extra}"
+        );
+        std::fs::write(tmp.path().join(format!("{name}.toml")), text).unwrap();
+    };
+    let record = |name: &str| {
+        let dir = std::fs::read_dir(tmp.path().join("results/suites").join(name))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        json(&dir.join("suite.json"))
+    };
+
+    suite("rounds", "nemesis = \"none\"\nnodes = 3");
+    let args = [
+        "suite",
+        "rounds.toml",
+        "--results-dir",
+        "results",
+        "--count",
+        "2",
+        "--seed",
+        "100",
+    ];
+    let (code, out) = harness(&args, tmp.path());
+    assert_eq!(code, 0, "{out}");
+    let s = record("rounds");
+    let rounds: Vec<(u64, u64)> = s["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["round"].as_u64().unwrap(), r["seed"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(rounds, [(1, 100), (2, 101)], "a new seed each round");
+
+    suite(
+        "untilfail",
+        "nemesis = \"partition\"\nread-consistency = \"stale\"\nnodes = 5\nnemesis-interval = 0.3\ntime-limit = 3",
+    );
+    let args = [
+        "suite",
+        "untilfail.toml",
+        "--results-dir",
+        "results",
+        "--until-fail",
+        "--count",
+        "3",
+        "--seed",
+        "3",
+    ];
+    let (code, out) = harness(&args, tmp.path());
+    let s = record("untilfail");
+    let outcomes: Vec<&str> = s["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(outcomes.last(), Some(&"invalid"), "{out}");
+    assert!(outcomes[..outcomes.len() - 1].iter().all(|o| *o == "valid"));
+    assert!(s["stopped"].as_str().unwrap().contains("--until-fail"));
+    assert_eq!(s["matrix"]["rounds"], 3);
+}
