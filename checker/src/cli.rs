@@ -159,11 +159,11 @@ fn minimize(args: &CheckArgs, opts: &CheckOptions, out: &mut dyn Write) -> Resul
         Minimized::NotInvalid(v) => {
             writeln!(
                 out,
-                "{}: the history is {}, not invalid: nothing to minimize",
+                "{}: {}: nothing to minimize",
                 args.path.display(),
                 match v {
-                    crate::Validity::Valid => "valid",
-                    _ => "of unknown validity",
+                    crate::Validity::Valid => "the history is linearizable",
+                    _ => "the history's linearizability is unknown (out of budget)",
                 }
             )
             .map_err(io("<output>".into()))?;

@@ -420,3 +420,37 @@ fn rounds_draw_new_seeds_and_until_fail_stops_at_the_first_invalid_round() {
     assert!(s["stopped"].as_str().unwrap().contains("--until-fail"));
     assert_eq!(s["matrix"]["rounds"], 3);
 }
+
+#[test]
+fn the_budget_keeps_runs_from_starting_past_it() {
+    let _one = ONE_SUITE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("b.toml"),
+        "time-limit = 2\nseeds = [1, 2]\n[matrix]\nworkloads = [\"register\"]\nnemesis = [\"none\"]\nnodes = [3]\n",
+    )
+    .unwrap();
+    let args = [
+        "suite",
+        "b.toml",
+        "--results-dir",
+        "results",
+        "--budget",
+        "3",
+    ];
+    let (code, out) = harness(&args, tmp.path());
+    assert_eq!(code, 0, "{out}");
+    let dir = std::fs::read_dir(tmp.path().join("results/suites/b"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let s = json(&dir.join("suite.json"));
+    assert_eq!(s["counts"]["runs"], 1, "{out}");
+    assert_eq!(s["counts"]["not_run"], 1);
+    assert_eq!(s["runs"][1]["message"], "the budget would be exceeded");
+    assert_eq!(s["runs"][1]["test"], "register-none");
+}

@@ -282,6 +282,7 @@ async fn run_suite(
                     if started.elapsed().as_secs_f64() + cell.time_limit > b {
                         record.runs.push(not_run(
                             &suite,
+                            &configs[job.cell],
                             &job,
                             req,
                             "the budget would be exceeded",
@@ -331,7 +332,9 @@ async fn run_suite(
         }
         let why = halt.clone().unwrap_or_else(|| "interrupted".into());
         for job in pending {
-            record.runs.push(not_run(&suite, &job, req, &why));
+            record
+                .runs
+                .push(not_run(&suite, &configs[job.cell], &job, req, &why));
         }
     }
     p.done();
@@ -373,14 +376,20 @@ async fn run_suite(
     Ok(code)
 }
 
-fn not_run(suite: &Suite, job: &Job, req: &SuiteRequest, why: &str) -> RunRecord {
+fn not_run(
+    suite: &Suite,
+    config: &RunConfig,
+    job: &Job,
+    req: &SuiteRequest,
+    why: &str,
+) -> RunRecord {
     let cell = &suite.cells[job.cell];
     RunRecord {
         cell: cell.id,
         label: cell.label.clone(),
         round: job.round,
         seed: job.seed,
-        test: cell.label.replace(' ', "-"),
+        test: config.test_name(),
         outcome: Outcome::NotRun,
         exit_code: None,
         ops: None,
