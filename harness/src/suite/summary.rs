@@ -82,7 +82,7 @@ pub fn render(record: &SuiteRecord) -> String {
             if r.outcome == Outcome::NotRun {
                 "-".to_string()
             } else {
-                format!("{:.1} s", r.duration_s)
+                format!("{:.1}&nbsp;s", r.duration_s)
             },
             esc(r.message.as_deref().unwrap_or("")),
         );
