@@ -33,6 +33,25 @@ pub struct CheckArgs {
     /// Do not split the history by key (slow; for comparison only).
     #[arg(long)]
     pub no_split: bool,
+    /// Write the smallest sub-history that is still not linearizable to
+    /// `minimal.jsonl` (in the run folder; beside a history file as
+    /// `<name>.minimal.jsonl`), then check that.
+    #[arg(long)]
+    pub minimize: bool,
+}
+
+/// Where `--minimize` writes for `path`: `minimal.jsonl` in a run folder,
+/// `<name>.minimal.jsonl` beside a file.
+pub fn minimal_path(path: &std::path::Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("minimal.jsonl")
+    } else {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "history".into());
+        path.with_file_name(format!("{stem}.minimal.jsonl"))
+    }
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -112,11 +131,14 @@ impl CheckArgs {
 /// Runs the check and prints the summary (or JSON) to `out`; returns the exit code.
 pub fn run(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, CheckError> {
     let opts = args.options()?;
-    let report = check_path(&args.path, &opts)?;
     let io = |source| CheckError::Io {
         path: PathBuf::from("<output>"),
         source,
     };
+    if args.minimize {
+        return minimize(args, &opts, out);
+    }
+    let report = check_path(&args.path, &opts)?;
     if args.json {
         let s =
             serde_json::to_string_pretty(&report).map_err(|e| CheckError::Usage(e.to_string()))?;
@@ -126,4 +148,50 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, CheckError> {
         report.write_summary(out).map_err(io)?;
     }
     Ok(report.exit_code())
+}
+
+/// `--minimize`: writes the minimal history and prints its check.
+fn minimize(args: &CheckArgs, opts: &CheckOptions, out: &mut dyn Write) -> Result<i32, CheckError> {
+    use crate::minimize::{minimize, Minimized};
+    let io = |path: PathBuf| move |source| CheckError::Io { path, source };
+    let m = match minimize(&args.path, opts)? {
+        Minimized::Smaller(m) => m,
+        Minimized::NotInvalid(v) => {
+            writeln!(
+                out,
+                "{}: {}: nothing to minimize",
+                args.path.display(),
+                match v {
+                    crate::Validity::Valid => "the history is linearizable",
+                    _ => "the history's linearizability is unknown (out of budget)",
+                }
+            )
+            .map_err(io("<output>".into()))?;
+            return Ok(v.exit_code());
+        }
+    };
+    let dst = minimal_path(&args.path);
+    let file = std::fs::File::create(&dst).map_err(io(dst.clone()))?;
+    let mut w = formats::history::Writer::new(std::io::BufWriter::new(file));
+    for e in &m.events {
+        w.write(e).map_err(io(dst.clone()))?;
+    }
+    w.flush().map_err(io(dst.clone()))?;
+    if args.json {
+        let s = serde_json::to_string_pretty(&m.report)
+            .map_err(|e| CheckError::Usage(e.to_string()))?;
+        writeln!(out, "{s}").map_err(io("<output>".into()))?;
+    } else {
+        writeln!(
+            out,
+            "{}: {} of {} ops, still not linearizable ({} sub-histories checked)",
+            dst.display(),
+            m.ops_after,
+            m.ops_before,
+            m.checks
+        )
+        .map_err(io("<output>".into()))?;
+        m.report.write_summary(out).map_err(io("<output>".into()))?;
+    }
+    Ok(m.report.exit_code())
 }

@@ -42,6 +42,7 @@ pub mod explain;
 pub mod graph;
 pub mod history;
 pub mod linear;
+pub mod minimize;
 pub mod model;
 pub mod parse;
 pub mod pending;

@@ -90,6 +90,16 @@ pub fn detect_file(path: &Path, opts: &CheckOptions) -> Result<Format, CheckErro
 /// Parses a history file, streaming it when it is our JSONL (a long run's
 /// history is large; the other formats come from small test files).
 pub fn parse_file(path: &Path, opts: &CheckOptions) -> Result<History, CheckError> {
+    let (format, events) = read_events(path, opts)?;
+    build(&path.display().to_string(), format, events, opts)
+}
+
+/// The events of a history file, in any format, before pairing: what
+/// [`crate::minimize`] takes subsets of.
+pub fn read_events(
+    path: &Path,
+    opts: &CheckOptions,
+) -> Result<(Format, Vec<Numbered<Event>>), CheckError> {
     let file = path.display().to_string();
     let io = |source| CheckError::Io {
         path: path.to_path_buf(),
@@ -107,11 +117,11 @@ pub fn parse_file(path: &Path, opts: &CheckOptions) -> Result<History, CheckErro
             _ => parse_edn(&file, &bytes)?,
         }
     };
-    build(&file, format, events, opts)
+    Ok((format, events))
 }
 
 /// Applies the reading rules of the format, then pairs and interns.
-fn build(
+pub fn build(
     file: &str,
     format: Format,
     events: Vec<Numbered<Event>>,

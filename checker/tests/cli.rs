@@ -29,6 +29,7 @@ fn args(path: PathBuf, json: bool) -> CheckArgs {
         time_limit: Duration::from_secs(10),
         memory_limit: 1 << 30,
         no_split: false,
+        minimize: false,
     }
 }
 
@@ -73,6 +74,49 @@ fn stale_read_is_invalid_with_a_readable_explanation() {
     let s = String::from_utf8(out).expect("utf8");
     assert!(s.contains("INVALID") && s.contains("overwritten"), "{s}");
     assert!(s.lines().count() < 30, "{s}");
+}
+
+/// `--minimize` on a file writes `<name>.minimal.jsonl` beside it: the
+/// stale read among unrelated traffic on another key shrinks to its three
+/// ops, which `harness check` reads back as invalid; a valid history has
+/// nothing to minimize.
+#[test]
+fn minimize_writes_the_smallest_invalid_history_beside_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut h = Vec::new();
+    for (n, mut e) in stale_read().into_iter().enumerate() {
+        e["index"] = json!(2 * n);
+        h.push(e);
+        let mut other = ev(
+            2 * n as u64 + 1,
+            9,
+            if n % 2 == 0 { "invoke" } else { "ok" },
+            "write",
+            json!(format!("v{}", n / 2)),
+        );
+        other["key"] = json!("k4");
+        h.push(other);
+    }
+    let p = write(dir.path(), "h.jsonl", &h);
+    let mut a = args(p.clone(), false);
+    a.minimize = true;
+    let mut out = Vec::new();
+    assert_eq!(run(&a, &mut out).expect("run"), 1);
+    let s = String::from_utf8(out).expect("utf8");
+    assert!(s.contains("3 of 6 ops, still not linearizable"), "{s}");
+    let minimal = dir.path().join("h.minimal.jsonl");
+    let r = check_path(&minimal, &CheckOptions::default()).expect("check");
+    assert_eq!((r.valid, r.ops), (Validity::Invalid, 3));
+
+    let valid = write(dir.path(), "v.jsonl", &stale_read()[..4]);
+    let mut a = args(valid, false);
+    a.minimize = true;
+    let mut out = Vec::new();
+    assert_eq!(run(&a, &mut out).expect("run"), 0);
+    assert!(String::from_utf8(out)
+        .unwrap()
+        .contains("nothing to minimize"));
+    assert!(!dir.path().join("v.minimal.jsonl").exists());
 }
 
 /// A stale read decided by the search (a cas that writes back the value it

@@ -34,6 +34,12 @@ pub enum Command {
     /// Run a chaos test: start a cluster, drive clients, inject faults, check.
     #[command(after_help = crate::systems::options_help())]
     Run(RunArgs),
+    /// Run a matrix of tests from a suite file (default: the built-in
+    /// nightly suite); writes suite.json, summary.html and junit.xml.
+    Suite(SuiteArgs),
+    /// Run a recorded run again: its test.json, seed, client ops and
+    /// realised fault schedule; prints both verdicts side by side.
+    Replay(ReplayArgs),
     /// Check a saved run folder or a history file (JSONL, Jepsen EDN, porcupine).
     Check(checker::cli::CheckArgs),
     /// Re-render the report of a run folder, or the index of a results folder.
@@ -167,6 +173,136 @@ pub struct RunArgs {
     /// Skip the checkers (the history is still written; `harness check` later).
     #[arg(long)]
     pub no_check: bool,
+}
+
+/// `harness suite`.
+#[derive(Args, Debug, Clone)]
+pub struct SuiteArgs {
+    /// The suite file (TOML); without one, the built-in nightly suite.
+    #[arg(value_name = "SUITE.toml")]
+    pub file: Option<PathBuf>,
+
+    /// Systems to run, replacing the file's (comma list).
+    #[arg(long, value_delimiter = ',')]
+    pub systems: Vec<String>,
+
+    /// Workloads to run, replacing the file's (comma list).
+    #[arg(long, value_delimiter = ',')]
+    pub workloads: Vec<String>,
+
+    /// Nemesis sets, replacing the file's: repeat the flag, or separate
+    /// sets with ';' (each set is a `harness run --nemesis` list, e.g.
+    /// `--nemesis kill,pause --nemesis partition`).
+    #[arg(long = "nemesis", value_name = "SET", value_delimiter = ';')]
+    pub nemesis: Vec<String>,
+
+    /// Random seeds per cell, replacing the file's seeds.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub seeds: Option<u64>,
+
+    /// Where the random seeds start (default: random; printed in suite.json).
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Seconds of traffic per run, replacing the file's.
+    #[arg(long, value_name = "SECONDS", value_parser = positive_f64)]
+    pub time_limit: Option<f64>,
+
+    /// Total seconds: no run starts that would end past it.
+    #[arg(long, value_name = "SECONDS", value_parser = positive_f64)]
+    pub budget: Option<f64>,
+
+    /// Runs at once (each cluster has its own ports and folders; they
+    /// share the CPU, which changes timing, and the summary says so).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub parallel: Option<u64>,
+
+    /// Rounds of the whole matrix, each with new seeds.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Repeat the matrix with new seeds until a run is invalid (at most
+    /// --count rounds when given).
+    #[arg(long)]
+    pub until_fail: bool,
+
+    /// Stop at the first invalid run.
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Where run folders go; the suite's folder is `suites/<name>/<time>` in it.
+    #[arg(long, default_value = "results")]
+    pub results_dir: PathBuf,
+
+    /// The system's program for every run.
+    #[arg(long, value_name = "PATH")]
+    pub node_bin: Option<PathBuf>,
+
+    /// Print the built-in nightly suite file and exit.
+    #[arg(long)]
+    pub print_nightly: bool,
+}
+
+impl SuiteArgs {
+    /// The request these flags make.
+    pub fn request(&self) -> crate::suite::SuiteRequest {
+        let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+        crate::suite::SuiteRequest {
+            file: self.file.clone(),
+            overrides: crate::suite::spec::Overrides {
+                systems: list(&self.systems),
+                workloads: list(&self.workloads),
+                nemesis: list(&self.nemesis),
+                seeds: self.seeds,
+                time_limit: self.time_limit,
+                budget: self.budget,
+                parallel: self.parallel.map(|p| p as usize),
+            },
+            results_dir: self.results_dir.clone(),
+            node_bin: self.node_bin.clone(),
+            seed: self.seed,
+            count: self.count,
+            until_fail: self.until_fail,
+            fail_fast: self.fail_fast,
+        }
+    }
+}
+
+/// `harness replay`.
+#[derive(Args, Debug, Clone)]
+pub struct ReplayArgs {
+    /// The run folder to replay (`results/<test>/<time>`).
+    pub run_dir: PathBuf,
+
+    /// Another program for the system (e.g. a build with the fix).
+    #[arg(long, value_name = "PATH")]
+    pub node_bin: Option<PathBuf>,
+
+    /// Another system under test (with its default options).
+    #[arg(long, value_enum)]
+    pub system: Option<SystemKind>,
+
+    /// Where the replays' run folders go (default: the original's results
+    /// folder).
+    #[arg(long)]
+    pub results_dir: Option<PathBuf>,
+
+    /// Replays to run; the tally says how many were invalid.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub count: u32,
+}
+
+impl ReplayArgs {
+    /// The request these flags make.
+    pub fn request(&self) -> crate::replay::ReplayRequest {
+        crate::replay::ReplayRequest {
+            run_dir: self.run_dir.clone(),
+            node_bin: self.node_bin.clone(),
+            system: self.system,
+            results_dir: self.results_dir.clone(),
+            count: self.count,
+        }
+    }
 }
 
 /// `harness bench`.

@@ -47,7 +47,15 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     let mut stdout = std::io::stdout();
     match cli.command {
         Command::Check(args) => match checker::cli::run(&args, &mut stdout) {
-            Ok(code) => Ok(code),
+            Ok(code) => {
+                if code == 1 && args.minimize && args.path.is_dir() && !args.json {
+                    match harness::minimal::render(&args.path) {
+                        Ok(page) => println!("report: {}", page.display()),
+                        Err(e) => eprintln!("warning: no report of the minimal history: {e:#}"),
+                    }
+                }
+                Ok(code)
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 Ok(e.exit_code())
@@ -70,6 +78,25 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     stop,
                 )
                 .await)
+            })
+        }
+        Command::Suite(args) => {
+            if args.print_nightly {
+                print!("{}", harness::suite::NIGHTLY);
+                return Ok(0);
+            }
+            let rt = runtime()?;
+            rt.block_on(async move {
+                let stop = interrupt_signal();
+                Ok(harness::suite::command(&args.request(), &mut stdout, stop).await)
+            })
+        }
+        Command::Replay(args) => {
+            let rt = runtime()?;
+            let argv: Vec<String> = std::env::args().collect();
+            rt.block_on(async move {
+                let stop = interrupt_signal();
+                Ok(harness::replay::command(&args.request(), argv, &mut stdout, stop).await)
             })
         }
         Command::Bench(args) => {

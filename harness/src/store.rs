@@ -181,6 +181,26 @@ impl RunResults {
     }
 }
 
+/// Creates `parent/<YYYYMMDDTHHMMSS>` (a suffix `-2`, `-3`, … if one of
+/// the same second exists), and `parent` first if need be: a run folder,
+/// or a suite's.
+pub fn create_stamped(parent: &Path) -> Result<PathBuf, StoreError> {
+    std::fs::create_dir_all(parent).map_err(io("create", parent))?;
+    let stamp = chrono::Local::now().format("%Y%m%dT%H%M%S").to_string();
+    let mut path = parent.join(&stamp);
+    let mut n = 1;
+    loop {
+        match std::fs::create_dir(&path) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                n += 1;
+                path = parent.join(format!("{stamp}-{n}"));
+            }
+            Err(e) => return Err(io("create", &path)(e)),
+        }
+    }
+}
+
 /// One run's folder.
 #[derive(Debug, Clone)]
 pub struct RunDir {
@@ -192,21 +212,7 @@ impl RunDir {
     /// Creates `results_dir/<test_name>/<timestamp>` (a suffix `-2`, `-3`, …
     /// if a run of the same second exists) with its `nodes/` folder.
     pub fn create(results_dir: &Path, test_name: &str) -> Result<Self, StoreError> {
-        let test_dir = results_dir.join(test_name);
-        std::fs::create_dir_all(&test_dir).map_err(io("create", &test_dir))?;
-        let stamp = chrono::Local::now().format("%Y%m%dT%H%M%S").to_string();
-        let mut path = test_dir.join(&stamp);
-        let mut n = 1;
-        loop {
-            match std::fs::create_dir(&path) {
-                Ok(()) => break,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    n += 1;
-                    path = test_dir.join(format!("{stamp}-{n}"));
-                }
-                Err(e) => return Err(io("create", &path)(e)),
-            }
-        }
+        let path = create_stamped(&results_dir.join(test_name))?;
         let nodes = path.join("nodes");
         std::fs::create_dir_all(&nodes).map_err(io("create", &nodes))?;
         let run = RunDir { path };

@@ -44,6 +44,7 @@
 
 pub mod fault;
 pub mod partition;
+pub mod recorded;
 pub mod schedule;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,6 +57,7 @@ use crate::cluster::{NodeId, ProcessState};
 use crate::systems::{probe_leader, wait_for_leader, Cluster, Network};
 pub use fault::{Edge, FaultKind, FaultKinds, Targets};
 pub use partition::{Partition, Shape};
+pub use recorded::{RecordedSchedule, RecordedStep};
 pub use schedule::{Action, FaultState, Schedule, ScheduleConfig, Step};
 
 /// One nemesis step as it happened.
@@ -123,6 +125,10 @@ pub struct Nemesis {
     /// The node behind each label the schedule plans with: the identity,
     /// until aiming at the leader swaps two labels.
     labels: BTreeMap<NodeId, NodeId>,
+    /// A schedule an earlier run realised, carried out instead of the
+    /// drawn one (`harness replay`); the drawn schedule then only lends
+    /// its gates' settings.
+    recorded: Option<RecordedSchedule>,
 }
 
 impl Nemesis {
@@ -150,7 +156,17 @@ impl Nemesis {
             actual: FaultState::default(),
             active: ActiveFaults::default(),
             labels: known.iter().map(|&n| (n, n)).collect(),
+            recorded: None,
         })
+    }
+
+    /// Carries out `recorded` instead of drawing steps: each step at its
+    /// recorded time after [`Nemesis::run_until`] starts, on the very node
+    /// it hit then (no aiming at the leader: the recording already says
+    /// where it went). Everything else (events, healing) is as usual.
+    pub fn replaying(mut self, recorded: RecordedSchedule) -> Self {
+        self.recorded = Some(recorded);
+        self
     }
 
     /// A handle on the faults in effect, updated after every step.
@@ -167,6 +183,17 @@ impl Nemesis {
     /// first (never left half done), so the caller can then `heal_all`.
     pub async fn run_until<F: Future<Output = ()>>(&mut self, stop: F) {
         tokio::pin!(stop);
+        if let Some(recorded) = self.recorded.take() {
+            let start = tokio::time::Instant::now();
+            for step in recorded.steps {
+                tokio::select! {
+                    _ = &mut stop => return,
+                    _ = tokio::time::sleep_until(start + step.at) => {}
+                }
+                self.execute(step.action).await;
+            }
+            return stop.await;
+        }
         while let Some(step) = self.schedule.next_step() {
             tokio::select! {
                 _ = &mut stop => return,

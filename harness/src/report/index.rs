@@ -207,8 +207,77 @@ pub fn scan(results_dir: &Path) -> Result<Vec<RunEntry>, ReportError> {
     Ok(entries)
 }
 
-/// Renders the index page for the given entries.
-pub fn render(entries: &[RunEntry]) -> String {
+/// One suite as listed in the index (from its `suite.json`).
+#[derive(Debug, Clone)]
+pub struct SuiteEntry {
+    /// `suites/<name>/<YYYYMMDDTHHMMSS>` relative to the results folder.
+    pub rel: String,
+    pub stamp: String,
+    pub record: crate::suite::record::SuiteRecord,
+}
+
+/// Every suite folder under `results_dir/suites/<name>/<stamp>/` with a
+/// readable `suite.json`, newest first.
+pub fn scan_suites(results_dir: &Path) -> Vec<SuiteEntry> {
+    let mut v = Vec::new();
+    let Ok(names) = fs::read_dir(results_dir.join("suites")) else {
+        return v;
+    };
+    for name in names.filter_map(|e| e.ok()) {
+        let Ok(stamps) = fs::read_dir(name.path()) else {
+            continue;
+        };
+        for s in stamps.filter_map(|e| e.ok()) {
+            let stamp = s.file_name().to_string_lossy().to_string();
+            let path = s.path().join(crate::suite::record::FILE_NAME);
+            if !is_run_stamp(&stamp) {
+                continue;
+            }
+            if let Ok(record) = crate::suite::record::SuiteRecord::read(&path) {
+                v.push(SuiteEntry {
+                    rel: format!("suites/{}/{stamp}", name.file_name().to_string_lossy()),
+                    stamp,
+                    record,
+                });
+            }
+        }
+    }
+    v.sort_by(|a, b| b.stamp.cmp(&a.stamp).then_with(|| a.rel.cmp(&b.rel)));
+    v
+}
+
+fn render_suites(o: &mut String, suites: &[SuiteEntry]) {
+    use crate::suite::record::Outcome;
+    o.push_str(
+        "<h2>Suites</h2><table class=\"runs\" id=\"suites\"><tr><th>date</th><th>suite</th><th>runs</th>\
+         <th>invalid</th><th>error</th><th>unknown</th><th>valid</th><th>not run</th><th>verdict</th><th>summary</th></tr>",
+    );
+    for s in suites {
+        let r = &s.record;
+        let c = &r.counts;
+        let verdict = match (r.finished, r.exit_code) {
+            (true, Some(code)) => Outcome::of_exit(code).verdict().badge(),
+            _ => "<span class=\"muted\">running or killed</span>".to_string(),
+        };
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{verdict}</td><td><a href=\"{}/summary.html\">summary</a></td></tr>",
+            esc(&stamp_date(&s.stamp)),
+            esc(&r.name),
+            c.runs,
+            c.invalid,
+            c.error,
+            c.unknown,
+            c.valid,
+            c.not_run,
+            esc(&s.rel)
+        );
+    }
+    o.push_str("</table><h2>Runs</h2>");
+}
+
+/// Renders the index page for the given entries (and suites, if any).
+pub fn render(entries: &[RunEntry], suites: &[SuiteEntry]) -> String {
     let mut o = String::new();
     let _ = write!(
         o,
@@ -226,6 +295,9 @@ pub fn render(entries: &[RunEntry]) -> String {
         count(Verdict::Error),
         count(Verdict::Missing)
     );
+    if !suites.is_empty() {
+        render_suites(&mut o, suites);
+    }
     if entries.is_empty() {
         o.push_str("<p class=\"muted\">No run folders (results/&lt;test&gt;/&lt;YYYYMMDDTHHMMSS&gt;/) yet.</p>");
     } else {

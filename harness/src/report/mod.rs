@@ -34,8 +34,10 @@ use std::path::{Path, PathBuf};
 
 use formats::history::Process;
 
-pub use index::{results_dir_of, scan as scan_runs, RunEntry};
+pub use index::{results_dir_of, scan as scan_runs, scan_suites, RunEntry, SuiteEntry};
+pub use render::css;
 pub use render::detail::{CHUNK_DIR, DEFAULT_CHUNK_OPS};
+pub use render::svg::{dur, esc};
 pub use verdict::Verdict;
 
 use derive::counterexample::{window, WindowSelection, WINDOW_MAX_OPS};
@@ -313,7 +315,7 @@ fn leader_lanes(
 /// (`results_dir/<test>/<YYYYMMDDTHHMMSS>/`), newest first.
 pub fn render_index(results_dir: &Path) -> Result<PathBuf, ReportError> {
     let entries = index::scan(results_dir)?;
-    let html = index::render(&entries);
+    let html = index::render(&entries, &index::scan_suites(results_dir));
     let out = results_dir.join("index.html");
     write_atomic(&out, html.as_bytes())?;
     tracing::info!(path = %out.display(), runs = entries.len(), "index written");
@@ -327,7 +329,10 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
         path: path.to_path_buf(),
         source,
     };
-    let tmp = path.with_extension(format!("html.tmp{}", std::process::id()));
+    // Runs of one process may render at once (`harness suite --parallel`).
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("html.tmp{}-{n}", std::process::id()));
     fs::write(&tmp, bytes).map_err(io)?;
     fs::rename(&tmp, path).map_err(|e| {
         let _ = fs::remove_file(&tmp);

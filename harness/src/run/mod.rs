@@ -34,7 +34,7 @@ use workloads::{KeyDist, OpMix, WorkloadKind};
 use crate::client::ReadConsistency;
 use crate::cluster::ClusterError;
 use crate::history::Recorder;
-use crate::nemesis::{FaultKind, FaultKinds, Targets};
+use crate::nemesis::{FaultKind, FaultKinds, RecordedSchedule, Targets};
 use crate::store::{RunDir, RunResults};
 use crate::systems::capabilities::Request;
 use crate::systems::{SystemError, SystemKind};
@@ -251,10 +251,25 @@ pub async fn run_once(
     out: &mut (dyn Write + Send),
     stop: watch::Receiver<bool>,
 ) -> CompletedRun {
-    let plan = match plan::Plan::new(config, seed, test_index, argv) {
+    run_with_faults(config, seed, test_index, argv, None, out, stop).await
+}
+
+/// [`run_once`], with the fault schedule an earlier run realised instead of
+/// a fresh draw when `recorded` is given (`harness replay`).
+pub async fn run_with_faults(
+    config: &RunConfig,
+    seed: u64,
+    test_index: usize,
+    argv: Vec<String>,
+    recorded: Option<RecordedSchedule>,
+    out: &mut (dyn Write + Send),
+    stop: watch::Receiver<bool>,
+) -> CompletedRun {
+    let mut plan = match plan::Plan::new(config, seed, test_index, argv) {
         Ok(p) => p,
         Err(e) => return failed_before_run_dir(out, &e),
     };
+    plan.recorded = recorded;
     let dir = match RunDir::create(&config.results_dir, &plan.test.name) {
         Ok(d) => d,
         Err(e) => return failed_before_run_dir(out, &e),
@@ -263,7 +278,6 @@ pub async fn run_once(
         Ok(r) => r,
         Err(e) => return failed_early(out, &dir, e.into()),
     };
-    let mut plan = plan;
     plan.test.start_unix_ns = recorder.start_unix_ns();
     if config.verbose {
         plan.print(out, &dir.path);

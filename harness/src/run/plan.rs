@@ -7,6 +7,7 @@ use std::path::Path;
 use workloads::WorkloadConfig;
 
 use super::{RunConfig, RunError};
+use crate::nemesis::RecordedSchedule;
 use crate::store::TestConfig;
 use crate::systems::{System, SystemOpts, SystemSetup};
 
@@ -17,6 +18,9 @@ pub struct Plan {
     pub workload: WorkloadConfig,
     /// `test.json` (its `start_unix_ns` is set when the history starts).
     pub test: TestConfig,
+    /// The faults of an earlier run to carry out again instead of drawing
+    /// them (`harness replay`).
+    pub recorded: Option<RecordedSchedule>,
 }
 
 impl Plan {
@@ -66,6 +70,7 @@ impl Plan {
             system,
             workload,
             test,
+            recorded: None,
         })
     }
 

@@ -261,6 +261,9 @@ impl NemesisTask {
             }
         });
         let mut nemesis = Nemesis::new(schedule, s.plan.test.seed, s.cluster.clone(), sink)?;
+        if let Some(recorded) = &s.plan.recorded {
+            nemesis = nemesis.replaying(recorded.clone());
+        }
         let active = nemesis.active_faults();
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
