@@ -12,7 +12,7 @@
 //! "unknown".
 
 use crate::client::ReadConsistency;
-use crate::nemesis::{FaultKind, FaultKinds, Targets};
+use crate::nemesis::{NemesisSpec, Targets};
 use crate::run::RunConfig;
 use crate::systems::{opts::parse_pair, SystemKind};
 use clap::{Args, Parser, Subcommand};
@@ -42,6 +42,10 @@ pub enum Command {
     Bench(BenchArgs),
     /// Run one Raft node (the same flags and code as the `node` binary).
     Node(node::cli::NodeArgs),
+    /// Run every planted bug of the catalogue (a build with `--features
+    /// bugs`) until the harness catches it, and the correct node for false
+    /// alarms; print the table.
+    Selftest(crate::selftest::SelftestArgs),
 }
 
 /// `harness report`.
@@ -96,9 +100,11 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_mix)]
     pub mix: Option<OpMix>,
 
-    /// Faults: a comma list of kill, pause, partition, member; or all; or none.
-    #[arg(long, default_value = "all", value_parser = FaultKind::parse_list)]
-    pub nemesis: FaultKinds,
+    /// Faults: a comma list of fault kinds (kill, pause, partition, member;
+    /// or all) and packages (isolate-leader, diverge, lagging, pause-leader,
+    /// kill-majority; or packages: all of them); or none.
+    #[arg(long, default_value = "all", value_parser = NemesisSpec::parse)]
+    pub nemesis: NemesisSpec,
 
     /// Which nodes faults hit: `one` (the nodes the seeded schedule picked)
     /// or `primaries` (kills, pauses and removals hit the current leader,
@@ -271,7 +277,8 @@ impl RunArgs {
             key_count: self.key_count as usize,
             key_dist: self.key_dist,
             mix: self.mix,
-            nemesis: self.nemesis.clone(),
+            nemesis: self.nemesis.kinds.clone(),
+            packages: self.nemesis.packages.clone(),
             nemesis_interval: self.nemesis_interval,
             nemesis_targets: self.nemesis_targets,
             read_consistency: self.read_consistency,
@@ -310,7 +317,7 @@ mod tests {
         assert_eq!(c.nodes, 5);
         assert_eq!(c.concurrency, 10);
         assert_eq!(c.time_limit, 20.0);
-        assert_eq!(c.nemesis, FaultKinds::all());
+        assert_eq!(c.nemesis, crate::nemesis::FaultKinds::all());
         assert_eq!(c.nemesis_targets, Targets::One);
         assert_eq!(c.workload, WorkloadKind::Kv);
         assert_eq!(c.read_consistency, ReadConsistency::Linearizable);
@@ -361,7 +368,7 @@ mod tests {
         let e = parse(&["run", "--nemesis", "kill,explode"])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("unknown fault \"explode\""), "{e}");
+        assert!(e.contains("unknown fault or package \"explode\""), "{e}");
         assert!(run_config(&["--no-proxy"])
             .validate()
             .unwrap_err()

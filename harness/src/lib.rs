@@ -26,6 +26,7 @@ pub mod progress;
 pub mod proxy;
 pub mod report;
 pub mod run;
+pub mod selftest;
 pub mod stats;
 pub mod store;
 pub mod systems;

@@ -130,6 +130,10 @@ pub struct RunResults {
     /// Why the harness could not do its job; then there is no verdict.
     #[serde(default)]
     pub error: Option<String>,
+    /// Nodes that exited on their own during the run (each a finding: the
+    /// run is invalid), with the last lines of their logs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_exits: Vec<crate::run::exits::NodeExit>,
     /// Stopped by Ctrl-C.
     #[serde(default)]
     pub interrupted: bool,

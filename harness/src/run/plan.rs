@@ -49,7 +49,7 @@ impl Plan {
             keys: workload.keys(),
             key_dist: workload.key_dist.name(),
             mix: workload.mix.to_string(),
-            nemesis: config.nemesis.names(),
+            nemesis: config.nemesis_spec().names(),
             nemesis_interval_s: config.nemesis_interval,
             nemesis_targets: config.nemesis_targets,
             read_consistency: config.read_consistency.name().to_string(),
