@@ -32,7 +32,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a chaos test: start a cluster, drive clients, inject faults, check.
-    #[command(after_help = crate::systems::options_help())]
+    #[command(after_help = crate::systems::options_help(), args_override_self = true)]
     Run(RunArgs),
     /// Check a saved run folder or a history file (JSONL, Jepsen EDN, porcupine).
     Check(checker::cli::CheckArgs),

@@ -54,7 +54,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 
 use crate::cluster::{NodeId, ProcessState};
-use crate::systems::{probe_leader, wait_for_leader, Cluster, Network};
+use crate::systems::{probe_leader, wait_for_leader, ClockChange, Cluster, Network};
 pub use fault::{Edge, FaultKind, FaultKinds, Targets};
 pub use package::{Episode, Move, NemesisSpec, Package, PackagePlan, Role};
 pub use partition::{Partition, Shape};
@@ -141,6 +141,8 @@ pub struct Nemesis {
     /// Episodes of nemesis packages, when `--nemesis` names any: then the
     /// generic schedule only plays inside "classic" episodes.
     packages: Option<PackagePlan>,
+    /// Nodes whose clock the nemesis changed and has not reset.
+    clocked: BTreeSet<NodeId>,
 }
 
 impl Nemesis {
@@ -169,6 +171,7 @@ impl Nemesis {
             active: ActiveFaults::default(),
             labels: known.iter().map(|&n| (n, n)).collect(),
             packages: None,
+            clocked: BTreeSet::new(),
         })
     }
 
@@ -323,6 +326,33 @@ impl Nemesis {
         Some(bound)
     }
 
+    /// Sets node `n`'s clock; event `clock` with the change, or
+    /// `reset-clock` when it goes back to real time.
+    async fn clock(&mut self, n: NodeId, change: ClockChange, primary: bool) {
+        let reset = change.rate == Some(1.0) && change.jump_ms.is_none();
+        let mut value = json!({"node": n});
+        if let Some(r) = change.rate {
+            value["rate"] = json!(r);
+        }
+        if let Some(j) = change.jump_ms {
+            value["jump_ms"] = json!(j);
+        }
+        match self.sut.set_clock(n, change).await {
+            Ok(()) if reset => {
+                self.clocked.remove(&n);
+            }
+            Ok(()) => {
+                self.clocked.insert(n);
+            }
+            Err(e) => value["error"] = json!(e.to_string()),
+        }
+        if primary {
+            value["primary"] = json!(true);
+        }
+        let f = if reset { "reset-clock" } else { "clock" };
+        self.emit(f, value);
+    }
+
     /// One move of an episode on its bound nodes.
     async fn play_move(&mut self, mv: &Move, bound: &BTreeMap<Role, NodeId>) {
         let node = |r: &Role| bound[r];
@@ -361,6 +391,26 @@ impl Nemesis {
             Move::Start(r) => (Action::Start(node(r)), false),
             Move::Pause(r) => (Action::Pause(node(r)), primary(r)),
             Move::Resume(r) => (Action::Resume(node(r)), false),
+            Move::Clock {
+                role,
+                rate,
+                jump_ms,
+            } => {
+                let change = ClockChange {
+                    rate: *rate,
+                    jump_ms: *jump_ms,
+                };
+                self.clock(node(role), change, primary(role)).await;
+                return;
+            }
+            Move::ResetClock(r) => {
+                let reset = ClockChange {
+                    rate: Some(1.0),
+                    jump_ms: None,
+                };
+                self.clock(node(r), reset, false).await;
+                return;
+            }
         };
         self.execute_noted(action, aimed).await;
     }
@@ -478,6 +528,11 @@ impl Nemesis {
         if primary {
             value["primary"] = json!(true);
         }
+        self.emit(f, value)
+    }
+
+    /// Publishes the faults in effect and reports one step.
+    fn emit(&mut self, f: &'static str, value: serde_json::Value) -> NemesisEvent {
         self.publish_active();
         let event = NemesisEvent {
             f,
@@ -523,6 +578,14 @@ impl Nemesis {
         let removed: Vec<NodeId> = self.actual.removed.iter().copied().collect();
         for n in removed {
             events.push(self.execute(Action::AddMember(n)).await);
+        }
+        let clocked: Vec<NodeId> = self.clocked.iter().copied().collect();
+        for n in clocked {
+            let reset = ClockChange {
+                rate: Some(1.0),
+                jump_ms: None,
+            };
+            self.clock(n, reset, false).await;
         }
         self.schedule.reset_state();
         events
@@ -647,7 +710,12 @@ fn roles_of<'a>(moves: impl Iterator<Item = &'a Move>) -> BTreeSet<Role> {
                 roles.extend(bridge.iter().copied());
             }
             Move::Heal => {}
-            Move::Kill(r) | Move::Start(r) | Move::Pause(r) | Move::Resume(r) => {
+            Move::Kill(r)
+            | Move::Start(r)
+            | Move::Pause(r)
+            | Move::Resume(r)
+            | Move::Clock { role: r, .. }
+            | Move::ResetClock(r) => {
                 roles.insert(*r);
             }
         }

@@ -12,6 +12,7 @@
 //! | `lagging` | a follower cut off for 1–2 intervals under writes, healed, and the leader killed at once: the lagging node campaigns among nodes whose logs are longer; the leader restarts 0.5–1 interval later |
 //! | `pause-leader` | the leader SIGSTOPped for 1–2 intervals (far past the election timeout) with its clients' requests queued behind it, then resumed |
 //! | `kill-majority` | `kill -9` of the leader and enough followers to lose a majority, all restarted 0.2–1 s later (entries acknowledged just before the kill must survive) |
+//! | `clock` | the leader cut off alone while its clock runs slow (0.05–0.3 × real time) or jumps back 1–3 intervals, so that its timers (CheckQuorum, its lease) lag while the others elect a leader; healed and its clock reset after 1–2 intervals. Needs a system whose clock the harness controls (capability `clock`), and is not in `packages`: a correct leader lease assumes bounded clock drift, which this breaks on purpose |
 //!
 //! Episodes are separated by a quiet time of 0.5–1.5 intervals. The plan is
 //! a pure function of the seed (which package, which follower slot, every
@@ -40,11 +41,24 @@ pub enum Package {
     Lagging,
     PauseLeader,
     KillMajority,
+    Clock,
 }
 
 impl Package {
-    /// Every package, in the order `--nemesis packages` lists them.
-    pub const ALL: [Package; 5] = [
+    /// Every package, in the order `--nemesis` lists them.
+    pub const ALL: [Package; 6] = [
+        Package::IsolateLeader,
+        Package::Diverge,
+        Package::Lagging,
+        Package::PauseLeader,
+        Package::KillMajority,
+        Package::Clock,
+    ];
+
+    /// What `--nemesis packages` means: every package that holds for any
+    /// correct Raft (not `clock`, which breaks the bounded drift a leader
+    /// lease relies on).
+    pub const PACKAGES: [Package; 5] = [
         Package::IsolateLeader,
         Package::Diverge,
         Package::Lagging,
@@ -60,6 +74,7 @@ impl Package {
             Package::Lagging => "lagging",
             Package::PauseLeader => "pause-leader",
             Package::KillMajority => "kill-majority",
+            Package::Clock => "clock",
         }
     }
 
@@ -67,7 +82,7 @@ impl Package {
     /// take (its capabilities) for the package to run.
     pub fn kinds(self) -> &'static [FaultKind] {
         match self {
-            Package::IsolateLeader => &[FaultKind::Partition],
+            Package::IsolateLeader | Package::Clock => &[FaultKind::Partition],
             Package::Diverge | Package::Lagging => &[FaultKind::Partition, FaultKind::Kill],
             Package::PauseLeader => &[FaultKind::Pause],
             Package::KillMajority => &[FaultKind::Kill],
@@ -101,7 +116,7 @@ impl NemesisSpec {
         let mut spec = NemesisSpec::default();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             if part == "packages" {
-                spec.packages.extend(Package::ALL);
+                spec.packages.extend(Package::PACKAGES);
             } else if let Some(p) = Package::parse(part) {
                 spec.packages.insert(p);
             } else {
@@ -143,15 +158,15 @@ impl NemesisSpec {
     /// How test names say it: `all`, `kill+partition`, `packages`,
     /// `all+isolate-leader`.
     pub fn short_name(&self) -> String {
-        let packages = if self.packages.len() == Package::ALL.len() {
-            "packages".to_string()
-        } else {
-            self.packages
-                .iter()
-                .map(|p| p.name())
-                .collect::<Vec<_>>()
-                .join("+")
-        };
+        let all = Package::PACKAGES.iter().all(|p| self.packages.contains(p));
+        let packages = self
+            .packages
+            .iter()
+            .filter(|p| !all || !Package::PACKAGES.contains(p))
+            .map(|p| p.name())
+            .chain(all.then_some("packages"))
+            .collect::<Vec<_>>()
+            .join("+");
         match (self.kinds.is_empty(), self.packages.is_empty()) {
             (_, true) => self.kinds.short_name(),
             (true, false) => packages,
@@ -171,7 +186,7 @@ pub enum Role {
 }
 
 /// One move of an episode, on roles.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Move {
     /// `side` on one side, every other node on the other; with `bridge`,
     /// that follower is on both sides (the side can reach it, and it the
@@ -186,10 +201,18 @@ pub enum Move {
     Start(Role),
     Pause(Role),
     Resume(Role),
+    /// The role's clock runs at `rate` (1: real time) and/or jumps.
+    Clock {
+        role: Role,
+        rate: Option<f64>,
+        jump_ms: Option<i64>,
+    },
+    /// The role's clock back to real time.
+    ResetClock(Role),
 }
 
 /// A move after a delay.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PackageStep {
     pub delay: Duration,
     pub mv: Move,
@@ -197,7 +220,7 @@ pub struct PackageStep {
 
 /// A planned episode: a package's moves, or a stretch of the generic
 /// schedule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Episode {
     Package {
         package: Package,
@@ -344,6 +367,34 @@ impl PackagePlan {
                 }
                 steps
             }
+            Package::Clock => {
+                let hold = self.times(1.0, 2.0);
+                let (rate, jump_ms) = if self.rng.gen_bool(0.5) {
+                    (Some(self.rng.gen_range(0.05..=0.3)), None)
+                } else {
+                    (None, Some(-(self.times(1.0, 3.0).as_millis() as i64)))
+                };
+                vec![
+                    step(
+                        quiet,
+                        Move::Clock {
+                            role: Role::Leader,
+                            rate,
+                            jump_ms,
+                        },
+                    ),
+                    step(
+                        Duration::ZERO,
+                        Move::Cut {
+                            side: vec![Role::Leader],
+                            bridge: None,
+                            mode,
+                        },
+                    ),
+                    step(hold, Move::Heal),
+                    step(Duration::ZERO, Move::ResetClock(Role::Leader)),
+                ]
+            }
         };
         Some(Episode::Package {
             package,
@@ -377,6 +428,10 @@ mod tests {
         assert_eq!(
             NemesisSpec::parse("packages").unwrap().short_name(),
             "packages"
+        );
+        assert_eq!(
+            NemesisSpec::parse("clock,packages").unwrap().short_name(),
+            "clock+packages"
         );
         assert_eq!(NemesisSpec::parse("all").unwrap().short_name(), "all");
         let needed = NemesisSpec::parse("pause-leader,diverge")
@@ -414,12 +469,12 @@ mod tests {
                 Episode::Classic { .. } => "classic".into(),
             })
             .collect();
-        assert_eq!(played.len(), Package::ALL.len() + 1, "{played:?}");
+        assert_eq!(played.len(), Package::PACKAGES.len() + 1, "{played:?}");
     }
 
     #[test]
     fn every_episode_undoes_what_it_does() {
-        let mut p = plan("packages", 9);
+        let mut p = plan("packages,clock", 9);
         for _ in 0..200 {
             let Some(Episode::Package { steps, package, .. }) = p.next_episode() else {
                 panic!("packages only")
@@ -430,8 +485,12 @@ mod tests {
                 match &s.mv {
                     Move::Cut { .. } => cut = true,
                     Move::Heal => cut = false,
-                    Move::Kill(r) | Move::Pause(r) => assert!(down.insert(*r)),
-                    Move::Start(r) | Move::Resume(r) => assert!(down.remove(r)),
+                    Move::Kill(r) | Move::Pause(r) | Move::Clock { role: r, .. } => {
+                        assert!(down.insert(*r))
+                    }
+                    Move::Start(r) | Move::Resume(r) | Move::ResetClock(r) => {
+                        assert!(down.remove(r))
+                    }
                 }
             }
             assert!(!cut && down.is_empty(), "{package}: {steps:?}");

@@ -40,10 +40,25 @@ impl NodeExit {
             .log
             .iter()
             .rev()
-            .find(|l| l.contains("panicked") || l.contains("ERROR") || l.contains("assert"))
-            .or(self.log.last())
-            .map(String::as_str)
-            .unwrap_or("(empty log)");
+            .position(|l| l.contains(" panicked at "))
+            .map(|p| self.log.len() - 1 - p)
+            .map(|p| {
+                self.log[p..]
+                    .iter()
+                    .take(2)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .or_else(|| {
+                self.log
+                    .iter()
+                    .rev()
+                    .find(|l| l.contains("ERROR"))
+                    .or(self.log.last())
+                    .cloned()
+            })
+            .unwrap_or_else(|| "(empty log)".into());
         format!(
             "n{} exited on its own at {:.1}s ({}): {}",
             self.node, self.at_s, self.status, why
@@ -89,7 +104,7 @@ impl ExitWatch {
                         at_s: started.elapsed().as_secs_f64(),
                         log: log_tail(&node_log(&run_dir, id), LOG_LINES),
                     };
-                    tracing::error!(finding = %exit.describe(), "a node exited on its own");
+                    tracing::info!(finding = %exit.describe(), "a node exited on its own");
                     exits.push(exit);
                 }
                 tokio::select! {
@@ -117,15 +132,20 @@ fn node_log(run_dir: &Path, id: NodeId) -> PathBuf {
         .join("node.log")
 }
 
-/// The last `n` lines of the log's last start (the harness marks each
-/// start with a `=== harness: start #k` line).
+/// `n` lines of the log's last start (the harness marks each start with a
+/// `=== harness: start #k` line) that say why it ended: from its last
+/// panic message on (the backtrace below it is cut), else its last lines.
 fn log_tail(path: &Path, n: usize) -> Vec<String> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return vec![format!("(no log at {})", path.display())];
     };
     let last_start = text.rfind("=== harness: start #").unwrap_or(0);
     let lines: Vec<&str> = text[last_start..].lines().collect();
-    lines[lines.len().saturating_sub(n)..]
+    let from = match lines.iter().rposition(|l| l.contains(" panicked at ")) {
+        Some(p) => p.saturating_sub(2),
+        None => lines.len().saturating_sub(n),
+    };
+    lines[from..(from + n).min(lines.len())]
         .iter()
         .map(|l| {
             let mut l = l.to_string();
@@ -152,11 +172,11 @@ mod tests {
         let p = dir.path().join("node.log");
         std::fs::write(
             &p,
-            "=== harness: start #1 of node 1\nold\n=== harness: start #2 of node 1\na\nthread 'main' panicked at core.rs:1: boom\n",
+            "=== harness: start #1 of node 1\nold\n=== harness: start #2 of node 1\na\nthread 'main' panicked at core.rs:1:\nboom\nstack backtrace:\n   0: x\n",
         )
         .unwrap();
         let t = log_tail(&p, 12);
-        assert_eq!(t.len(), 3, "{t:?}");
+        assert_eq!(t.len(), 6, "{t:?}");
         assert!(t[0].starts_with("=== harness: start #2"));
         let e = NodeExit {
             node: 1,
@@ -168,9 +188,6 @@ mod tests {
             e.describe(),
             "n1 exited on its own at 1.2s (exit status: 101): thread 'main' panicked at core.rs:1: boom"
         );
-        assert_eq!(
-            log_tail(&p, 1),
-            vec!["thread 'main' panicked at core.rs:1: boom"]
-        );
+        assert_eq!(log_tail(&p, 4)[3], "boom");
     }
 }

@@ -145,6 +145,12 @@ impl RunConfig {
             .validate()
             .map_err(|e| e.to_string())?;
         let d = self.system.descriptor();
+        if self.packages.contains(&Package::Clock) && !d.capabilities.clock {
+            return Err(format!(
+                "{} has no clock the harness can change: drop clock from --nemesis",
+                d.name
+            ));
+        }
         d.capabilities
             .check(
                 d.name,
