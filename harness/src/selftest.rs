@@ -24,16 +24,17 @@ use crate::cli::{Cli, Command};
 use crate::run::{self, RunConfig, EXIT_ERROR, EXIT_INVALID, EXIT_VALID};
 use crate::store::RunResults;
 
-/// The suite's `harness run` flags: every nemesis package plus plain kills
-/// and partitions, short intervals, short op timeouts (no worker sits
-/// blind in a write to a cut-off leader), 20 s of traffic.
+/// The suite's `harness run` flags: every nemesis package (clock faults
+/// included) plus plain kills and partitions, short intervals, short op
+/// timeouts (no worker sits blind in a write to a cut-off leader), 20 s of
+/// traffic.
 pub const SUITE_ARGS: &[&str] = &[
     "--nodes",
     "5",
     "--time-limit",
     "20",
     "--nemesis",
-    "packages,kill,partition",
+    "packages,clock,kill,partition",
     "--nemesis-interval",
     "1",
     "--op-timeout-ms",
@@ -42,19 +43,27 @@ pub const SUITE_ARGS: &[&str] = &[
 
 /// What a bug's class needs on top of the suite settings: lease reads for
 /// the lease bugs (and no CheckQuorum for the one that is only wrong
-/// without it), membership changes for the membership bugs. The correct
-/// node runs every profile.
+/// without it), without clock faults (a correct lease assumes bounded
+/// drift); membership changes for the membership bugs. The correct node
+/// runs every profile.
 pub fn profile(bug: &str) -> &'static [&'static str] {
     match bug {
-        "lease-past-bound" => &["--read-consistency", "lease"],
+        "lease-past-bound" => &[
+            "--read-consistency",
+            "lease",
+            "--nemesis",
+            "packages,kill,partition",
+        ],
         "lease-without-check-quorum" => &[
             "--read-consistency",
             "lease",
+            "--nemesis",
+            "packages,kill,partition",
             "--system-opt",
             "check-quorum=false",
         ],
         "concurrent-conf-changes" | "counts-non-voters" => {
-            &["--nemesis", "packages,kill,partition,member"]
+            &["--nemesis", "packages,clock,kill,partition,member"]
         }
         _ => &[],
     }
