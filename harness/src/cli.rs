@@ -79,6 +79,12 @@ pub struct RunArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub concurrency: Option<u64>,
 
+    /// Read-only workers per node, besides --concurrency: each reads from
+    /// its own node all the time (a deposed leader or a lagging follower
+    /// included), at no rate limit; 0 for none.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=64))]
+    pub readers: u64,
+
     /// Total ops per second over all clients (default: unlimited, every
     /// client busy all the time).
     #[arg(long, value_name = "OPS_PER_S", value_parser = positive_f64)]
@@ -272,6 +278,7 @@ impl RunArgs {
             nodes: self.nodes as usize,
             time_limit: self.time_limit,
             concurrency: self.concurrency.unwrap_or(2 * self.nodes) as usize,
+            readers: self.readers as usize,
             rate: self.rate,
             workload: self.workload,
             key_count: self.key_count as usize,

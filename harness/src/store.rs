@@ -91,6 +91,9 @@ pub struct TestConfig {
     /// Whether workers stick to the last node that answered them
     /// (`--follow-leader`) instead of their own node.
     pub follow_leader: bool,
+    /// Read-only workers per node, besides `concurrency` (`--readers`).
+    #[serde(default)]
+    pub readers: usize,
     /// How often every node's status was polled, milliseconds.
     pub status_interval_ms: u64,
     /// The command line, for replay.

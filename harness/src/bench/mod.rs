@@ -283,6 +283,7 @@ pub fn cell_config(
         mix: Some(args.mix),
         nemesis: FaultKinds::default(),
         packages: Default::default(),
+        readers: 0,
         nemesis_interval: 1.0,
         nemesis_targets: Targets::One,
         read_consistency: ReadConsistency::Linearizable,

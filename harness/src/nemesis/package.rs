@@ -10,7 +10,7 @@
 //! | `isolate-leader` | the leader and a minority (itself alone on 3 nodes) cut off from the majority for 1–2 intervals while its clients keep writing to it; then healed |
 //! | `diverge` | the leader can reach only one follower for 0.15–0.4 s (entries appended on it reach only some followers), then it is killed as the network heals, and restarted 0.5–1 interval later |
 //! | `lagging` | a follower cut off for 1–2 intervals under writes, healed, and the leader killed at once: the lagging node campaigns among nodes whose logs are longer; the leader restarts 0.5–1 interval later |
-//! | `pause-leader` | the leader SIGSTOPped for 1–2 intervals (far past the election timeout) with its clients' requests queued behind it, then resumed |
+//! | `pause-leader` | the leader SIGSTOPped for 0.3–0.9 interval (past the election timeout, within the op timeout) with its clients' requests queued behind it, then resumed: they are answered by a node that has not yet heard of the new leader |
 //! | `kill-majority` | `kill -9` of the leader and enough followers to lose a majority, all restarted 0.2–1 s later (entries acknowledged just before the kill must survive) |
 //! | `clock` | the leader cut off alone while its clock runs slow (0.05–0.3 × real time) or jumps back 1–3 intervals, so that its timers (CheckQuorum, its lease) lag while the others elect a leader; healed and its clock reset after 1–2 intervals. Needs a system whose clock the harness controls (capability `clock`), and is not in `packages`: a correct leader lease assumes bounded clock drift, which this breaks on purpose |
 //!
@@ -340,7 +340,10 @@ impl PackagePlan {
                 ]
             }
             Package::PauseLeader => {
-                let hold = self.times(1.0, 2.0);
+                // Past the election timeout, yet short enough that the
+                // clients' queued requests (op timeout ≥ 1 s) still wait
+                // for the answer the resumed leader gives them.
+                let hold = self.times(0.3, 0.9);
                 vec![
                     step(quiet, Move::Pause(Role::Leader)),
                     step(hold, Move::Resume(Role::Leader)),

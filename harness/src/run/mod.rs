@@ -93,6 +93,8 @@ pub struct RunConfig {
     pub time_limit: f64,
     /// Client workers.
     pub concurrency: usize,
+    /// Read-only workers per node, besides `concurrency`.
+    pub readers: usize,
     /// Total ops/s (`None`: unlimited).
     pub rate: Option<f64>,
     pub workload: WorkloadKind,

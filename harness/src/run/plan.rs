@@ -56,6 +56,7 @@ impl Plan {
             proxy: config.proxies,
             op_timeout_ms: config.op_timeout_ms,
             follow_leader: config.follow_leader,
+            readers: config.readers,
             status_interval_ms: config.status_interval_ms,
             argv,
             test_index,
@@ -111,7 +112,10 @@ impl Plan {
                 ),
             ),
             ("time limit", format!("{}s", t.time_limit_s)),
-            ("concurrency", t.concurrency.to_string()),
+            (
+                "concurrency",
+                format!("{}  (+ {} reader(s) per node)", t.concurrency, t.readers),
+            ),
             ("rate", rate),
             (
                 "workload",

@@ -172,6 +172,7 @@ impl Session<'_> {
             nodes: self.cluster.node_ids(),
             follow_leader: c.follow_leader,
             deadline: Instant::now() + limit,
+            readers: c.readers,
         };
         let result = run_traffic(
             config,
