@@ -108,7 +108,8 @@ pub struct RunArgs {
 
     /// Faults: a comma list of fault kinds (kill, pause, partition, member;
     /// or all) and packages (isolate-leader, diverge, lagging, pause-leader,
-    /// kill-majority; or packages: all of them); or none.
+    /// kill-majority, kill-all, clock; or packages: all of them but clock);
+    /// or none.
     #[arg(long, default_value = "all", value_parser = NemesisSpec::parse)]
     pub nemesis: NemesisSpec,
 

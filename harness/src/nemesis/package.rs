@@ -12,6 +12,7 @@
 //! | `lagging` | a follower cut off for 1–2 intervals under writes, healed, and the leader killed at once: the lagging node campaigns among nodes whose logs are longer; the leader restarts 0.5–1 interval later |
 //! | `pause-leader` | the leader SIGSTOPped for 0.3–0.9 interval (past the election timeout, within the op timeout) with its clients' requests queued behind it, then resumed: they are answered by a node that has not yet heard of the new leader |
 //! | `kill-majority` | `kill -9` of the leader and enough followers to lose a majority, all restarted 0.2–1 s later (entries acknowledged just before the kill must survive) |
+//! | `kill-all` | `kill -9` of every node, all restarted 0.2–1 s later: nothing survives but what each node made durable |
 //! | `clock` | the leader cut off alone while its clock runs slow (0.05–0.3 × real time) or jumps back 1–3 intervals, so that its timers (CheckQuorum, its lease) lag while the others elect a leader; healed and its clock reset after 1–2 intervals. Needs a system whose clock the harness controls (capability `clock`), and is not in `packages`: a correct leader lease assumes bounded clock drift, which this breaks on purpose |
 //!
 //! Episodes are separated by a quiet time of 0.5–1.5 intervals. The plan is
@@ -41,29 +42,32 @@ pub enum Package {
     Lagging,
     PauseLeader,
     KillMajority,
+    KillAll,
     Clock,
 }
 
 impl Package {
     /// Every package, in the order `--nemesis` lists them.
-    pub const ALL: [Package; 6] = [
+    pub const ALL: [Package; 7] = [
         Package::IsolateLeader,
         Package::Diverge,
         Package::Lagging,
         Package::PauseLeader,
         Package::KillMajority,
+        Package::KillAll,
         Package::Clock,
     ];
 
     /// What `--nemesis packages` means: every package that holds for any
     /// correct Raft (not `clock`, which breaks the bounded drift a leader
     /// lease relies on).
-    pub const PACKAGES: [Package; 5] = [
+    pub const PACKAGES: [Package; 6] = [
         Package::IsolateLeader,
         Package::Diverge,
         Package::Lagging,
         Package::PauseLeader,
         Package::KillMajority,
+        Package::KillAll,
     ];
 
     /// The name in `--nemesis` and `test.json`.
@@ -74,6 +78,7 @@ impl Package {
             Package::Lagging => "lagging",
             Package::PauseLeader => "pause-leader",
             Package::KillMajority => "kill-majority",
+            Package::KillAll => "kill-all",
             Package::Clock => "clock",
         }
     }
@@ -85,7 +90,7 @@ impl Package {
             Package::IsolateLeader | Package::Clock => &[FaultKind::Partition],
             Package::Diverge | Package::Lagging => &[FaultKind::Partition, FaultKind::Kill],
             Package::PauseLeader => &[FaultKind::Pause],
-            Package::KillMajority => &[FaultKind::Kill],
+            Package::KillMajority | Package::KillAll => &[FaultKind::Kill],
         }
     }
 
@@ -349,8 +354,12 @@ impl PackagePlan {
                     step(hold, Move::Resume(Role::Leader)),
                 ]
             }
-            Package::KillMajority => {
-                let majority = self.nodes / 2 + 1;
+            Package::KillMajority | Package::KillAll => {
+                let majority = if package == Package::KillAll {
+                    self.nodes
+                } else {
+                    self.nodes / 2 + 1
+                };
                 let victims: Vec<Role> = std::iter::once(Role::Leader)
                     .chain((0..majority - 1).map(Role::Follower))
                     .collect();
