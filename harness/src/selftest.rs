@@ -296,6 +296,10 @@ async fn hunt(
     while started.elapsed().as_secs_f64() < budget && !*stop.borrow() {
         let done = one_run(&config, *seed, stop).await;
         *seed += 1;
+        if done.results.interrupted {
+            // Cut short by Ctrl-C: no verdict on the bug either way.
+            break;
+        }
         row.runs += 1;
         row.traffic_s += traffic_of(&done.results, config.time_limit);
         row.wall_s = started.elapsed().as_secs_f64();
@@ -350,6 +354,9 @@ async fn control(
         config.results_dir = args.results_dir.join("correct");
         let done = one_run(&config, *seed, stop).await;
         *seed += 1;
+        if done.results.interrupted {
+            break;
+        }
         i += 1;
         row.runs += 1;
         row.traffic_s += traffic_of(&done.results, config.time_limit);
