@@ -110,7 +110,7 @@ pub struct RunArgs {
     /// or all) and packages (isolate-leader, diverge, lagging, pause-leader,
     /// kill-majority, kill-all, clock; or packages: all of them but clock);
     /// or none.
-    #[arg(long, default_value = "all", value_parser = NemesisSpec::parse)]
+    #[arg(long, default_value = "all,packages", value_parser = NemesisSpec::parse)]
     pub nemesis: NemesisSpec,
 
     /// Which nodes faults hit: `one` (the nodes the seeded schedule picked)
@@ -121,7 +121,7 @@ pub struct RunArgs {
     pub nemesis_targets: Targets,
 
     /// Mean seconds between fault decisions (start one, or undo one).
-    #[arg(long, value_name = "SECONDS", default_value_t = 2.0, value_parser = positive_f64)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = positive_f64)]
     pub nemesis_interval: f64,
 
     /// Consistency of client reads: linearizable, lease or stale (etcd:
@@ -162,7 +162,7 @@ pub struct RunArgs {
 
     /// Give up on one client op after this many milliseconds (a write then
     /// ends `info`).
-    #[arg(long, default_value_t = 4000, value_parser = clap::value_parser!(u64).range(50..))]
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..))]
     pub op_timeout_ms: u64,
 
     /// Seconds to wait for a leader after the faults are healed; no leader
@@ -326,6 +326,12 @@ mod tests {
         assert_eq!(c.concurrency, 10);
         assert_eq!(c.time_limit, 20.0);
         assert_eq!(c.nemesis, crate::nemesis::FaultKinds::all());
+        assert_eq!(
+            c.packages,
+            crate::nemesis::Package::PACKAGES.into_iter().collect()
+        );
+        assert_eq!(c.op_timeout_ms, 1000);
+        assert_eq!(c.readers, 1);
         assert_eq!(c.nemesis_targets, Targets::One);
         assert_eq!(c.workload, WorkloadKind::Kv);
         assert_eq!(c.read_consistency, ReadConsistency::Linearizable);

@@ -172,7 +172,21 @@ mod tests {
         assert_eq!(p.test.concurrency, 6);
         assert_eq!(p.test.rate, Some(50.0));
         assert_eq!(p.test.keys, vec!["k0", "k1", "k2", "k3"]);
-        assert_eq!(p.test.nemesis, vec!["kill", "pause", "partition", "member"]);
+        assert_eq!(
+            p.test.nemesis,
+            vec![
+                "kill",
+                "pause",
+                "partition",
+                "member",
+                "isolate-leader",
+                "diverge",
+                "lagging",
+                "pause-leader",
+                "kill-majority",
+                "kill-all"
+            ]
+        );
         assert_eq!(p.test.system.name, "raft-node");
         assert_eq!(p.test.system.opts["pre-vote"], "false");
         assert_eq!(
