@@ -12,7 +12,7 @@
 //! "unknown".
 
 use crate::client::ReadConsistency;
-use crate::nemesis::{FaultKind, FaultKinds, Targets};
+use crate::nemesis::{NemesisSpec, Targets};
 use crate::run::RunConfig;
 use crate::systems::{opts::parse_pair, SystemKind};
 use clap::{Args, Parser, Subcommand};
@@ -32,7 +32,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a chaos test: start a cluster, drive clients, inject faults, check.
-    #[command(after_help = crate::systems::options_help())]
+    #[command(after_help = crate::systems::options_help(), args_override_self = true)]
     Run(RunArgs),
     /// Run a matrix of tests from a suite file (default: the built-in
     /// nightly suite); writes suite.json, summary.html and junit.xml.
@@ -48,6 +48,10 @@ pub enum Command {
     Bench(BenchArgs),
     /// Run one Raft node (the same flags and code as the `node` binary).
     Node(node::cli::NodeArgs),
+    /// Run every planted bug of the catalogue (a build with `--features
+    /// bugs`) until the harness catches it, and the correct node for false
+    /// alarms; print the table.
+    Selftest(crate::selftest::SelftestArgs),
 }
 
 /// `harness report`.
@@ -81,6 +85,12 @@ pub struct RunArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub concurrency: Option<u64>,
 
+    /// Read-only workers per node, besides --concurrency: each reads from
+    /// its own node all the time (a deposed leader or a lagging follower
+    /// included), at no rate limit; 0 for none.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=64))]
+    pub readers: u64,
+
     /// Total ops per second over all clients (default: unlimited, every
     /// client busy all the time).
     #[arg(long, value_name = "OPS_PER_S", value_parser = positive_f64)]
@@ -102,9 +112,12 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_mix)]
     pub mix: Option<OpMix>,
 
-    /// Faults: a comma list of kill, pause, partition, member; or all; or none.
-    #[arg(long, default_value = "all", value_parser = FaultKind::parse_list)]
-    pub nemesis: FaultKinds,
+    /// Faults: a comma list of fault kinds (kill, pause, partition, member;
+    /// or all) and packages (isolate-leader, diverge, lagging, pause-leader,
+    /// kill-majority, kill-all, clock; or packages: all of them but clock);
+    /// or none.
+    #[arg(long, default_value = "all,packages", value_parser = NemesisSpec::parse)]
+    pub nemesis: NemesisSpec,
 
     /// Which nodes faults hit: `one` (the nodes the seeded schedule picked)
     /// or `primaries` (kills, pauses and removals hit the current leader,
@@ -114,7 +127,7 @@ pub struct RunArgs {
     pub nemesis_targets: Targets,
 
     /// Mean seconds between fault decisions (start one, or undo one).
-    #[arg(long, value_name = "SECONDS", default_value_t = 2.0, value_parser = positive_f64)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = positive_f64)]
     pub nemesis_interval: f64,
 
     /// Consistency of client reads: linearizable, lease or stale (etcd:
@@ -156,7 +169,7 @@ pub struct RunArgs {
 
     /// Give up on one client op after this many milliseconds (a write then
     /// ends `info`).
-    #[arg(long, default_value_t = 4000, value_parser = clap::value_parser!(u64).range(50..))]
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..))]
     pub op_timeout_ms: u64,
 
     /// Seconds to wait for a leader after the faults are healed; no leader
@@ -403,12 +416,14 @@ impl RunArgs {
             nodes: self.nodes as usize,
             time_limit: self.time_limit,
             concurrency: self.concurrency.unwrap_or(2 * self.nodes) as usize,
+            readers: self.readers as usize,
             rate: self.rate,
             workload: self.workload,
             key_count: self.key_count as usize,
             key_dist: self.key_dist,
             mix: self.mix,
-            nemesis: self.nemesis.clone(),
+            nemesis: self.nemesis.kinds.clone(),
+            packages: self.nemesis.packages.clone(),
             nemesis_interval: self.nemesis_interval,
             nemesis_targets: self.nemesis_targets,
             read_consistency: self.read_consistency,
@@ -447,7 +462,13 @@ mod tests {
         assert_eq!(c.nodes, 5);
         assert_eq!(c.concurrency, 10);
         assert_eq!(c.time_limit, 20.0);
-        assert_eq!(c.nemesis, FaultKinds::all());
+        assert_eq!(c.nemesis, crate::nemesis::FaultKinds::all());
+        assert_eq!(
+            c.packages,
+            crate::nemesis::Package::PACKAGES.into_iter().collect()
+        );
+        assert_eq!(c.op_timeout_ms, 1000);
+        assert_eq!(c.readers, 1);
         assert_eq!(c.nemesis_targets, Targets::One);
         assert_eq!(c.workload, WorkloadKind::Kv);
         assert_eq!(c.read_consistency, ReadConsistency::Linearizable);
@@ -498,7 +519,7 @@ mod tests {
         let e = parse(&["run", "--nemesis", "kill,explode"])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("unknown fault \"explode\""), "{e}");
+        assert!(e.contains("unknown fault or package \"explode\""), "{e}");
         assert!(run_config(&["--no-proxy"])
             .validate()
             .unwrap_err()

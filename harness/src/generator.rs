@@ -12,6 +12,13 @@
 //! The total `rate` is shared evenly between the workers; each waits a
 //! seeded random delay (uniform in `[0, 2 × concurrency / rate]`, Jepsen's
 //! stagger) between ops, so that the ops are spread rather than in lockstep.
+//!
+//! Besides them, `readers` workers per node only read, always starting at
+//! their own node and without a rate limit, so that every node is watched
+//! all the time: a write to a cut-off or paused leader can block a mixed
+//! worker for its whole op timeout, which is exactly when a deposed leader
+//! or a lagging follower may answer a read it should not. A reader whose
+//! read timed out goes on at once.
 
 use crate::client::{Client, Completion};
 use crate::cluster::NodeId;
@@ -23,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use workloads::{Generator, Op, WorkloadConfig, WorkloadError};
+use workloads::{Generator, Op, OpMix, WorkloadConfig, WorkloadError};
 
 /// Errors of the traffic.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +83,8 @@ pub struct TrafficConfig {
     pub follow_leader: bool,
     /// When the workers stop starting new ops.
     pub deadline: Instant,
+    /// Read-only workers per node, on top of `concurrency`.
+    pub readers: usize,
 }
 
 /// Records `op` as invoked by `process`, runs it, records its completion.
@@ -124,21 +133,38 @@ pub async fn run_traffic(
     }
     cfg.workload.validate()?;
     let mut tasks = tokio::task::JoinSet::new();
-    for slot in 0..cfg.concurrency {
-        let generator = Generator::new(&cfg.workload, slot)?;
+    let reads = cfg
+        .workload
+        .kind
+        .allowed_ops()
+        .contains(&workloads::OpKind::Read);
+    let readers = if reads {
+        cfg.readers * cfg.nodes.len()
+    } else {
+        0
+    };
+    let mut reading = cfg.workload.clone();
+    reading.mix = OpMix::new(1, 0, 0, 0);
+    for slot in 0..cfg.concurrency + readers {
+        let reader = slot >= cfg.concurrency;
+        let generator = if reader {
+            Generator::new(&reading, slot)?
+        } else {
+            Generator::new(&cfg.workload, slot)?
+        };
         let worker = Worker {
             slot,
-            process: slot as u64,
+            process: if reader { ids.fresh() } else { slot as u64 },
             node: cfg.nodes[slot % cfg.nodes.len()],
             target: cfg.nodes[slot % cfg.nodes.len()],
-            follow_leader: cfg.follow_leader,
+            follow_leader: cfg.follow_leader && !reader,
             generator,
             stagger: ChaCha8Rng::seed_from_u64(
                 cfg.workload.seed ^ (0x5747_u64 << 32 | slot as u64),
             ),
             mean_gap: cfg
                 .rate
-                .filter(|r| *r > 0.0)
+                .filter(|r| *r > 0.0 && !reader)
                 .map(|r| Duration::from_secs_f64(cfg.concurrency as f64 / r)),
         };
         let client = client.clone();
@@ -292,6 +318,7 @@ mod tests {
                 nodes: vec![1, 2],
                 follow_leader,
                 deadline: Instant::now() + Duration::from_millis(300),
+                readers: 0,
             };
             run_traffic(cfg, client, recorder, ProcessIds::starting_at(1), stop)
                 .await

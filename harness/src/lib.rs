@@ -25,6 +25,7 @@ pub mod proxy;
 pub mod replay;
 pub mod report;
 pub mod run;
+pub mod selftest;
 pub mod stats;
 pub mod store;
 pub mod suite;

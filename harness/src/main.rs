@@ -99,6 +99,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 Ok(harness::replay::command(&args.request(), argv, &mut stdout, stop).await)
             })
         }
+        Command::Selftest(args) => {
+            let rt = runtime()?;
+            rt.block_on(async move {
+                let stop = interrupt_signal();
+                Ok(harness::selftest::run(&args, &mut stdout, stop).await)
+            })
+        }
         Command::Bench(args) => {
             let rt = runtime()?;
             rt.block_on(async move {

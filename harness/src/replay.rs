@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::watch;
 
 use crate::client::ReadConsistency;
-use crate::nemesis::{FaultKind, RecordedSchedule};
+use crate::nemesis::{FaultKind, NemesisSpec, RecordedSchedule};
 use crate::run::{self, CompletedRun, RunConfig, EXIT_ERROR};
 use crate::store::{RunResults, TestConfig};
 use crate::systems::SystemKind;
@@ -127,7 +127,8 @@ impl Recording {
                 .then(|| t.system.bin.clone().map(PathBuf::from))
                 .flatten()
         });
-        let mut nemesis = FaultKind::parse_list(&t.nemesis.join(",")).map_err(bad)?;
+        let spec = NemesisSpec::parse(&t.nemesis.join(",")).map_err(bad)?;
+        let mut nemesis = spec.kinds;
         // Whatever the recording holds must be allowed (it always is for
         // our own runs).
         nemesis.0.extend(self.schedule.kinds());
@@ -153,6 +154,10 @@ impl Recording {
                 .map_err(|e: workloads::WorkloadError| bad(e.to_string()))?,
             mix: Some(workloads::OpMix::parse(&t.mix).map_err(|e| bad(e.to_string()))?),
             nemesis,
+            // Kept so the configuration reads as recorded; the recorded
+            // steps, not a new draw of episodes, are what the replay runs.
+            packages: spec.packages,
+            readers: t.readers,
             nemesis_interval: t.nemesis_interval_s,
             nemesis_targets: t.nemesis_targets,
             read_consistency: t.read_consistency.parse::<ReadConsistency>().map_err(bad)?,

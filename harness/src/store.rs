@@ -91,6 +91,9 @@ pub struct TestConfig {
     /// Whether workers stick to the last node that answered them
     /// (`--follow-leader`) instead of their own node.
     pub follow_leader: bool,
+    /// Read-only workers per node, besides `concurrency` (`--readers`).
+    #[serde(default)]
+    pub readers: usize,
     /// How often every node's status was polled, milliseconds.
     pub status_interval_ms: u64,
     /// The command line, for replay.
@@ -130,6 +133,10 @@ pub struct RunResults {
     /// Why the harness could not do its job; then there is no verdict.
     #[serde(default)]
     pub error: Option<String>,
+    /// Nodes that exited on their own during the run (each a finding: the
+    /// run is invalid), with the last lines of their logs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_exits: Vec<crate::run::exits::NodeExit>,
     /// Stopped by Ctrl-C.
     #[serde(default)]
     pub interrupted: bool,

@@ -27,7 +27,7 @@ fn bad_flags_exit_3_with_a_message_naming_the_problem() {
         (&["run", "--nodes", "0"], "--nodes"),
         (
             &["run", "--nemesis", "kill,explode"],
-            "unknown fault \"explode\"",
+            "unknown fault or package \"explode\"",
         ),
         (&["run", "-w", "queue"], "unknown workload \"queue\""),
         (

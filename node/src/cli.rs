@@ -126,6 +126,23 @@ impl FromStr for BugName {
     }
 }
 
+/// This build's bug catalogue as (name, class) pairs, in catalogue order;
+/// empty in a build without the cargo feature `bugs`. What a harness that
+/// runs every bug (`harness selftest`) enumerates.
+pub fn bug_catalogue() -> Vec<(&'static str, &'static str)> {
+    #[cfg(feature = "bugs")]
+    {
+        crate::bugs::Bug::ALL
+            .iter()
+            .map(|b| (b.name(), b.class().as_str()))
+            .collect()
+    }
+    #[cfg(not(feature = "bugs"))]
+    {
+        Vec::new()
+    }
+}
+
 impl NodeArgs {
     /// The address book as a map (the last `--peer` for an ID wins).
     pub fn peer_map(&self) -> BTreeMap<NodeId, SocketAddr> {

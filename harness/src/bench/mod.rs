@@ -282,6 +282,8 @@ pub fn cell_config(
         key_dist: KeyDist::Uniform,
         mix: Some(args.mix),
         nemesis: FaultKinds::default(),
+        packages: Default::default(),
+        readers: 0,
         nemesis_interval: 1.0,
         nemesis_targets: Targets::One,
         read_consistency: ReadConsistency::Linearizable,

@@ -43,6 +43,7 @@
 //! ```
 
 pub mod fault;
+pub mod package;
 pub mod partition;
 pub mod recorded;
 pub mod schedule;
@@ -54,8 +55,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 
 use crate::cluster::{NodeId, ProcessState};
-use crate::systems::{probe_leader, wait_for_leader, Cluster, Network};
+use crate::systems::{probe_leader, wait_for_leader, ClockChange, Cluster, Network};
 pub use fault::{Edge, FaultKind, FaultKinds, Targets};
+pub use package::{Episode, Move, NemesisSpec, Package, PackagePlan, Role};
 pub use partition::{Partition, Shape};
 pub use recorded::{RecordedSchedule, RecordedStep};
 pub use schedule::{Action, FaultState, Schedule, ScheduleConfig, Step};
@@ -98,18 +100,31 @@ pub enum NemesisError {
     UnknownNode(NodeId),
 }
 
-/// A snapshot of the faults in effect, for the progress line.
+/// A snapshot of the faults in effect, for the progress line and for
+/// whoever must tell a fault from a finding (a removed member that its
+/// system stops is not a crash).
 #[derive(Debug, Clone, Default)]
-pub struct ActiveFaults(Arc<Mutex<Vec<String>>>);
+pub struct ActiveFaults(Arc<Mutex<(Vec<String>, BTreeSet<NodeId>)>>);
 
 impl ActiveFaults {
     /// Short descriptions such as `kill n3`, `partition majority`.
     pub fn get(&self) -> Vec<String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).0.clone()
     }
 
-    fn set(&self, v: Vec<String>) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = v;
+    /// The nodes removed from the configuration now.
+    pub fn removed(&self) -> BTreeSet<NodeId> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).1.clone()
+    }
+
+    /// A removal about to be asked for: its system may stop the node
+    /// before the change is confirmed.
+    fn removing(&self, n: NodeId) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).1.insert(n);
+    }
+
+    fn set(&self, v: Vec<String>, removed: BTreeSet<NodeId>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = (v, removed);
     }
 }
 
@@ -129,6 +144,11 @@ pub struct Nemesis {
     /// drawn one (`harness replay`); the drawn schedule then only lends
     /// its gates' settings.
     recorded: Option<RecordedSchedule>,
+    /// Episodes of nemesis packages, when `--nemesis` names any: then the
+    /// generic schedule only plays inside "classic" episodes.
+    packages: Option<PackagePlan>,
+    /// Nodes whose clock the nemesis changed and has not reset.
+    clocked: BTreeSet<NodeId>,
 }
 
 impl Nemesis {
@@ -157,7 +177,23 @@ impl Nemesis {
             active: ActiveFaults::default(),
             labels: known.iter().map(|&n| (n, n)).collect(),
             recorded: None,
+            packages: None,
+            clocked: BTreeSet::new(),
         })
+    }
+
+    /// Plays episodes of `plan` instead of the bare schedule (which then
+    /// runs inside its "classic" episodes).
+    pub fn with_packages(mut self, plan: PackagePlan) -> Self {
+        self.packages = Some(plan);
+        self
+    }
+
+    /// Publishes the faults in effect through `active` (a handle the caller
+    /// already shares) instead of a handle of its own.
+    pub fn sharing(mut self, active: ActiveFaults) -> Self {
+        self.active = active;
+        self
     }
 
     /// Carries out `recorded` instead of drawing steps: each step at its
@@ -194,6 +230,9 @@ impl Nemesis {
             }
             return stop.await;
         }
+        if self.packages.is_some() {
+            return self.run_episodes(stop).await;
+        }
         while let Some(step) = self.schedule.next_step() {
             tokio::select! {
                 _ = &mut stop => return,
@@ -204,6 +243,203 @@ impl Nemesis {
         }
         // No fault can ever happen (no kinds): just wait for the end.
         stop.await;
+    }
+
+    /// Plays package episodes until `stop`; an episode in progress is
+    /// played to its end (its undos included), so nothing is left half done.
+    async fn run_episodes<F: Future<Output = ()>>(&mut self, mut stop: std::pin::Pin<&mut F>) {
+        loop {
+            let Some(episode) = self.packages.as_mut().and_then(|p| p.next_episode()) else {
+                stop.await;
+                return;
+            };
+            match episode {
+                Episode::Classic { delay } => {
+                    tokio::select! {
+                        _ = &mut stop => return,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                    self.play_classic().await;
+                }
+                Episode::Package {
+                    package,
+                    rotation,
+                    steps,
+                } => {
+                    let mut steps = steps.into_iter();
+                    let Some(first) = steps.next() else { continue };
+                    tokio::select! {
+                        _ = &mut stop => return,
+                        _ = tokio::time::sleep(first.delay) => {}
+                    }
+                    let all: Vec<&Move> = std::iter::once(&first.mv).collect();
+                    let roles = roles_of(
+                        all.into_iter()
+                            .chain(steps.as_slice().iter().map(|s| &s.mv)),
+                    );
+                    let Some(bound) = self.bind_roles(&roles, rotation).await else {
+                        tracing::warn!(
+                            package = package.name(),
+                            "no leader to aim at: episode skipped"
+                        );
+                        continue;
+                    };
+                    tracing::info!(package = package.name(), ?bound, "nemesis episode");
+                    self.play_move(&first.mv, &bound).await;
+                    for s in steps {
+                        if !s.delay.is_zero() {
+                            tokio::time::sleep(s.delay).await;
+                        }
+                        self.play_move(&s.mv, &bound).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Steps of the generic schedule until no fault it started is active
+    /// (at most 20 steps; then what is left is undone).
+    async fn play_classic(&mut self) {
+        for i in 0..20 {
+            let Some(step) = self.schedule.next_step() else {
+                return;
+            };
+            if i > 0 {
+                tokio::time::sleep(step.delay).await;
+            }
+            let (action, primary) = self.bind(step.action).await;
+            self.execute_noted(action, primary).await;
+            if self.schedule.state().active() == 0 {
+                return;
+            }
+        }
+        for undo in self.schedule.state().undos() {
+            let (action, primary) = self.bind(undo).await;
+            self.execute_noted(action, primary).await;
+        }
+        self.schedule.reset_state();
+    }
+
+    /// Binds an episode's roles to nodes: the current leader, and followers
+    /// from the healthy non-leader nodes in the episode's rotation. `None`
+    /// when there is no leader (or too few followers) to aim at.
+    async fn bind_roles(
+        &self,
+        roles: &BTreeSet<Role>,
+        rotation: usize,
+    ) -> Option<BTreeMap<Role, NodeId>> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+        let leader = wait_for_leader(&*self.sut, deadline).await.ok()?.leader;
+        let impaired = self.actual.impaired();
+        let mut followers: Vec<NodeId> = self
+            .sut
+            .node_ids()
+            .into_iter()
+            .filter(|&n| n != leader && !impaired.contains(&n))
+            .collect();
+        if followers.is_empty() {
+            return None;
+        }
+        let r = rotation % followers.len();
+        followers.rotate_left(r);
+        let mut bound = BTreeMap::new();
+        for &role in roles {
+            let node = match role {
+                Role::Leader => leader,
+                Role::Follower(k) => *followers.get(k)?,
+            };
+            bound.insert(role, node);
+        }
+        Some(bound)
+    }
+
+    /// Sets node `n`'s clock; event `clock` with the change, or
+    /// `reset-clock` when it goes back to real time.
+    async fn clock(&mut self, n: NodeId, change: ClockChange, primary: bool) {
+        let reset = change.rate == Some(1.0) && change.jump_ms.is_none();
+        let mut value = json!({"node": n});
+        if let Some(r) = change.rate {
+            value["rate"] = json!(r);
+        }
+        if let Some(j) = change.jump_ms {
+            value["jump_ms"] = json!(j);
+        }
+        match self.sut.set_clock(n, change).await {
+            Ok(()) if reset => {
+                self.clocked.remove(&n);
+            }
+            Ok(()) => {
+                self.clocked.insert(n);
+            }
+            Err(e) => value["error"] = json!(e.to_string()),
+        }
+        if primary {
+            value["primary"] = json!(true);
+        }
+        let f = if reset { "reset-clock" } else { "clock" };
+        self.emit(f, value);
+    }
+
+    /// One move of an episode on its bound nodes.
+    async fn play_move(&mut self, mv: &Move, bound: &BTreeMap<Role, NodeId>) {
+        let node = |r: &Role| bound[r];
+        let primary = |r: &Role| *r == Role::Leader;
+        let (action, aimed) = match mv {
+            Move::Cut { side, bridge, mode } => {
+                let nodes = self.sut.node_ids();
+                let side: Vec<NodeId> = side.iter().map(node).collect();
+                let mut rest: Vec<NodeId> = nodes
+                    .iter()
+                    .copied()
+                    .filter(|n| !side.contains(n))
+                    .collect();
+                let (shape, groups) = match bridge.map(|b| node(&b)) {
+                    Some(b) => {
+                        let mut a = side.clone();
+                        a.push(b);
+                        (Shape::Bridge, vec![a, rest])
+                    }
+                    None => {
+                        rest.retain(|n| !side.contains(n));
+                        let shape = if side.len() == 1 {
+                            Shape::One
+                        } else {
+                            Shape::Majority
+                        };
+                        (shape, vec![side.clone(), rest])
+                    }
+                };
+                let aimed = bound.get(&Role::Leader).is_some_and(|l| side.contains(l));
+                let p = partition::of_groups(shape, groups, &nodes, *mode);
+                (Action::StartPartition(p), aimed)
+            }
+            Move::Heal => (Action::StopPartition, false),
+            Move::Kill(r) => (Action::Kill(node(r)), primary(r)),
+            Move::Start(r) => (Action::Start(node(r)), false),
+            Move::Pause(r) => (Action::Pause(node(r)), primary(r)),
+            Move::Resume(r) => (Action::Resume(node(r)), false),
+            Move::Clock {
+                role,
+                rate,
+                jump_ms,
+            } => {
+                let change = ClockChange {
+                    rate: *rate,
+                    jump_ms: *jump_ms,
+                };
+                self.clock(node(role), change, primary(role)).await;
+                return;
+            }
+            Move::ResetClock(r) => {
+                let reset = ClockChange {
+                    rate: Some(1.0),
+                    jump_ms: None,
+                };
+                self.clock(node(r), reset, false).await;
+                return;
+            }
+        };
+        self.execute_noted(action, aimed).await;
     }
 
     /// Turns a planned step into one on real nodes. With
@@ -319,6 +555,11 @@ impl Nemesis {
         if primary {
             value["primary"] = json!(true);
         }
+        self.emit(f, value)
+    }
+
+    /// Publishes the faults in effect and reports one step.
+    fn emit(&mut self, f: &'static str, value: serde_json::Value) -> NemesisEvent {
         self.publish_active();
         let event = NemesisEvent {
             f,
@@ -364,6 +605,14 @@ impl Nemesis {
         let removed: Vec<NodeId> = self.actual.removed.iter().copied().collect();
         for n in removed {
             events.push(self.execute(Action::AddMember(n)).await);
+        }
+        let clocked: Vec<NodeId> = self.clocked.iter().copied().collect();
+        for n in clocked {
+            let reset = ClockChange {
+                rate: Some(1.0),
+                jump_ms: None,
+            };
+            self.clock(n, reset, false).await;
         }
         self.schedule.reset_state();
         events
@@ -430,6 +679,7 @@ impl Nemesis {
                     "error": format!("would leave fewer than {min} voters")});
             }
         }
+        self.active.removing(n);
         if let Err(e) = self.sut.remove_member(n).await {
             return json!({"node": n, "error": e.to_string()});
         }
@@ -473,6 +723,29 @@ impl Nemesis {
         v.extend(self.actual.killed.iter().map(|n| format!("kill n{n}")));
         v.extend(self.actual.paused.iter().map(|n| format!("pause n{n}")));
         v.extend(self.actual.removed.iter().map(|n| format!("removed n{n}")));
-        self.active.set(v);
+        self.active.set(v, self.actual.removed.clone());
     }
+}
+
+/// Every role an episode's moves name.
+fn roles_of<'a>(moves: impl Iterator<Item = &'a Move>) -> BTreeSet<Role> {
+    let mut roles = BTreeSet::new();
+    for m in moves {
+        match m {
+            Move::Cut { side, bridge, .. } => {
+                roles.extend(side.iter().copied());
+                roles.extend(bridge.iter().copied());
+            }
+            Move::Heal => {}
+            Move::Kill(r)
+            | Move::Start(r)
+            | Move::Pause(r)
+            | Move::Resume(r)
+            | Move::Clock { role: r, .. }
+            | Move::ResetClock(r) => {
+                roles.insert(*r);
+            }
+        }
+    }
+    roles
 }

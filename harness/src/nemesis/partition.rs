@@ -205,6 +205,40 @@ impl Partition {
     }
 }
 
+/// A partition of explicit `groups` over `nodes` (a link passes when both
+/// ends share a group; groups may overlap, as a bridge's do): what a
+/// nemesis package builds once it knows which node plays which role.
+pub fn of_groups(
+    shape: Shape,
+    groups: Vec<Vec<NodeId>>,
+    nodes: &[NodeId],
+    cut: LinkMode,
+) -> Partition {
+    let mut all = nodes.to_vec();
+    all.sort_unstable();
+    let groups: Vec<Vec<NodeId>> = groups
+        .into_iter()
+        .map(|mut g| {
+            g.sort_unstable();
+            g
+        })
+        .collect();
+    let mut links = Vec::new();
+    for &from in &all {
+        for &to in &all {
+            if from != to {
+                let pass = groups.iter().any(|g| g.contains(&from) && g.contains(&to));
+                links.push((from, to, if pass { LinkMode::Pass } else { cut }));
+            }
+        }
+    }
+    Partition {
+        shape,
+        groups,
+        links,
+    }
+}
+
 /// Builds a partition of `shape` over `nodes` with a seeded RNG; cut links get `cut`.
 pub fn generate<R: Rng>(shape: Shape, nodes: &[NodeId], cut: LinkMode, rng: &mut R) -> Partition {
     let mut order: Vec<NodeId> = nodes.to_vec();

@@ -20,10 +20,12 @@
 //! Exit codes: 0 valid, 1 invalid, 2 unknown, 3 harness error (a harness
 //! failure is never reported as a verdict on the system).
 
+pub mod exits;
 pub mod plan;
 pub mod session;
 pub mod verdict;
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -34,7 +36,7 @@ use workloads::{KeyDist, OpMix, WorkloadKind};
 use crate::client::ReadConsistency;
 use crate::cluster::ClusterError;
 use crate::history::Recorder;
-use crate::nemesis::{FaultKind, FaultKinds, RecordedSchedule, Targets};
+use crate::nemesis::{FaultKind, FaultKinds, NemesisSpec, Package, RecordedSchedule, Targets};
 use crate::store::{RunDir, RunResults};
 use crate::systems::capabilities::Request;
 use crate::systems::{SystemError, SystemKind};
@@ -91,6 +93,8 @@ pub struct RunConfig {
     pub time_limit: f64,
     /// Client workers.
     pub concurrency: usize,
+    /// Read-only workers per node, besides `concurrency`.
+    pub readers: usize,
     /// Total ops/s (`None`: unlimited).
     pub rate: Option<f64>,
     pub workload: WorkloadKind,
@@ -98,7 +102,11 @@ pub struct RunConfig {
     pub key_dist: KeyDist,
     /// Op weights (`None`: the workload's own).
     pub mix: Option<OpMix>,
+    /// Fault kinds of the generic schedule.
     pub nemesis: FaultKinds,
+    /// Nemesis packages (named fault scenarios); when any is set, the
+    /// generic schedule plays as one more kind of episode among them.
+    pub packages: BTreeSet<Package>,
     /// Mean seconds between fault steps.
     pub nemesis_interval: f64,
     pub nemesis_targets: Targets,
@@ -125,7 +133,8 @@ impl RunConfig {
     /// system can take (its capabilities): every refusal is a sentence, and
     /// nothing has started yet.
     pub fn validate(&self) -> Result<(), String> {
-        if !self.proxies && self.nemesis.contains(FaultKind::Partition) {
+        let faults = self.nemesis_spec().needed_kinds();
+        if !self.proxies && faults.contains(FaultKind::Partition) {
             return Err(
                 "--no-proxy leaves no way to partition the nodes: drop partition from --nemesis"
                     .into(),
@@ -138,16 +147,30 @@ impl RunConfig {
             .validate()
             .map_err(|e| e.to_string())?;
         let d = self.system.descriptor();
+        if self.packages.contains(&Package::Clock) && !d.capabilities.clock {
+            return Err(format!(
+                "{} has no clock the harness can change: drop clock from --nemesis",
+                d.name
+            ));
+        }
         d.capabilities
             .check(
                 d.name,
                 &Request {
-                    faults: &self.nemesis,
+                    faults: &faults,
                     reads: self.read_consistency,
                     workload: self.workload,
                 },
             )
             .map_err(|e| e.to_string())
+    }
+
+    /// `--nemesis` as given: the kinds and the packages.
+    pub fn nemesis_spec(&self) -> NemesisSpec {
+        NemesisSpec {
+            kinds: self.nemesis.clone(),
+            packages: self.packages.clone(),
+        }
     }
 
     /// The workload of a run with `seed`.
@@ -173,7 +196,7 @@ impl RunConfig {
         name.push_str(&format!(
             "{}-{}",
             self.workload.name(),
-            self.nemesis.short_name()
+            self.nemesis_spec().short_name()
         ));
         if self.read_consistency != ReadConsistency::Linearizable {
             name.push('-');
@@ -286,7 +309,7 @@ pub async fn run_with_faults(
         return failed_early(out, &dir, e.into());
     }
 
-    let session = session::run(&plan, &dir, &recorder, out, stop.clone()).await;
+    let (session, exits) = session::run(&plan, &dir, &recorder, out, stop.clone()).await;
     let interrupted = *stop.borrow();
     let error = session.err().map(|e| e.to_string());
     if let Some(e) = &error {
@@ -295,7 +318,7 @@ pub async fn run_with_faults(
     if let Err(e) = recorder.sync() {
         tracing::warn!(error = %e, "could not sync the history");
     }
-    verdict::finish(out, &dir, &plan, error, interrupted).await
+    verdict::finish(out, &dir, &plan, error, exits, interrupted).await
 }
 
 /// A run that failed before it had a folder: nothing to record or check.
@@ -342,7 +365,8 @@ mod tests {
 
     #[test]
     fn test_names_say_system_workload_faults_and_weak_reads() {
-        assert_eq!(config(&[]).test_name(), "kv-all");
+        assert_eq!(config(&[]).test_name(), "kv-all+packages");
+        assert_eq!(config(&["--nemesis", "all"]).test_name(), "kv-all");
         assert_eq!(
             config(&["--nemesis", "none", "-w", "register"]).test_name(),
             "register-none"

@@ -54,13 +54,14 @@ impl Plan {
             keys: workload.keys(),
             key_dist: workload.key_dist.name(),
             mix: workload.mix.to_string(),
-            nemesis: config.nemesis.names(),
+            nemesis: config.nemesis_spec().names(),
             nemesis_interval_s: config.nemesis_interval,
             nemesis_targets: config.nemesis_targets,
             read_consistency: config.read_consistency.name().to_string(),
             proxy: config.proxies,
             op_timeout_ms: config.op_timeout_ms,
             follow_leader: config.follow_leader,
+            readers: config.readers,
             status_interval_ms: config.status_interval_ms,
             argv,
             test_index,
@@ -117,7 +118,10 @@ impl Plan {
                 ),
             ),
             ("time limit", format!("{}s", t.time_limit_s)),
-            ("concurrency", t.concurrency.to_string()),
+            (
+                "concurrency",
+                format!("{}  (+ {} reader(s) per node)", t.concurrency, t.readers),
+            ),
             ("rate", rate),
             (
                 "workload",
@@ -174,7 +178,21 @@ mod tests {
         assert_eq!(p.test.concurrency, 6);
         assert_eq!(p.test.rate, Some(50.0));
         assert_eq!(p.test.keys, vec!["k0", "k1", "k2", "k3"]);
-        assert_eq!(p.test.nemesis, vec!["kill", "pause", "partition", "member"]);
+        assert_eq!(
+            p.test.nemesis,
+            vec![
+                "kill",
+                "pause",
+                "partition",
+                "member",
+                "isolate-leader",
+                "diverge",
+                "lagging",
+                "pause-leader",
+                "kill-majority",
+                "kill-all"
+            ]
+        );
         assert_eq!(p.test.system.name, "raft-node");
         assert_eq!(p.test.system.opts["pre-vote"], "false");
         assert_eq!(

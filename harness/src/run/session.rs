@@ -12,13 +12,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::exits::{ExitWatch, NodeExit};
 use super::plan::Plan;
 use super::RunError;
 use crate::client::ReadConsistency;
 use crate::cluster::{NodeId, ProcessState};
 use crate::generator::{perform, run_traffic, ProcessIds, TrafficConfig};
 use crate::history::{EventType, Recorder};
-use crate::nemesis::{ActiveFaults, Nemesis, NemesisEvent, ScheduleConfig};
+use crate::nemesis::{ActiveFaults, Nemesis, NemesisEvent, PackagePlan, ScheduleConfig};
 use crate::progress::Progress;
 use crate::store::RunDir;
 use crate::systems::poller::StatusPoller;
@@ -26,17 +27,21 @@ use crate::systems::{wait_for_leader, ClientSpec, Cluster, LaunchSpec, LeaderInf
 
 /// How long the cluster gets to elect its first leader.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the healed nodes get to reach one state.
+const CONVERGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Launches the cluster, drives it, shuts it down.
+/// Returns how the session ended, and every node that exited on its own
+/// meanwhile (a finding, even when the session failed).
 pub async fn run(
     plan: &Plan,
     dir: &RunDir,
     recorder: &Recorder,
     out: &mut (dyn Write + Send),
     stop: watch::Receiver<bool>,
-) -> Result<(), RunError> {
+) -> (Result<(), RunError>, Vec<NodeExit>) {
     let c = &plan.config;
-    let cluster = plan
+    let cluster = match plan
         .system
         .launch(LaunchSpec {
             run_dir: dir.path.clone(),
@@ -44,16 +49,24 @@ pub async fn run(
             proxies: c.proxies,
             seed: plan.test.seed,
         })
-        .await?;
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return (Err(e.into()), Vec::new()),
+    };
+    let faults = ActiveFaults::default();
+    let exits = ExitWatch::start(cluster.clone(), &dir.path, faults.clone());
     let interval = Duration::from_millis(c.status_interval_ms);
     let poller = match StatusPoller::start(cluster.clone(), interval, Some(&dir.observations())) {
         Ok(p) => p,
         Err(e) => {
+            let exits = exits.finish().await;
             cluster.shutdown().await;
-            return Err(RunError::Failed(format!(
+            let e = RunError::Failed(format!(
                 "cannot create {}: {e}",
                 dir.observations().display()
-            )));
+            ));
+            return (Err(e), exits);
         }
     };
     let session = Session {
@@ -62,15 +75,18 @@ pub async fn run(
         recorder,
         cluster: cluster.clone(),
         poller: &poller,
+        faults,
         stop,
     };
     let result = session.drive(out).await;
+    let exits = exits.finish().await;
     let polled = poller.stop();
     cluster.shutdown().await;
-    match (result, polled.error) {
+    let result = match (result, polled.error) {
         (Ok(()), Some(e)) => Err(RunError::Failed(e)),
         (result, _) => result,
-    }
+    };
+    (result, exits)
 }
 
 struct Session<'a> {
@@ -79,6 +95,8 @@ struct Session<'a> {
     recorder: &'a Recorder,
     cluster: Arc<dyn Cluster>,
     poller: &'a StatusPoller,
+    /// The nemesis's faults in effect (shared with the exit watch).
+    faults: ActiveFaults,
     stop: watch::Receiver<bool>,
 }
 
@@ -154,6 +172,7 @@ impl Session<'_> {
             nodes: self.cluster.node_ids(),
             follow_leader: c.follow_leader,
             deadline: Instant::now() + limit,
+            readers: c.readers,
         };
         let result = run_traffic(
             config,
@@ -186,11 +205,79 @@ impl Session<'_> {
             m = self.final_reads(ids, leader.leader, deadline) => m?,
             _ = stop.wait_for(|s| *s) => return Ok(()),
         };
+        if !missing.is_empty() {
+            return Err(RunError::Failed(format!(
+                "final linearizable reads did not succeed before the recovery deadline for keys {}",
+                missing.join(", ")
+            )));
+        }
+        tokio::select! {
+            r = self.converge(ids, leader.leader) => r,
+            _ = stop.wait_for(|s| *s) => Ok(()),
+        }
+    }
+
+    /// The black-box convergence check: once healed, every node must hold
+    /// the same state. Stale reads of every key on every node are polled
+    /// (not recorded) until all nodes agree or [`CONVERGE_TIMEOUT`] passes;
+    /// then one round of stale reads on every node goes into the history,
+    /// followed by one more linearizable read of every key. No write runs
+    /// any more, so on a converged cluster every one of them returns what
+    /// the final reads returned; a node left with other state (it applied
+    /// another entry, lost one, or applied one twice) makes the history
+    /// non-linearizable, whatever the traffic happened to observe.
+    /// Systems without stale reads skip it.
+    async fn converge(&self, ids: &ProcessIds, leader: NodeId) -> Result<(), RunError> {
+        let c = &self.plan.config;
+        let caps = &c.system.descriptor().capabilities;
+        if caps.read_name(ReadConsistency::Stale).is_none() {
+            return Ok(());
+        }
+        let op_timeout = c.op_timeout().min(Duration::from_secs(1));
+        let stale = self.cluster.client(ClientSpec {
+            reads: ReadConsistency::Stale,
+            op_timeout,
+        })?;
+        let nodes = self.cluster.node_ids();
+        let keys = self.plan.workload.keys();
+        let deadline = Instant::now() + CONVERGE_TIMEOUT;
+        loop {
+            let mut states = Vec::new();
+            for &n in &nodes {
+                let mut values = Vec::new();
+                for key in &keys {
+                    let op = workloads::Op::Read { key: key.clone() };
+                    let r = stale.invoke(&op, n).await;
+                    values.push((r.kind == EventType::Ok && r.node == n).then_some(r.value));
+                }
+                states.push(values);
+            }
+            let agreed = states.iter().flatten().all(Option::is_some)
+                && states.windows(2).all(|w| w[0] == w[1]);
+            if agreed {
+                break;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    "the nodes did not converge to one state within {CONVERGE_TIMEOUT:?} after the heal"
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        for &n in &nodes {
+            for key in &keys {
+                let op = workloads::Op::Read { key: key.clone() };
+                perform(&*stale, self.recorder, ids.fresh(), &op, n).await?;
+            }
+        }
+        let again = Instant::now() + Duration::from_secs(5);
+        let missing = self.final_reads(ids, leader, again).await?;
         if missing.is_empty() {
             Ok(())
         } else {
             Err(RunError::Failed(format!(
-                "final linearizable reads did not succeed before the recovery deadline for keys {}",
+                "the last linearizable reads did not succeed for keys {}",
                 missing.join(", ")
             )))
         }
@@ -245,7 +332,7 @@ impl NemesisTask {
     /// `None` when the run has no faults.
     fn start(s: &Session<'_>) -> Result<Option<Self>, RunError> {
         let c = &s.plan.config;
-        if c.nemesis.is_empty() {
+        if c.nemesis_spec().is_empty() {
             return Ok(None);
         }
         let mut schedule = ScheduleConfig::new(
@@ -260,9 +347,19 @@ impl NemesisTask {
                 tracing::error!(error = %e, "cannot record a nemesis event");
             }
         });
-        let mut nemesis = Nemesis::new(schedule, s.plan.test.seed, s.cluster.clone(), sink)?;
+        let mut nemesis = Nemesis::new(schedule, s.plan.test.seed, s.cluster.clone(), sink)?
+            .sharing(s.faults.clone());
         if let Some(recorded) = &s.plan.recorded {
+            // A replay carries out what was recorded, packages included.
             nemesis = nemesis.replaying(recorded.clone());
+        } else if !c.packages.is_empty() {
+            nemesis = nemesis.with_packages(PackagePlan::new(
+                &c.packages,
+                !c.nemesis.is_empty(),
+                c.nodes,
+                Duration::from_secs_f64(c.nemesis_interval),
+                s.plan.test.seed,
+            ));
         }
         let active = nemesis.active_faults();
         let (stop, mut stopped) = watch::channel(false);

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use checker::Validity;
 
+use super::exits::NodeExit;
 use super::plan::Plan;
 use super::{CompletedRun, EXIT_ERROR, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID};
 use crate::stats::{self, Stats};
@@ -17,6 +18,7 @@ pub async fn finish(
     dir: &RunDir,
     plan: &Plan,
     error: Option<String>,
+    exits: Vec<NodeExit>,
     interrupted: bool,
 ) -> CompletedRun {
     let mut error = error;
@@ -44,7 +46,15 @@ pub async fn finish(
         // A harness failure is never a verdict.
         results.fail(e.clone());
     }
+    // A node that exited on its own is a finding of the run, whatever the
+    // history shows, and even when the harness could not finish (its
+    // error, often a consequence, stays recorded).
+    results.node_exits = exits;
     let exit_code = match (&results.error, results.valid) {
+        _ if !results.node_exits.is_empty() => {
+            results.valid = Some(Validity::Invalid);
+            EXIT_INVALID
+        }
         (Some(_), _) => EXIT_ERROR,
         (None, Some(v)) => v.exit_code(),
         (None, None) => EXIT_VALID,
@@ -125,6 +135,9 @@ fn print_summary(out: &mut dyn Write, results: &RunResults, dir: &RunDir, exit_c
         if let Some(r) = &c.raft_safety {
             let _ = writeln!(out, "raft_safety: {}", verdict_text(r.valid));
         }
+    }
+    for e in &results.node_exits {
+        let _ = writeln!(out, "node exit: {}", e.describe());
     }
     if let Some(cx) = &results.counterexample {
         let _ = writeln!(out, "counterexample: {}", cx.explanation);

@@ -19,6 +19,9 @@ pub struct Capabilities {
     /// Whether its nodes write Raft traces (`nodes/nN/trace.jsonl`), which
     /// the Raft-safety checker reads next to the polled observations.
     pub traces: bool,
+    /// Whether the harness can change a node's clock (its rate, jumps):
+    /// [`super::Cluster::set_clock`], for the `clock` nemesis package.
+    pub clock: bool,
 }
 
 /// What a run asks of a system.
@@ -136,6 +139,7 @@ mod tests {
         ],
         workloads: &[WorkloadKind::Register],
         traces: false,
+        clock: false,
     };
 
     #[test]

@@ -168,6 +168,17 @@ pub trait System: Send + Sync {
     fn launch(&self, spec: LaunchSpec) -> BoxFuture<'_, Result<Arc<dyn Cluster>, ClusterError>>;
 }
 
+/// A change of one node's clock ([`Cluster::set_clock`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ClockChange {
+    /// How fast its time runs from now on (1: real time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// A jump of its time, in ms (negative: back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jump_ms: Option<i64>,
+}
+
 /// How the run's client should behave.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientSpec {
@@ -205,6 +216,22 @@ pub trait Cluster: Send + Sync {
     /// Adds `id` back (starting it as the system requires); resolves once it
     /// is a voter again.
     fn add_member(&self, id: NodeId) -> BoxFuture<'_, Result<(), ClusterError>>;
+    /// Changes node `id`'s clock: its time runs `rate` times as fast from
+    /// now on, and/or jumps by `jump_ms` (back: no timer is due until it
+    /// catches up). Only systems whose capabilities say `clock` have it.
+    fn set_clock(
+        &self,
+        id: NodeId,
+        change: ClockChange,
+    ) -> BoxFuture<'_, Result<(), ClusterError>> {
+        let _ = (id, change);
+        Box::pin(async {
+            Err(ClusterError::Unsupported {
+                system: "this system",
+                action: "change a node's clock",
+            })
+        })
+    }
     /// The links the nemesis may cut; `None` when the nodes talk directly.
     fn network(&self) -> Option<Arc<dyn Network>>;
     /// A client for the run's workers.

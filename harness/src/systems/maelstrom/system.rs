@@ -35,6 +35,8 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         reads: &[(ReadConsistency::Linearizable, "linearizable")],
         workloads: &WorkloadKind::ALL,
         traces: false,
+        // The harness cannot change a foreign process's clock.
+        clock: false,
     },
     options: &[
         OptSpec {

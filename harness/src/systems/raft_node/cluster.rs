@@ -437,6 +437,31 @@ impl Cluster for NodeCluster {
         self.mesh.clone().map(|m| m as Arc<dyn Network>)
     }
 
+    fn set_clock(
+        &self,
+        id: NodeId,
+        change: super::super::ClockChange,
+    ) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            let url = self.url(id, "/debug/clock")?;
+            let http = |message: String| ClusterError::Http { id, message };
+            let resp = self
+                .http
+                .post(url)
+                .json(&change)
+                .send()
+                .await
+                .map_err(|e| http(e.to_string()))?;
+            if resp.status().is_success() {
+                Ok(())
+            } else {
+                let code = resp.status();
+                let body = resp.text().await.unwrap_or_default();
+                Err(http(format!("POST /debug/clock: {code} {body}")))
+            }
+        })
+    }
+
     fn client(&self, spec: ClientSpec) -> Result<Arc<dyn Client>, ClusterError> {
         let addrs = self.addrs.iter().map(|(&id, a)| (id, a.client)).collect();
         let c = NodeClient::new(addrs, spec.op_timeout, spec.reads).map_err(|e| {

@@ -47,6 +47,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         ],
         workloads: &WorkloadKind::ALL,
         traces: true,
+        clock: true,
     },
     options: &[
         OptSpec {
@@ -134,6 +135,8 @@ impl NodeSettings {
             self.heartbeat_ms.to_string(),
             "--snapshot-threshold".into(),
             self.snapshot_threshold.to_string(),
+            // The `clock` nemesis package drives `/debug/clock`.
+            "--clock-control".into(),
         ];
         if !self.pre_vote {
             a.push("--no-pre-vote".into());

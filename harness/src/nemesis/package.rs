@@ -1,0 +1,542 @@
+//! Nemesis packages: named fault scenarios a user asks for with
+//! `--nemesis` (as Jepsen's nemesis packages), each the shape of fault that
+//! a class of Raft bugs needs to show itself. The generic schedule
+//! ([`super::Schedule`]) draws faults at random; a package instead plays an
+//! *episode* aimed at roles (the leader, one of its followers) with holds
+//! long enough for the cluster to move on under it:
+//!
+//! | package | episode |
+//! |---|---|
+//! | `isolate-leader` | the leader and a minority (itself alone on 3 nodes) cut off from the majority for 1–2 intervals while its clients keep writing to it; then healed |
+//! | `diverge` | the leader can reach only one follower for 0.15–0.4 s (entries appended on it reach only some followers), then it is killed as the network heals, and restarted 0.5–1 interval later |
+//! | `lagging` | a follower cut off for 1–2 intervals under writes, healed, and the leader killed at once: the lagging node campaigns among nodes whose logs are longer; the leader restarts 0.5–1 interval later |
+//! | `pause-leader` | the leader SIGSTOPped for 0.3–0.9 interval (past the election timeout, within the op timeout) with its clients' requests queued behind it, then resumed: they are answered by a node that has not yet heard of the new leader |
+//! | `kill-majority` | `kill -9` of the leader and enough followers to lose a majority, all restarted 0.2–1 s later (entries acknowledged just before the kill must survive) |
+//! | `kill-all` | `kill -9` of every node, all restarted 0.2–1 s later: nothing survives but what each node made durable |
+//! | `clock` | the leader cut off alone while its clock runs slow (0.05–0.3 × real time) or jumps back 1–3 intervals, so that its timers (CheckQuorum, its lease) lag while the others elect a leader; healed and its clock reset after 1–2 intervals. Needs a system whose clock the harness controls (capability `clock`), and is not in `packages`: a correct leader lease assumes bounded clock drift, which this breaks on purpose |
+//!
+//! Episodes are separated by a quiet time of 0.5–1.5 intervals. The plan is
+//! a pure function of the seed (which package, which follower slot, every
+//! delay); which node is the leader is only known when a step runs, so
+//! roles are bound to nodes then, once per episode, and every later step of
+//! the episode follows the same node. When plain fault kinds are listed
+//! next to packages, "classic" is one more episode: steps of the generic
+//! schedule until every fault it started is undone.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::time::Duration;
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::fault::{FaultKind, FaultKinds};
+use crate::proxy::LinkMode;
+
+/// A named fault scenario of `--nemesis`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Package {
+    IsolateLeader,
+    Diverge,
+    Lagging,
+    PauseLeader,
+    KillMajority,
+    KillAll,
+    Clock,
+}
+
+impl Package {
+    /// Every package, in the order `--nemesis` lists them.
+    pub const ALL: [Package; 7] = [
+        Package::IsolateLeader,
+        Package::Diverge,
+        Package::Lagging,
+        Package::PauseLeader,
+        Package::KillMajority,
+        Package::KillAll,
+        Package::Clock,
+    ];
+
+    /// What `--nemesis packages` means: every package that holds for any
+    /// correct Raft (not `clock`, which breaks the bounded drift a leader
+    /// lease relies on).
+    pub const PACKAGES: [Package; 6] = [
+        Package::IsolateLeader,
+        Package::Diverge,
+        Package::Lagging,
+        Package::PauseLeader,
+        Package::KillMajority,
+        Package::KillAll,
+    ];
+
+    /// The name in `--nemesis` and `test.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Package::IsolateLeader => "isolate-leader",
+            Package::Diverge => "diverge",
+            Package::Lagging => "lagging",
+            Package::PauseLeader => "pause-leader",
+            Package::KillMajority => "kill-majority",
+            Package::KillAll => "kill-all",
+            Package::Clock => "clock",
+        }
+    }
+
+    /// The fault kinds its episodes use: what the system must be able to
+    /// take (its capabilities) for the package to run.
+    pub fn kinds(self) -> &'static [FaultKind] {
+        match self {
+            Package::IsolateLeader | Package::Clock => &[FaultKind::Partition],
+            Package::Diverge | Package::Lagging => &[FaultKind::Partition, FaultKind::Kill],
+            Package::PauseLeader => &[FaultKind::Pause],
+            Package::KillMajority | Package::KillAll => &[FaultKind::Kill],
+        }
+    }
+
+    fn parse(s: &str) -> Option<Package> {
+        Package::ALL.into_iter().find(|p| p.name() == s)
+    }
+}
+
+impl fmt::Display for Package {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What `--nemesis` asks for: plain fault kinds for the generic schedule,
+/// and packages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NemesisSpec {
+    pub kinds: FaultKinds,
+    pub packages: BTreeSet<Package>,
+}
+
+impl NemesisSpec {
+    /// Parses `--nemesis`: a comma list of fault kinds (`kill`, `pause`,
+    /// `partition`, `member`) and packages (`isolate-leader`, …), or `all`
+    /// (every kind), `packages` (every package), `none`.
+    pub fn parse(s: &str) -> Result<NemesisSpec, String> {
+        let mut spec = NemesisSpec::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if part == "packages" {
+                spec.packages.extend(Package::PACKAGES);
+            } else if let Some(p) = Package::parse(part) {
+                spec.packages.insert(p);
+            } else {
+                let kinds = FaultKind::parse_list(part).map_err(|_| {
+                    format!(
+                        "unknown fault or package {part:?} (expected a comma list of {}, all, \
+                         {}, packages, or none)",
+                        super::fault::names(&FaultKind::ALL),
+                        Package::ALL.map(Package::name).join(", ")
+                    )
+                })?;
+                spec.kinds.0.extend(kinds.0);
+            }
+        }
+        Ok(spec)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kinds.is_empty() && self.packages.is_empty()
+    }
+
+    /// Every fault kind the run may inject: the listed kinds and those the
+    /// packages use (what a system's capabilities are checked against).
+    pub fn needed_kinds(&self) -> FaultKinds {
+        let mut k = self.kinds.clone();
+        for p in &self.packages {
+            k.0.extend(p.kinds().iter().copied());
+        }
+        k
+    }
+
+    /// The names, kinds first (`test.json`'s `nemesis`).
+    pub fn names(&self) -> Vec<String> {
+        let mut v = self.kinds.names();
+        v.extend(self.packages.iter().map(|p| p.name().to_string()));
+        v
+    }
+
+    /// How test names say it: `all`, `kill+partition`, `packages`,
+    /// `all+isolate-leader`.
+    pub fn short_name(&self) -> String {
+        let all = Package::PACKAGES.iter().all(|p| self.packages.contains(p));
+        let packages = self
+            .packages
+            .iter()
+            .filter(|p| !all || !Package::PACKAGES.contains(p))
+            .map(|p| p.name())
+            .chain(all.then_some("packages"))
+            .collect::<Vec<_>>()
+            .join("+");
+        match (self.kinds.is_empty(), self.packages.is_empty()) {
+            (_, true) => self.kinds.short_name(),
+            (true, false) => packages,
+            (false, false) => format!("{}+{packages}", self.kinds.short_name()),
+        }
+    }
+}
+
+/// A node by its role when the step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// The leader when the episode binds it.
+    Leader,
+    /// A follower: slot `k` of the healthy non-leader nodes in a seeded
+    /// rotation, distinct from the other followers of the episode.
+    Follower(usize),
+}
+
+/// One move of an episode, on roles.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Move {
+    /// `side` on one side, every other node on the other; with `bridge`,
+    /// that follower is on both sides (the side can reach it, and it the
+    /// rest), so the side's messages reach only it.
+    Cut {
+        side: Vec<Role>,
+        bridge: Option<Role>,
+        mode: LinkMode,
+    },
+    Heal,
+    Kill(Role),
+    Start(Role),
+    Pause(Role),
+    Resume(Role),
+    /// The role's clock runs at `rate` (1: real time) and/or jumps.
+    Clock {
+        role: Role,
+        rate: Option<f64>,
+        jump_ms: Option<i64>,
+    },
+    /// The role's clock back to real time.
+    ResetClock(Role),
+}
+
+/// A move after a delay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackageStep {
+    pub delay: Duration,
+    pub mv: Move,
+}
+
+/// A planned episode: a package's moves, or a stretch of the generic
+/// schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Episode {
+    Package {
+        package: Package,
+        /// Rotation of the follower slots (seeded).
+        rotation: usize,
+        steps: Vec<PackageStep>,
+    },
+    /// Steps of the generic schedule until no fault it started is active,
+    /// after a quiet time.
+    Classic { delay: Duration },
+}
+
+/// The seeded sequence of episodes.
+#[derive(Debug, Clone)]
+pub struct PackagePlan {
+    packages: Vec<Package>,
+    classic: bool,
+    nodes: usize,
+    interval: Duration,
+    rng: ChaCha8Rng,
+}
+
+impl PackagePlan {
+    /// Episodes of `packages` (and of the generic schedule when `classic`)
+    /// on `nodes` nodes, timed by `interval`.
+    pub fn new(
+        packages: &BTreeSet<Package>,
+        classic: bool,
+        nodes: usize,
+        interval: Duration,
+        seed: u64,
+    ) -> Self {
+        PackagePlan {
+            packages: packages.iter().copied().collect(),
+            classic,
+            nodes,
+            interval,
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x7061_636b_6167_6573),
+        }
+    }
+
+    fn times(&mut self, lo: f64, hi: f64) -> Duration {
+        self.interval.mul_f64(self.rng.gen_range(lo..=hi))
+    }
+
+    fn secs(&mut self, lo: f64, hi: f64) -> Duration {
+        Duration::from_secs_f64(self.rng.gen_range(lo..=hi))
+    }
+
+    /// The next episode; `None` when there is nothing to play.
+    pub fn next_episode(&mut self) -> Option<Episode> {
+        let choices = self.packages.len() + usize::from(self.classic);
+        if choices == 0 {
+            return None;
+        }
+        let pick = self.rng.gen_range(0..choices);
+        let quiet = self.times(0.5, 1.5);
+        let Some(&package) = self.packages.get(pick) else {
+            return Some(Episode::Classic { delay: quiet });
+        };
+        let rotation = self.rng.gen_range(0..self.nodes.max(1));
+        let mode = *[LinkMode::Stall, LinkMode::Reset]
+            .choose(&mut self.rng)
+            .unwrap_or(&LinkMode::Reset);
+        // A minority with the leader: itself and `minority - 1` followers.
+        let minority = (self.nodes.saturating_sub(1) / 2).max(1);
+        let step = |delay, mv| PackageStep { delay, mv };
+        let steps = match package {
+            Package::IsolateLeader => {
+                let mut side = vec![Role::Leader];
+                side.extend((0..minority - 1).map(Role::Follower));
+                let hold = self.times(1.0, 2.0);
+                vec![
+                    step(
+                        quiet,
+                        Move::Cut {
+                            side,
+                            bridge: None,
+                            mode,
+                        },
+                    ),
+                    step(hold, Move::Heal),
+                ]
+            }
+            Package::Diverge => {
+                let window = self.secs(0.15, 0.4);
+                let down = self.times(0.5, 1.0);
+                vec![
+                    step(
+                        quiet,
+                        Move::Cut {
+                            side: vec![Role::Leader],
+                            bridge: Some(Role::Follower(0)),
+                            mode: LinkMode::Reset,
+                        },
+                    ),
+                    step(window, Move::Kill(Role::Leader)),
+                    step(Duration::ZERO, Move::Heal),
+                    step(down, Move::Start(Role::Leader)),
+                ]
+            }
+            Package::Lagging => {
+                let hold = self.times(1.0, 2.0);
+                let down = self.times(0.5, 1.0);
+                vec![
+                    step(
+                        quiet,
+                        Move::Cut {
+                            side: vec![Role::Follower(0)],
+                            bridge: None,
+                            mode,
+                        },
+                    ),
+                    step(hold, Move::Heal),
+                    step(Duration::ZERO, Move::Kill(Role::Leader)),
+                    step(down, Move::Start(Role::Leader)),
+                ]
+            }
+            Package::PauseLeader => {
+                // Past the election timeout, yet short enough that the
+                // clients' queued requests (op timeout ≥ 1 s) still wait
+                // for the answer the resumed leader gives them.
+                let hold = self.times(0.3, 0.9);
+                vec![
+                    step(quiet, Move::Pause(Role::Leader)),
+                    step(hold, Move::Resume(Role::Leader)),
+                ]
+            }
+            Package::KillMajority | Package::KillAll => {
+                let majority = if package == Package::KillAll {
+                    self.nodes
+                } else {
+                    self.nodes / 2 + 1
+                };
+                let victims: Vec<Role> = std::iter::once(Role::Leader)
+                    .chain((0..majority - 1).map(Role::Follower))
+                    .collect();
+                let down = self.secs(0.2, 1.0);
+                let mut steps = Vec::new();
+                for (i, &r) in victims.iter().enumerate() {
+                    steps.push(step(
+                        if i == 0 { quiet } else { Duration::ZERO },
+                        Move::Kill(r),
+                    ));
+                }
+                for (i, &r) in victims.iter().enumerate() {
+                    steps.push(step(
+                        if i == 0 { down } else { Duration::ZERO },
+                        Move::Start(r),
+                    ));
+                }
+                steps
+            }
+            Package::Clock => {
+                let hold = self.times(1.0, 2.0);
+                let (rate, jump_ms) = if self.rng.gen_bool(0.5) {
+                    (Some(self.rng.gen_range(0.05..=0.3)), None)
+                } else {
+                    (None, Some(-(self.times(1.0, 3.0).as_millis() as i64)))
+                };
+                vec![
+                    step(
+                        quiet,
+                        Move::Clock {
+                            role: Role::Leader,
+                            rate,
+                            jump_ms,
+                        },
+                    ),
+                    step(
+                        Duration::ZERO,
+                        Move::Cut {
+                            side: vec![Role::Leader],
+                            bridge: None,
+                            mode,
+                        },
+                    ),
+                    step(hold, Move::Heal),
+                    step(Duration::ZERO, Move::ResetClock(Role::Leader)),
+                ]
+            }
+        };
+        Some(Episode::Package {
+            package,
+            rotation,
+            steps,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(spec: &str, seed: u64) -> PackagePlan {
+        let s = NemesisSpec::parse(spec).unwrap();
+        PackagePlan::new(
+            &s.packages,
+            !s.kinds.is_empty(),
+            5,
+            Duration::from_secs(2),
+            seed,
+        )
+    }
+
+    #[test]
+    fn nemesis_lists_mix_kinds_and_packages() {
+        let s = NemesisSpec::parse("kill,isolate-leader, lagging").unwrap();
+        assert_eq!(s.kinds.names(), vec!["kill"]);
+        assert_eq!(s.names(), vec!["kill", "isolate-leader", "lagging"]);
+        assert_eq!(s.short_name(), "kill+isolate-leader+lagging");
+        assert_eq!(
+            NemesisSpec::parse("packages").unwrap().short_name(),
+            "packages"
+        );
+        assert_eq!(
+            NemesisSpec::parse("clock,packages").unwrap().short_name(),
+            "clock+packages"
+        );
+        assert_eq!(NemesisSpec::parse("all").unwrap().short_name(), "all");
+        let needed = NemesisSpec::parse("pause-leader,diverge")
+            .unwrap()
+            .needed_kinds();
+        assert_eq!(needed.names(), vec!["kill", "pause", "partition"]);
+        let e = NemesisSpec::parse("kill,boom").unwrap_err();
+        assert!(
+            e.contains("\"boom\"") && e.contains("isolate-leader"),
+            "{e}"
+        );
+        assert!(NemesisSpec::parse("none").unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_same_seed_plans_the_same_episodes() {
+        let a: Vec<Episode> = {
+            let mut p = plan("packages,kill", 4);
+            (0..50).filter_map(|_| p.next_episode()).collect()
+        };
+        let b: Vec<Episode> = {
+            let mut p = plan("packages,kill", 4);
+            (0..50).filter_map(|_| p.next_episode()).collect()
+        };
+        let c: Vec<Episode> = {
+            let mut p = plan("packages,kill", 5);
+            (0..50).filter_map(|_| p.next_episode()).collect()
+        };
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let played: BTreeSet<String> = a
+            .iter()
+            .map(|e| match e {
+                Episode::Package { package, .. } => package.name().to_string(),
+                Episode::Classic { .. } => "classic".into(),
+            })
+            .collect();
+        assert_eq!(played.len(), Package::PACKAGES.len() + 1, "{played:?}");
+    }
+
+    #[test]
+    fn every_episode_undoes_what_it_does() {
+        let mut p = plan("packages,clock", 9);
+        for _ in 0..200 {
+            let Some(Episode::Package { steps, package, .. }) = p.next_episode() else {
+                panic!("packages only")
+            };
+            let mut cut = false;
+            let mut down: BTreeSet<Role> = BTreeSet::new();
+            for s in &steps {
+                match &s.mv {
+                    Move::Cut { .. } => cut = true,
+                    Move::Heal => cut = false,
+                    Move::Kill(r) | Move::Pause(r) | Move::Clock { role: r, .. } => {
+                        assert!(down.insert(*r))
+                    }
+                    Move::Start(r) | Move::Resume(r) | Move::ResetClock(r) => {
+                        assert!(down.remove(r))
+                    }
+                }
+            }
+            assert!(!cut && down.is_empty(), "{package}: {steps:?}");
+        }
+    }
+
+    #[test]
+    fn kill_majority_kills_a_majority_and_isolate_leader_keeps_a_minority() {
+        let mut p = plan("kill-majority,isolate-leader", 1);
+        for _ in 0..50 {
+            match p.next_episode() {
+                Some(Episode::Package {
+                    package: Package::KillMajority,
+                    steps,
+                    ..
+                }) => {
+                    let kills = steps
+                        .iter()
+                        .filter(|s| matches!(s.mv, Move::Kill(_)))
+                        .count();
+                    assert_eq!(kills, 3);
+                }
+                Some(Episode::Package {
+                    package: Package::IsolateLeader,
+                    steps,
+                    ..
+                }) => {
+                    let Move::Cut { side, .. } = &steps[0].mv else {
+                        panic!("{steps:?}")
+                    };
+                    assert_eq!(side, &vec![Role::Leader, Role::Follower(0)]);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}

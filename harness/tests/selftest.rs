@@ -1,0 +1,92 @@
+//! The harness's teeth, in CI: a short `harness selftest` of planted bugs
+//! that the suite settings catch within seconds, and the correct node under
+//! the same settings. A change that blunts the harness (clients that stop
+//! observing, a nemesis that stops making logs diverge, a check that stops
+//! looking) makes a bug pass here; a change that makes it cry wolf makes
+//! the correct node fail here.
+//!
+//! The test build of the `harness` binary carries the bug catalogue (the
+//! harness's dev-dependency on `node` turns the feature `bugs` on).
+
+mod common;
+
+use common::ChildGuard;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn selftest(results: &Path, args: &[&str], limit: Duration) -> (i32, String) {
+    std::fs::create_dir_all(results).unwrap();
+    let stdout = std::fs::File::create(results.join("stdout.txt")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("selftest")
+        .arg("--results-dir")
+        .arg(results)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn harness selftest");
+    let code = ChildGuard(Some(child))
+        .wait_timeout(limit)
+        .code()
+        .expect("selftest exited normally");
+    (
+        code,
+        std::fs::read_to_string(results.join("stdout.txt")).unwrap(),
+    )
+}
+
+#[test]
+fn quick_bugs_are_caught_and_the_correct_node_raises_no_alarm() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("selftest");
+    let (code, out) = selftest(
+        &results,
+        &[
+            "--bugs",
+            "apply-past-leader-commit,ack-before-commit",
+            "--budget",
+            "60",
+            "--control-budget",
+            "20",
+            "--run-args",
+            "--time-limit 8",
+        ],
+        Duration::from_secs(240),
+    );
+    assert_eq!(code, 0, "{out}");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(results.join("selftest.json")).unwrap()).unwrap();
+    let bugs = report["bugs"].as_array().unwrap();
+    assert_eq!(bugs.len(), 2, "{report}");
+    for b in bugs {
+        assert_eq!(b["caught"], true, "{b}");
+        assert!(!b["caught_by"].as_array().unwrap().is_empty(), "{b}");
+    }
+    let control = &report["control"];
+    assert!(control["runs"].as_u64().unwrap() >= 1, "{control}");
+    assert_eq!(
+        control["false_alarms"].as_array().unwrap().len(),
+        0,
+        "{out}"
+    );
+    assert!(out.contains("caught 2/2"), "{out}");
+}
+
+#[test]
+fn an_unknown_bug_is_refused_with_the_catalogue() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out) = selftest(
+        dir.path(),
+        &["--bugs", "no-such-bug"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("unknown bug \"no-such-bug\"") && out.contains("double-vote"),
+        "{out}"
+    );
+}
