@@ -12,7 +12,7 @@
 //! "unknown".
 
 use crate::client::ReadConsistency;
-use crate::nemesis::{NemesisSpec, Targets};
+use crate::nemesis::{FaultKind, NemesisSpec, Targets};
 use crate::run::RunConfig;
 use crate::systems::{opts::parse_pair, SystemKind};
 use clap::{Args, Parser, Subcommand};
@@ -115,9 +115,9 @@ pub struct RunArgs {
     /// Faults: a comma list of fault kinds (kill, pause, partition, member;
     /// or all) and packages (isolate-leader, diverge, lagging, pause-leader,
     /// kill-majority, kill-all, clock; or packages: all of them but clock);
-    /// or none.
-    #[arg(long, default_value = "all,packages", value_parser = NemesisSpec::parse)]
-    pub nemesis: NemesisSpec,
+    /// or none. Default: all,packages, limited to what the system takes.
+    #[arg(long, value_parser = NemesisSpec::parse)]
+    pub nemesis: Option<NemesisSpec>,
 
     /// Which nodes faults hit: `one` (the nodes the seeded schedule picked)
     /// or `primaries` (kills, pauses and removals hit the current leader,
@@ -405,10 +405,32 @@ fn parse_consistency(s: &str) -> Result<ReadConsistency, String> {
     s.parse()
 }
 
+/// `all,packages` cut down to what `system` takes, so that a plain
+/// `harness run --system S` runs every fault S supports instead of being
+/// refused for one it does not (a Maelstrom node has no membership changes,
+/// and takes kills only when it keeps its state).
+fn default_nemesis(system: SystemKind, opts: &[(String, String)]) -> NemesisSpec {
+    let caps = &system.descriptor().capabilities;
+    let amnesiac = system == SystemKind::Maelstrom
+        && !opts.iter().any(|(k, v)| k == "persistent" && v == "true");
+    let mut spec = NemesisSpec::parse("all,packages").expect("the default parses");
+    spec.kinds
+        .0
+        .retain(|k| caps.faults.contains(k) && !(amnesiac && *k == FaultKind::Kill));
+    let kinds = spec.kinds.clone();
+    spec.packages
+        .retain(|p| p.kinds().iter().all(|k| kinds.contains(*k)));
+    spec
+}
+
 impl RunArgs {
     /// The run configuration these flags ask for (checked by
     /// [`RunConfig::validate`] when the run plans).
     pub fn config(&self) -> RunConfig {
+        let nemesis = self
+            .nemesis
+            .clone()
+            .unwrap_or_else(|| default_nemesis(self.system, &self.system_opts));
         RunConfig {
             system: self.system,
             system_opts: self.system_opts.clone(),
@@ -422,8 +444,8 @@ impl RunArgs {
             key_count: self.key_count as usize,
             key_dist: self.key_dist,
             mix: self.mix,
-            nemesis: self.nemesis.kinds.clone(),
-            packages: self.nemesis.packages.clone(),
+            nemesis: nemesis.kinds,
+            packages: nemesis.packages,
             nemesis_interval: self.nemesis_interval,
             nemesis_targets: self.nemesis_targets,
             read_consistency: self.read_consistency,
@@ -453,6 +475,28 @@ mod tests {
             panic!()
         };
         a.config()
+    }
+
+    #[test]
+    fn default_faults_are_what_the_system_takes() {
+        let c = run_config(&["--system", "maelstrom"]);
+        assert_eq!(
+            c.nemesis,
+            FaultKind::parse_list("pause,partition").unwrap(),
+            "no member fault, and no kill for a node without state"
+        );
+        assert!(c
+            .packages
+            .iter()
+            .all(|p| !p.kinds().contains(&FaultKind::Kill)));
+        assert!(!c.packages.is_empty());
+        let c = run_config(&["--system", "maelstrom", "--system-opt", "persistent=true"]);
+        assert!(c.nemesis.contains(FaultKind::Kill));
+        let c = run_config(&["--system", "maelstrom", "--nemesis", "member"]);
+        assert!(
+            c.nemesis.contains(FaultKind::Member),
+            "an explicit list is kept"
+        );
     }
 
     #[test]
