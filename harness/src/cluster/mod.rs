@@ -7,6 +7,7 @@
 
 pub mod supervisor;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 pub use supervisor::{Pipes, ProcessSpec, ProcessState, Supervisor};
@@ -65,6 +66,29 @@ pub enum ClusterError {
     /// A system-specific failure on one node (`n0`: the cluster as a whole).
     #[error("n{id}: {message}")]
     Node { id: NodeId, message: String },
+}
+
+/// Where a node listens: clients on one port, its peers on another.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeAddrs {
+    pub client: SocketAddr,
+    pub peer: SocketAddr,
+}
+
+/// Free client and peer ports for nodes `1..=nodes`, reserved before any
+/// node starts so that every node's peer list can name them all.
+pub fn reserve_addrs(nodes: usize) -> Result<BTreeMap<NodeId, NodeAddrs>, ClusterError> {
+    (1..=nodes as NodeId)
+        .map(|id| {
+            Ok((
+                id,
+                NodeAddrs {
+                    client: free_port()?,
+                    peer: free_port()?,
+                },
+            ))
+        })
+        .collect()
 }
 
 /// Picks a free TCP port on 127.0.0.1 for a node to listen on.

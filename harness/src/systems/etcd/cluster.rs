@@ -21,7 +21,7 @@ use super::member::{url, wait_ports_free, InitialState, MemberConfig, Timing};
 use super::status::RaftStatus;
 use super::wire::Member;
 use super::{EtcdBinary, EtcdError};
-use crate::cluster::{free_port, NodeId, ProcessState, Supervisor};
+use crate::cluster::{reserve_addrs, NodeAddrs, NodeId, ProcessState, Supervisor};
 use crate::proxy::{MemberPids, ProxyMesh};
 
 /// How to launch the cluster.
@@ -69,18 +69,12 @@ impl EtcdClusterConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Addrs {
-    client: SocketAddr,
-    peer: SocketAddr,
-}
-
 /// A cluster of etcd members. See the module docs.
 pub struct EtcdCluster {
     config: EtcdClusterConfig,
     supervisor: Arc<Supervisor>,
     mesh: Option<Arc<ProxyMesh>>,
-    addrs: BTreeMap<NodeId, Addrs>,
+    addrs: BTreeMap<NodeId, NodeAddrs>,
     /// The command line each member runs (changed by membership changes).
     members: Mutex<BTreeMap<NodeId, MemberConfig>>,
     /// etcd member id → harness node, for every member seen so far.
@@ -104,16 +98,7 @@ impl EtcdCluster {
 
     /// Like [`EtcdCluster::launch`] but starts nothing.
     pub async fn prepare(config: EtcdClusterConfig) -> Result<Self, EtcdError> {
-        let mut addrs = BTreeMap::new();
-        for id in 1..=config.nodes as NodeId {
-            addrs.insert(
-                id,
-                Addrs {
-                    client: free_port()?,
-                    peer: free_port()?,
-                },
-            );
-        }
+        let addrs = reserve_addrs(config.nodes)?;
         let supervisor = Arc::new(Supervisor::new());
         let mesh = if config.proxies {
             let targets = addrs.iter().map(|(&id, a)| (id, a.peer)).collect();

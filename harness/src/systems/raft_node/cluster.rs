@@ -19,7 +19,9 @@ use tokio::time::Instant;
 
 use super::client::NodeClient;
 use crate::client::Client;
-use crate::cluster::{free_port, ClusterError, NodeId, ProcessSpec, ProcessState, Supervisor};
+use crate::cluster::{
+    reserve_addrs, ClusterError, NodeAddrs, NodeId, ProcessSpec, ProcessState, Supervisor,
+};
 use crate::proxy::ProxyMesh;
 use crate::systems::{node_seed, probe_leader, ClientSpec, Cluster, Network, NodeStatus};
 
@@ -70,12 +72,6 @@ impl ClusterConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Addrs {
-    client: SocketAddr,
-    peer: SocketAddr,
-}
-
 /// A cluster of our node processes. Dropping it kills every node (the
 /// supervisor) and closes the proxies.
 ///
@@ -85,7 +81,7 @@ pub struct NodeCluster {
     config: ClusterConfig,
     supervisor: Arc<Supervisor>,
     mesh: Option<Arc<ProxyMesh>>,
-    addrs: BTreeMap<NodeId, Addrs>,
+    addrs: BTreeMap<NodeId, NodeAddrs>,
     /// Nodes that were reset to an empty data dir and must be started
     /// without `--members` (they wait to be added).
     joiners: Mutex<BTreeSet<NodeId>>,
@@ -105,16 +101,7 @@ impl NodeCluster {
 
     /// Like [`NodeCluster::launch`] but starts nothing.
     pub async fn prepare(config: ClusterConfig) -> Result<Self, ClusterError> {
-        let mut addrs = BTreeMap::new();
-        for id in 1..=config.nodes as NodeId {
-            addrs.insert(
-                id,
-                Addrs {
-                    client: free_port()?,
-                    peer: free_port()?,
-                },
-            );
-        }
+        let addrs = reserve_addrs(config.nodes)?;
         let mesh = if config.proxies {
             let targets = addrs.iter().map(|(&id, a)| (id, a.peer)).collect();
             Some(Arc::new(ProxyMesh::bind(&targets, config.seed).await?))
