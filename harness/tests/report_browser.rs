@@ -13,6 +13,7 @@
 
 #[path = "common/browser.rs"]
 mod browser;
+mod common;
 #[path = "common/synthetic.rs"]
 mod synthetic;
 
@@ -39,18 +40,7 @@ fn real_run(results: &Path) -> PathBuf {
         .spawn()
         .expect("start harness run");
     // The harness's nodes die with it (parent-death signal) if we kill it.
-    let mut guard = ChildGuard(child);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(s) = guard.0.try_wait().expect("wait for harness") {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "harness run did not finish in 120 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = common::ChildGuard(Some(child)).wait_timeout(Duration::from_secs(120));
     assert_eq!(status.code(), Some(0), "a short run of our node is valid");
     let latest = results.join("kv-kill+partition/latest");
     std::fs::canonicalize(&latest).expect("the run folder")
