@@ -6,25 +6,16 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::ChildGuard;
 use serde_json::Value;
 
 fn harness(args: &[&str]) -> (i32, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start harness");
-    let mut g = ChildGuard(Some(child));
-    let mut stdout = g.0.as_mut().unwrap().stdout.take().unwrap();
-    let reader = std::thread::spawn(move || std::io::read_to_string(&mut stdout).unwrap());
-    let status = g.wait_timeout(Duration::from_secs(120));
-    (status.code().unwrap_or(-1), reader.join().unwrap())
+    common::run_to_end(
+        Command::new(env!("CARGO_BIN_EXE_harness")).args(args),
+        Duration::from_secs(120),
+    )
 }
 
 fn json(path: &Path) -> Value {

@@ -13,11 +13,10 @@ mod browser;
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::ChildGuard;
 use serde_json::Value;
 
 /// One suite at a time: the machine has few cores.
@@ -51,19 +50,12 @@ nodes = 3
 "#;
 
 fn harness(args: &[&str], cwd: &Path) -> (i32, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start harness");
-    let mut g = ChildGuard(Some(child));
-    let mut stdout = g.0.as_mut().unwrap().stdout.take().unwrap();
-    let reader = std::thread::spawn(move || std::io::read_to_string(&mut stdout).unwrap());
-    let status = g.wait_timeout(Duration::from_secs(240));
-    (status.code().unwrap_or(-1), reader.join().unwrap())
+    common::run_to_end(
+        Command::new(env!("CARGO_BIN_EXE_harness"))
+            .args(args)
+            .current_dir(cwd),
+        Duration::from_secs(240),
+    )
 }
 
 /// Runs the suite; returns the exit code, the output and the suite folder.

@@ -1,6 +1,6 @@
 //! Shared by the tests that spawn the `harness` binary.
 
-use std::process::{Child, ExitStatus};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Kills the harness (and so, through the parent-death signal, its nodes)
@@ -36,4 +36,21 @@ impl Drop for ChildGuard {
             let _ = c.wait();
         }
     }
+}
+
+/// Runs `cmd` (stdin closed, stderr shown) to its end within `limit`, under a
+/// guard; returns its exit code (-1: killed by a signal) and its stdout.
+#[allow(dead_code)] // Not every test binary reads the harness's output.
+pub fn run_to_end(cmd: &mut Command, limit: Duration) -> (i32, String) {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start harness");
+    let mut g = ChildGuard(Some(child));
+    let mut stdout = g.0.as_mut().unwrap().stdout.take().unwrap();
+    let reader = std::thread::spawn(move || std::io::read_to_string(&mut stdout).unwrap());
+    let status = g.wait_timeout(limit);
+    (status.code().unwrap_or(-1), reader.join().unwrap())
 }
