@@ -12,7 +12,7 @@
 //! "unknown".
 
 use crate::client::ReadConsistency;
-use crate::nemesis::{FaultKind, NemesisSpec, Targets};
+use crate::nemesis::{NemesisSpec, Targets};
 use crate::run::RunConfig;
 use crate::systems::{opts::parse_pair, SystemKind};
 use clap::{Args, Parser, Subcommand};
@@ -405,18 +405,13 @@ fn parse_consistency(s: &str) -> Result<ReadConsistency, String> {
     s.parse()
 }
 
-/// `all,packages` cut down to what `system` takes, so that a plain
-/// `harness run --system S` runs every fault S supports instead of being
-/// refused for one it does not (a Maelstrom node has no membership changes,
-/// and takes kills only when it keeps its state).
+/// `all,packages` cut down to what `system` takes with these options, so
+/// that a plain `harness run --system S` runs every fault S supports instead
+/// of being refused for one it does not.
 fn default_nemesis(system: SystemKind, opts: &[(String, String)]) -> NemesisSpec {
-    let caps = &system.descriptor().capabilities;
-    let amnesiac = system == SystemKind::Maelstrom
-        && !opts.iter().any(|(k, v)| k == "persistent" && v == "true");
+    let faults = system.descriptor().capabilities.faults_with(opts);
     let mut spec = NemesisSpec::parse("all,packages").expect("the default parses");
-    spec.kinds
-        .0
-        .retain(|k| caps.faults.contains(k) && !(amnesiac && *k == FaultKind::Kill));
+    spec.kinds.0.retain(|k| faults.contains(k));
     let kinds = spec.kinds.clone();
     spec.packages
         .retain(|p| p.kinds().iter().all(|k| kinds.contains(*k)));
@@ -479,6 +474,7 @@ mod tests {
 
     #[test]
     fn default_faults_are_what_the_system_takes() {
+        use crate::nemesis::FaultKind;
         let c = run_config(&["--system", "maelstrom"]);
         assert_eq!(
             c.nemesis,

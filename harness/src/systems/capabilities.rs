@@ -22,6 +22,10 @@ pub struct Capabilities {
     /// Whether the harness can change a node's clock (its rate, jumps):
     /// [`super::Cluster::set_clock`], for the `clock` nemesis package.
     pub clock: bool,
+    /// Fault kinds of `faults` the system takes only when a boolean
+    /// `--system-opt` is true (a Maelstrom node is killed only if it keeps
+    /// its state: `(Kill, "persistent")`).
+    pub gated: &'static [(FaultKind, &'static str)],
 }
 
 /// What a run asks of a system.
@@ -33,6 +37,23 @@ pub struct Request<'a> {
 }
 
 impl Capabilities {
+    /// The fault kinds it takes with these `--system-opt`s (what a plain
+    /// `--nemesis` default narrows to).
+    pub fn faults_with(&self, opts: &[(String, String)]) -> Vec<FaultKind> {
+        let on = |key: &str| {
+            opts.iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .and_then(|(_, v)| super::opts::parse_bool(v))
+                .unwrap_or(false)
+        };
+        self.faults
+            .iter()
+            .copied()
+            .filter(|k| self.gated.iter().all(|(g, key)| g != k || on(key)))
+            .collect()
+    }
+
     /// Refuses a request the system cannot take, with a sentence that says
     /// what it supports.
     pub fn check(&self, system: &str, want: &Request<'_>) -> Result<(), SystemError> {
@@ -140,6 +161,7 @@ mod tests {
         workloads: &[WorkloadKind::Register],
         traces: false,
         clock: false,
+        gated: &[],
     };
 
     #[test]

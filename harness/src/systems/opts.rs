@@ -33,6 +33,15 @@ pub fn parse_pair(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// A boolean `--system-opt` value as every system reads it.
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "true" | "on" | "yes" => Some(true),
+        "false" | "off" | "no" => Some(false),
+        _ => None,
+    }
+}
+
 impl SystemOpts {
     /// Checks every key against `system`'s options.
     pub fn new(system: &Descriptor, pairs: &[(String, String)]) -> Result<Self, SystemError> {
@@ -75,9 +84,7 @@ impl SystemOpts {
     pub fn bool(&self, key: &str, default: bool) -> Result<bool, SystemError> {
         match self.get(key) {
             None => Ok(default),
-            Some("true" | "on" | "yes") => Ok(true),
-            Some("false" | "off" | "no") => Ok(false),
-            Some(v) => Err(self.bad(key, v, "true or false")),
+            Some(v) => parse_bool(v).ok_or_else(|| self.bad(key, v, "true or false")),
         }
     }
 

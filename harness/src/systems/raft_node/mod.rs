@@ -48,6 +48,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         workloads: &WorkloadKind::ALL,
         traces: true,
         clock: true,
+        gated: &[],
     },
     options: &[
         OptSpec {
