@@ -376,6 +376,14 @@ pub struct BenchArgs {
     /// proxies; 0 skips it.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=100))]
     pub failovers: u32,
+
+    /// Instead of throughput: soak runs of `harness run` at its defaults
+    /// for these many minutes each (`--soak` alone: 5, 15 and 60), with
+    /// the harness's peak memory, the time from the end of the traffic to
+    /// the verdict, the files' sizes and a `harness check` of each run.
+    #[arg(long, value_name = "MINUTES", value_delimiter = ',', num_args = 0..=1,
+          default_missing_value = "5,15,60", value_parser = positive_f64)]
+    pub soak: Option<Vec<f64>>,
 }
 
 fn positive_f64(s: &str) -> Result<f64, String> {
@@ -470,6 +478,20 @@ mod tests {
             panic!()
         };
         a.config()
+    }
+
+    #[test]
+    fn soak_lengths_default_to_five_fifteen_and_sixty_minutes() {
+        let soak = |args: &[&str]| {
+            let Command::Bench(b) = parse(&[&["bench"], args].concat()).unwrap().command else {
+                panic!()
+            };
+            b.soak
+        };
+        assert_eq!(soak(&[]), None);
+        assert_eq!(soak(&["--soak"]), Some(vec![5.0, 15.0, 60.0]));
+        assert_eq!(soak(&["--soak", "1,2.5"]), Some(vec![1.0, 2.5]));
+        assert!(parse(&["bench", "--soak", "0"]).is_err());
     }
 
     #[test]

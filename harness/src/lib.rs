@@ -24,6 +24,7 @@ pub mod progress;
 pub mod proxy;
 pub mod replay;
 pub mod report;
+pub mod resources;
 pub mod run;
 pub mod selftest;
 pub mod stats;

@@ -143,6 +143,10 @@ pub struct RunResults {
     /// The run's exit code.
     #[serde(default)]
     pub exit_code: Option<i32>,
+    /// What the run cost the harness after its traffic (absent in folders
+    /// written before it was recorded, and in `harness check`'s results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<crate::resources::Resources>,
 }
 
 impl RunResults {

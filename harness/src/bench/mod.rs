@@ -10,6 +10,7 @@
 //! `RESULTS_DIR/bench/` so that any figure can be traced to its history.
 
 pub mod failover;
+pub mod soak;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -86,6 +87,9 @@ pub async fn run_bench(
             args.system.len()
         );
         return EXIT_ERROR;
+    }
+    if let Some(minutes) = &args.soak {
+        return run_soak(args, minutes, out, stop).await;
     }
     let meshes: &[bool] = match args.mesh.as_str() {
         "proxy" => &[true],
@@ -246,6 +250,24 @@ fn print_summaries(args: &BenchArgs, meshes: &[bool], rows: &[BenchRow], out: &m
             });
         }
     }
+}
+
+/// `--soak`: the system and program chosen pass on to each `harness run`.
+async fn run_soak(
+    args: &BenchArgs,
+    minutes: &[f64],
+    out: &mut (dyn Write + Send),
+    stop: watch::Receiver<bool>,
+) -> i32 {
+    let [system] = args.system.as_slice() else {
+        let _ = writeln!(out, "error: --soak measures one system at a time");
+        return EXIT_ERROR;
+    };
+    let mut extra = vec!["--system".to_string(), system.name().to_string()];
+    if let Some(bin) = &args.node_bin {
+        extra.extend(["--node-bin".to_string(), bin.display().to_string()]);
+    }
+    soak::run_soak(minutes, args.seed, &args.results_dir, &extra, out, stop).await
 }
 
 fn save(results_dir: &Path, report: &BenchReport, out: &mut dyn Write) {

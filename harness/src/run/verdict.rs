@@ -9,6 +9,7 @@ use checker::Validity;
 use super::exits::NodeExit;
 use super::plan::Plan;
 use super::{CompletedRun, EXIT_ERROR, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID};
+use crate::resources::Meter;
 use crate::stats::{self, Stats};
 use crate::store::{RunDir, RunResults};
 
@@ -21,6 +22,7 @@ pub async fn finish(
     exits: Vec<NodeExit>,
     interrupted: bool,
 ) -> CompletedRun {
+    let meter = Meter::after_traffic();
     let mut error = error;
     let stats = match stats::compute_file(&dir.history()) {
         Ok(s) => Some(s),
@@ -60,11 +62,19 @@ pub async fn finish(
         (None, None) => EXIT_VALID,
     };
     results.exit_code = Some(exit_code);
+    results.resources = Some(meter.verdict());
     if let Err(e) = dir.write_results(&results) {
         let _ = writeln!(out, "error: {e}");
     }
     if plan.config.report {
         render_reports(out, &dir.path);
+        // The report reads the verdict, so its cost is added afterwards.
+        if let Some(r) = results.resources.as_mut() {
+            meter.report(r);
+        }
+        if let Err(e) = dir.write_results(&results) {
+            let _ = writeln!(out, "error: {e}");
+        }
     }
     if plan.config.verbose {
         print_summary(out, &results, dir, exit_code);
