@@ -1,7 +1,8 @@
 //! A report must stay light at any run length: the page holds aggregates
 //! drawn at pixel resolution and the counterexample's window, not the ops
 //! (those go to the detail view's files next to it). Sizes are asserted
-//! here; memory and time are measured by the benchmark in docs/report.md.
+//! here; memory and time are measured by `cargo bench -p harness --bench
+//! report_long` (docs/report.md, "Figures").
 
 #[path = "common/synthetic.rs"]
 mod synthetic;
@@ -83,24 +84,4 @@ fn report_of_a_100k_op_run_stays_under_1_mb() {
     let (page, files, history) = sizes(&dir);
     println!("100000 ops: history {history} B, report.html {page} B, report/ {files} B");
     assert!(page <= 1 << 20, "report is {page} bytes");
-}
-
-/// Not a test: writes a synthetic run of `SYNTHETIC_OPS` ops (default
-/// 14.4 M, an hour at 4,000 ops/s) into `SYNTHETIC_DIR` for the report's
-/// benchmark (docs/report.md), which renders it with `harness report`.
-#[test]
-#[ignore]
-fn write_a_long_synthetic_run() {
-    let dir = std::env::var_os("SYNTHETIC_DIR").expect("SYNTHETIC_DIR: where to write the run");
-    let ops: usize = std::env::var("SYNTHETIC_OPS")
-        .map(|s| s.parse().expect("SYNTHETIC_OPS: a number"))
-        .unwrap_or(14_400_000);
-    SyntheticRun {
-        ops,
-        rate: 4000,
-        concurrency: 10,
-        ..SyntheticRun::default()
-    }
-    .write(Path::new(&dir))
-    .unwrap();
 }
