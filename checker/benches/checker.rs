@@ -657,9 +657,7 @@ fn main() {
         let (ms, v) = time3(&h, &o);
         let note = match (file, split) {
             ("kv/c50-ok.txt", true) => ", porcupine: 91 ms",
-            (f, false) if f.starts_with("kv/c50") => {
-                ", porcupine: no verdict in 120 s"
-            }
+            (f, false) if f.starts_with("kv/c50") => ", porcupine: no verdict in 120 s",
             _ => "",
         };
         rows.push(format!(

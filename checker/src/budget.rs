@@ -29,3 +29,24 @@ pub struct Budget<'a> {
     pub used: &'a AtomicU64,
     pub stop: &'a AtomicBool,
 }
+
+/// Bytes a table of `len` entries and usable capacity `cap` may need at
+/// once over the next few inserts: the grown table when it is nearly full.
+pub fn grow_bytes(len: usize, cap: usize, entry: usize) -> usize {
+    if len + 64 < cap {
+        0
+    } else {
+        table_bytes((cap * 2).max(64), entry)
+    }
+}
+
+/// Bytes of a hash table with `cap` usable slots of `entry` bytes
+/// (hashbrown: buckets are the next power of two above cap·8/7, one
+/// control byte each).
+pub fn table_bytes(cap: usize, entry: usize) -> usize {
+    if cap == 0 {
+        return 0;
+    }
+    let buckets = (cap * 8 / 7).next_power_of_two();
+    buckets * (entry + 1)
+}

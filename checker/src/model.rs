@@ -169,7 +169,7 @@ impl<'a> Space<'a> {
     /// Approximate bytes held by interned states and cached steps (counted
     /// against the memory budget).
     pub fn bytes(&self) -> u64 {
-        use crate::search::table_bytes;
+        use crate::budget::table_bytes;
         (self.seqs.capacity() * std::mem::size_of::<Seq>()
             + table_bytes(self.seq_index.capacity(), 28)
             + self.tuples.capacity() * 16
@@ -184,7 +184,7 @@ impl<'a> Space<'a> {
     /// Bytes the next inserts may need at once: a table that is (nearly)
     /// full doubles, holding the old and the new table while it moves.
     pub fn headroom(&self) -> u64 {
-        use crate::search::grow_bytes;
+        use crate::budget::grow_bytes;
         (grow_bytes(self.tuple_cache.len(), self.tuple_cache.capacity(), 16)
             + grow_bytes(self.tuple_index.len(), self.tuple_index.capacity(), 20)
             + grow_bytes(self.append_cache.len(), self.append_cache.capacity(), 12)

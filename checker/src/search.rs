@@ -87,6 +87,7 @@ use std::sync::atomic::Ordering;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::budget::{grow_bytes, table_bytes};
 use crate::budget::{Abort, Budget};
 use crate::history::{History, OpF, Val, DEAD, INF, UNKNOWN};
 use crate::model::{Space, State};
@@ -1680,25 +1681,4 @@ impl WindowSearch {
             self.expand(history, space);
         }
     }
-}
-
-/// Bytes a table of `len` entries and usable capacity `cap` may need at
-/// once over the next few inserts: the grown table when it is nearly full.
-pub fn grow_bytes(len: usize, cap: usize, entry: usize) -> usize {
-    if len + 64 < cap {
-        0
-    } else {
-        table_bytes((cap * 2).max(64), entry)
-    }
-}
-
-/// Bytes of a hash table with `cap` usable slots of `entry` bytes
-/// (hashbrown: buckets are the next power of two above cap·8/7, one
-/// control byte each).
-pub fn table_bytes(cap: usize, entry: usize) -> usize {
-    if cap == 0 {
-        return 0;
-    }
-    let buckets = (cap * 8 / 7).next_power_of_two();
-    buckets * (entry + 1)
 }
