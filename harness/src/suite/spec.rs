@@ -412,6 +412,27 @@ mod tests {
         Suite::parse(text, "t.toml", &Overrides::default()).map_err(|e| e.to_string())
     }
 
+    /// Every `toml` example a user may copy from the README and
+    /// docs/suite.md must parse.
+    #[test]
+    fn the_documented_examples_parse() {
+        for (doc, text) in [
+            ("README.md", include_str!("../../../README.md")),
+            ("docs/suite.md", include_str!("../../../docs/suite.md")),
+        ] {
+            let blocks: Vec<&str> = text
+                .split("```toml\n")
+                .skip(1)
+                .map(|b| b.split("```").next().unwrap())
+                .collect();
+            assert!(!blocks.is_empty(), "{doc} has no toml example");
+            for b in blocks {
+                let s = suite(b).unwrap_or_else(|e| panic!("{doc}: {e}\n{b}"));
+                assert!(!s.cells.is_empty(), "{doc}: {b}");
+            }
+        }
+    }
+
     #[test]
     fn a_matrix_expands_to_every_combination_then_the_extra_runs() {
         let s = suite(
