@@ -44,6 +44,9 @@
 //!    dropped this way no longer observes its `from`). With failed cas the
 //!    op stays (it may be what made a failed cas fail); the first, relaxed
 //!    pass without failed-cas observations (see [`crate::linear`]) drops it.
+//!
+//! Append-kv histories get their own exact reductions, argued in
+//! [`crate::reduce_append`].
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -53,7 +56,7 @@ use crate::history::{History, Op, OpF, Val, DEAD, INF, UNKNOWN};
 use crate::ModelKind;
 
 /// Never needed (rules 2 and 4 on a key without failed cas).
-const DROP: u8 = 1;
+pub(crate) const DROP: u8 = 1;
 /// Unobserved `info` op (rule 4): needed only to make a failed cas hold.
 const UNOBSERVED: u8 = 2;
 
@@ -92,23 +95,22 @@ pub fn bytes_for(history: &History) -> u64 {
     (history.ops.len() * (std::mem::size_of::<Op>() + 1)) as u64
 }
 
-/// Reduces a register history (see the module docs); `None` for other models.
+/// Reduces a register or append-kv history (see the module docs); `None`
+/// for other models.
 pub fn reduce(history: &History) -> Option<Reduced> {
-    if !matches!(
-        history.model,
-        ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv
-    ) {
-        return None;
-    }
     let mut ops = history.ops.clone();
     let mut flags = vec![0u8; ops.len()];
-    reduce_ops(
-        history.init,
-        history.keys.len() + 1,
-        history.values.len(),
-        &mut ops,
-        &mut flags,
-    );
+    match history.model {
+        ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv => reduce_ops(
+            history.init,
+            history.keys.len() + 1,
+            history.values.len(),
+            &mut ops,
+            &mut flags,
+        ),
+        ModelKind::AppendKv => crate::reduce_append::reduce_append(history, &mut ops, &mut flags),
+        _ => return None,
+    }
     Some(Reduced {
         history: History {
             file: history.file.clone(),

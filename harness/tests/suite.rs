@@ -446,3 +446,73 @@ fn the_budget_keeps_runs_from_starting_past_it() {
     assert_eq!(s["runs"][1]["message"], "the budget would be exceeded");
     assert_eq!(s["runs"][1]["test"], "register-none");
 }
+
+/// `parallel = 2`: two short runs at once, each in its own run folder (its
+/// own ports: both complete valid), overlapping in time (the suite took
+/// less than the two runs one after the other), and every record says the
+/// runs shared the machine, as docs/suite.md promises: the printed header,
+/// `suite.json` (`parallel`, `timing_note`), the summary and `junit.xml`
+/// (`parallel` property).
+#[test]
+fn parallel_runs_overlap_in_their_own_folders_and_the_records_say_so() {
+    let _one = ONE_SUITE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("par.toml"),
+        "name = \"par\"\ntime-limit = 3\nseeds = [5]\nparallel = 2\n\
+         [[run]]\nworkload = \"register\"\nnemesis = \"none\"\nnodes = 3\n\
+         [[run]]\nworkload = \"kv\"\nnemesis = \"none\"\nnodes = 3\n",
+    )
+    .unwrap();
+    let (code, out) = harness(
+        &["suite", "par.toml", "--results-dir", "results"],
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 at a time"), "{out}");
+    let dir = std::fs::read_dir(tmp.path().join("results/suites/par"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let s = json(&dir.join("suite.json"));
+    assert_eq!(s["parallel"], 2);
+    let note = s["timing_note"].as_str().expect("a timing note");
+    assert!(
+        note.contains("2 at a time") && note.contains("differs from runs made one at a time"),
+        "{note}"
+    );
+    assert_eq!(s["counts"]["runs"], 2, "{out}");
+    assert_eq!(s["counts"]["valid"], 2, "{out}");
+    let runs = s["runs"].as_array().unwrap();
+    let dirs: Vec<PathBuf> = runs
+        .iter()
+        .map(|r| tmp.path().join(r["dir"].as_str().unwrap()))
+        .collect();
+    assert_ne!(dirs[0], dirs[1], "each run has its own folder");
+    let mut tests = Vec::new();
+    for (r, d) in runs.iter().zip(&dirs) {
+        let results = json(&d.join("results.json"));
+        assert_eq!(results["exit_code"], 0, "{}", d.display());
+        assert!(r["ops"].as_u64().unwrap() > 0, "{r}");
+        tests.push(json(&d.join("test.json"))["workload"].clone());
+    }
+    tests.sort_by_key(|t| t.to_string());
+    assert_eq!(tests, ["kv", "register"], "one run of each cell");
+    let sum: f64 = runs.iter().map(|r| r["duration_s"].as_f64().unwrap()).sum();
+    let total = s["duration_s"].as_f64().unwrap();
+    assert!(
+        total < sum,
+        "the runs overlapped: suite {total} s, runs {sum} s in all\n{out}"
+    );
+    let summary = std::fs::read_to_string(dir.join("summary.html")).unwrap();
+    assert!(summary.contains("2 at a time"), "the summary has the note");
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("<property name=\"parallel\" value=\"2\"/>"),
+        "{junit}"
+    );
+}
