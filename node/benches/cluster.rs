@@ -1,11 +1,12 @@
 //! Write throughput of one 3-node cluster at 1, 16 and 64 concurrent clients
-//! (measures group commit: many writes share one fsync). A benchmark, not a
-//! test: it asserts nothing about speed. Run by hand:
+//! (measures group commit: many writes share one fsync). It asserts nothing
+//! about speed; docs/node.md holds what it measured.
 //!
 //! ```text
-//! cargo test --release -p node --test cluster_bench -- --ignored --nocapture
+//! cargo bench -p node --bench cluster          # BENCH_SECS=N per level (default 5)
 //! ```
 
+#[path = "../tests/common/mod.rs"]
 mod common;
 
 use common::Cluster;
@@ -13,8 +14,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: run by hand with --ignored --nocapture"]
+fn main() {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(write_throughput_at_1_16_64_clients());
+}
+
 async fn write_throughput_at_1_16_64_clients() {
     let c = Cluster::start(3, 3, &[]);
     let leader = c.wait_leader(Duration::from_secs(5)).await;
