@@ -48,7 +48,6 @@ pub mod parse;
 pub mod pending;
 pub mod raft;
 pub mod reduce;
-pub mod reduce_append;
 pub mod report;
 pub mod search;
 pub mod stream;

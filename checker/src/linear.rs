@@ -189,7 +189,7 @@ pub fn windows(history: &History, ops: &[u32]) -> Vec<std::ops::Range<usize>> {
 }
 
 /// The reduced copy of a register or append-kv history the search works
-/// on (see [`crate::reduce`] and [`crate::reduce_append`]), made once per
+/// on (see [`crate::reduce`] and [`crate::reduce::append`]), made once per
 /// check by the first part that needs it and charged to the memory budget;
 /// without room for it the search works on the history as it is.
 fn reduced<'a>(

@@ -46,7 +46,9 @@
 //!    pass without failed-cas observations (see [`crate::linear`]) drops it.
 //!
 //! Append-kv histories get their own exact reductions, argued in
-//! [`crate::reduce_append`].
+//! [`append`].
+
+pub mod append;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -108,7 +110,7 @@ pub fn reduce(history: &History) -> Option<Reduced> {
             &mut ops,
             &mut flags,
         ),
-        ModelKind::AppendKv => crate::reduce_append::reduce_append(history, &mut ops, &mut flags),
+        ModelKind::AppendKv => append::reduce_append(history, &mut ops, &mut flags),
         _ => return None,
     }
     Some(Reduced {

@@ -1,7 +1,7 @@
 //! A large append-kv history shaped like the `append` workload's under
 //! faults (unique put and append elements, 30 % of the puts and appends
 //! ending `info`, half of those never applied) is decided quickly; without
-//! the append-kv reductions (`checker::reduce_append`) the search kept every
+//! the append-kv reductions (`checker::reduce::append`) the search kept every
 //! `info` op pending and answered `unknown` after its 60 s time limit
 //! (measured in docs/checker-bench.md). A certainly stale read planted in
 //! it is still found.

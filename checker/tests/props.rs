@@ -932,7 +932,7 @@ fn make_append_stale(ops: &mut [KvOp], pick: usize) -> Option<()> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
 
-    /// The append-kv reductions (`checker::reduce_append`) keep the verdict:
+    /// The append-kv reductions (`checker::reduce::append`) keep the verdict:
     /// against brute force on unique-element histories of up to 8 ops, about
     /// half of the puts and appends `info`, some reads stale (so both
     /// verdicts occur), split and unsplit, windows on and off.

@@ -1,5 +1,5 @@
 //! Exact reductions of an append-kv history before the search (the
-//! append-kv half of [`crate::reduce`]): the reduced history is
+//! append-kv half of [`super`]): the reduced history is
 //! linearizable iff the original is.
 //!
 //! Why they are needed: the `append` workload ends many puts and appends
@@ -51,8 +51,8 @@
 
 use rustc_hash::FxHashMap;
 
+use super::DROP;
 use crate::history::{History, Op, OpF, INF, UNKNOWN};
-use crate::reduce::DROP;
 
 const NONE: u32 = u32::MAX;
 
