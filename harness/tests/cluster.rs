@@ -184,9 +184,12 @@ fn pdeathsig_helper() {
     let Ok(out) = std::env::var("FAULTS_PDEATHSIG_OUT") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
+    // The node's folder goes beside the pid file, in the test's temporary
+    // folder: this process dies by SIGKILL, so nothing of its own would be
+    // cleaned up.
+    let dir = Path::new(&out).parent().unwrap();
     let sup = Supervisor::new();
-    sup.register(1, spec(dir.path(), "n1", "sleep", &["600"]));
+    sup.register(1, spec(dir, "n1", "sleep", &["600"]));
     // Started from a short-lived thread: the parent-death signal must still
     // not fire when that thread ends, only when the process dies.
     let pid = std::thread::scope(|s| s.spawn(|| sup.start(1).unwrap()).join().unwrap());
