@@ -163,6 +163,10 @@ impl Devtools {
                 "--remote-debugging-port=0",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
+            // Chromium keeps its singleton socket in a folder under TMPDIR,
+            // left behind when it is killed: put it in the profile, which
+            // goes with the test.
+            .env("TMPDIR", profile.path())
             .arg("about:blank")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

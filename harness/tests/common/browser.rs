@@ -47,6 +47,9 @@ pub fn run_chromium(browser: &Path, profile: &Path, args: &[String], page: &Path
         "--hide-scrollbars",
     ])
     .arg(format!("--user-data-dir={}", profile.display()))
+    // Chromium keeps its singleton socket in a folder under TMPDIR, left
+    // behind when it is killed: put it in the profile instead.
+    .env("TMPDIR", profile)
     .args(args)
     .arg(format!("file://{}", page.display()))
     .stdin(Stdio::null())
