@@ -328,11 +328,13 @@ fn drag_draws_the_window_from_the_op_files(browser: &Path, page: &Path, run_dir:
         let (a, bb) = (shown[0].as_i64().unwrap(), shown[1].as_i64().unwrap());
         let mut expected = history_ops_in(run_dir, a, bb);
         expected.sort_unstable();
-        if expected.len() <= 20 {
-            tried.push((a, bb, expected.len()));
+        let files = shown[2].as_u64().unwrap();
+        // A window inside one op file shows nothing about joining files:
+        // the next place is tried, as for a sparse one.
+        if expected.len() <= 20 || files < 2 {
+            tried.push((a, bb, expected.len(), files));
             continue;
         }
-        let files = shown[2].as_u64().unwrap();
         let mut drawn: Vec<u64> = shown[3]
             .as_array()
             .unwrap()
@@ -341,7 +343,6 @@ fn drag_draws_the_window_from_the_op_files(browser: &Path, page: &Path, run_dir:
             .collect();
         drawn.sort_unstable();
         let after = d.eval(&files_loaded());
-        assert!(files >= 2, "the window needed {files} op file(s)");
         assert!(
             after.as_u64().unwrap() > before.as_u64().unwrap(),
             "the drag loaded op files ({before} before, {after} after)"
@@ -349,7 +350,10 @@ fn drag_draws_the_window_from_the_op_files(browser: &Path, page: &Path, run_dir:
         assert_eq!(drawn, expected, "ops drawn for [{a}, {bb}] µs");
         return;
     }
-    panic!("no dragged window held more than 20 ops: (from µs, to µs, ops) {tried:?}");
+    panic!(
+        "no dragged window held more than 20 ops over 2 or more op files: \
+         (from µs, to µs, ops, files) {tried:?}"
+    );
 }
 
 /// How many op files the page has loaded so far (it counts them).
