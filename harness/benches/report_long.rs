@@ -12,9 +12,10 @@
 #[path = "../tests/common/synthetic.rs"]
 mod synthetic;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
+use harness::bench::soak::disk_size;
 use synthetic::SyntheticRun;
 
 fn main() {
@@ -51,9 +52,9 @@ fn main() {
     println!("|---:|---:|---:|---:|---:|---:|");
     println!(
         "| {ops} | {} | {} | {} | {secs:.1} s | {:.1} MB (RSS before: {:.1} MB) |",
-        mb(size(&dir.join("history.jsonl"))),
-        mb(size(&page)),
-        mb(size(&dir.join("report"))),
+        mb(disk_size(&dir.join("history.jsonl"))),
+        mb(disk_size(&page)),
+        mb(disk_size(&dir.join("report"))),
         peak as f64 / 1000.0 * 1.024,
         before as f64 / 1000.0 * 1.024,
     );
@@ -64,17 +65,6 @@ fn main() {
 
 fn mb(bytes: u64) -> String {
     format!("{:.2} MB", bytes as f64 / 1e6)
-}
-
-/// A file's size, or a folder's total.
-fn size(p: &Path) -> u64 {
-    match std::fs::metadata(p) {
-        Ok(m) if m.is_dir() => std::fs::read_dir(p)
-            .map(|rd| rd.flatten().map(|e| size(&e.path())).sum())
-            .unwrap_or(0),
-        Ok(m) => m.len(),
-        Err(_) => 0,
-    }
 }
 
 /// Resets VmHWM to the current RSS (Linux `clear_refs` 5), so that the

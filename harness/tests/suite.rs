@@ -64,14 +64,19 @@ fn run_suite(tmp: &Path, extra: &[&str]) -> (i32, String, PathBuf) {
     let mut args = vec!["suite", "tiny.toml", "--results-dir", "results"];
     args.extend(extra);
     let (code, out) = harness(&args, tmp);
-    let suites = tmp.join("results/suites/tiny");
-    let dir = std::fs::read_dir(&suites)
+    let dir = suite_folder(tmp, "tiny", &out);
+    (code, out, dir)
+}
+
+/// The one timestamped folder of suite `name` under `cwd/results`.
+fn suite_folder(cwd: &Path, name: &str, out: &str) -> PathBuf {
+    let suites = cwd.join("results/suites").join(name);
+    std::fs::read_dir(&suites)
         .unwrap_or_else(|e| panic!("{}: {e}\n{out}", suites.display()))
         .next()
         .expect("a suite folder")
         .unwrap()
-        .path();
-    (code, out, dir)
+        .path()
 }
 
 fn json(path: &Path) -> Value {
@@ -351,15 +356,7 @@ fn rounds_draw_new_seeds_and_until_fail_stops_at_the_first_invalid_round() {
         );
         std::fs::write(tmp.path().join(format!("{name}.toml")), text).unwrap();
     };
-    let record = |name: &str| {
-        let dir = std::fs::read_dir(tmp.path().join("results/suites").join(name))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        json(&dir.join("suite.json"))
-    };
+    let record = |name: &str| json(&suite_folder(tmp.path(), name, "").join("suite.json"));
 
     suite("rounds", "nemesis = \"none\"\nnodes = 3");
     let args = [
@@ -434,13 +431,7 @@ fn the_budget_keeps_runs_from_starting_past_it() {
     ];
     let (code, out) = harness(&args, tmp.path());
     assert_eq!(code, 0, "{out}");
-    let dir = std::fs::read_dir(tmp.path().join("results/suites/b"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let s = json(&dir.join("suite.json"));
+    let s = json(&suite_folder(tmp.path(), "b", &out).join("suite.json"));
     assert_eq!(s["counts"]["runs"], 1, "{out}");
     assert_eq!(s["counts"]["not_run"], 1);
     assert_eq!(s["runs"][1]["message"], "the budget would be exceeded");
@@ -472,12 +463,7 @@ fn parallel_runs_overlap_in_their_own_folders_and_the_records_say_so() {
     );
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("2 at a time"), "{out}");
-    let dir = std::fs::read_dir(tmp.path().join("results/suites/par"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let dir = suite_folder(tmp.path(), "par", &out);
     let s = json(&dir.join("suite.json"));
     assert_eq!(s["parallel"], 2);
     let note = s["timing_note"].as_str().expect("a timing note");

@@ -158,10 +158,10 @@ async fn soak_one(
         exit_code: res.exit_code.or(run_exit),
         ok_ops,
         ops,
-        history_bytes: file_size(&dir.join("history.jsonl")),
+        history_bytes: disk_size(&dir.join("history.jsonl")),
         trace_bytes: traces_size(&dir.join("nodes")),
-        report_html_bytes: file_size(&dir.join("report.html")),
-        report_dir_bytes: tree_size(&dir.join("report")),
+        report_html_bytes: disk_size(&dir.join("report.html")),
+        report_dir_bytes: disk_size(&dir.join("report")),
         resources: res.resources,
         run_wall_s,
         check_s: None,
@@ -247,22 +247,19 @@ fn newest_run(results: &Path) -> Result<PathBuf, String> {
         })
 }
 
-fn file_size(p: &Path) -> u64 {
-    std::fs::metadata(p).map_or(0, |m| m.len())
-}
-
 fn traces_size(nodes: &Path) -> u64 {
     std::fs::read_dir(nodes).map_or(0, |rd| {
         rd.flatten()
-            .map(|e| file_size(&e.path().join("trace.jsonl")))
+            .map(|e| disk_size(&e.path().join("trace.jsonl")))
             .sum()
     })
 }
 
-fn tree_size(p: &Path) -> u64 {
+/// A file's size, or a folder's total (0 for what does not exist).
+pub fn disk_size(p: &Path) -> u64 {
     match std::fs::symlink_metadata(p) {
         Ok(m) if m.is_dir() => {
-            std::fs::read_dir(p).map_or(0, |rd| rd.flatten().map(|e| tree_size(&e.path())).sum())
+            std::fs::read_dir(p).map_or(0, |rd| rd.flatten().map(|e| disk_size(&e.path())).sum())
         }
         Ok(m) => m.len(),
         Err(_) => 0,
@@ -346,7 +343,7 @@ mod tests {
         std::fs::write(tmp.join("nodes/n2/trace.jsonl"), b"defg").unwrap();
         std::fs::write(tmp.join("nodes/n2/node.log"), b"xx").unwrap();
         assert_eq!(traces_size(&tmp.join("nodes")), 7);
-        assert_eq!(tree_size(&tmp.join("nodes")), 9);
+        assert_eq!(disk_size(&tmp.join("nodes")), 9);
         std::fs::remove_dir_all(&tmp).unwrap();
     }
 }
