@@ -42,10 +42,12 @@ pub const SUITE_ARGS: &[&str] = &[
 ];
 
 /// What a bug's class needs on top of the suite settings: lease reads for
-/// the lease bugs (and no CheckQuorum for the one that is only wrong
-/// without it), without clock faults (a correct lease assumes bounded
-/// drift); membership changes for the membership bugs. The correct node
-/// runs every profile.
+/// the lease bugs (and no CheckQuorum, plus a follower that campaigns
+/// early, for the one that is only wrong without it), without the `clock`
+/// package (a correct lease assumes a leader's clock runs at about the
+/// right rate); membership changes, with the packages that put two in
+/// flight or add learners to a cut-off leader, for the membership bugs.
+/// The correct node runs every profile.
 pub fn profile(bug: &str) -> &'static [&'static str] {
     match bug {
         "lease-past-bound" => &[
@@ -58,13 +60,14 @@ pub fn profile(bug: &str) -> &'static [&'static str] {
             "--read-consistency",
             "lease",
             "--nemesis",
-            "packages,kill,partition",
+            "packages,early-campaign,kill,partition",
             "--system-opt",
             "check-quorum=false",
         ],
-        "concurrent-conf-changes" | "counts-non-voters" => {
-            &["--nemesis", "packages,clock,kill,partition,member"]
-        }
+        "concurrent-conf-changes" | "counts-non-voters" => &[
+            "--nemesis",
+            "packages,clock,kill,partition,member,member-overlap,member-learners",
+        ],
         _ => &[],
     }
 }

@@ -149,6 +149,17 @@ pub struct Nemesis {
     packages: Option<PackagePlan>,
     /// Nodes whose clock the nemesis changed and has not reset.
     clocked: BTreeSet<NodeId>,
+    /// Membership changes of a package asked for and not yet answered
+    /// ([`Move::ChangeMembers`]): the node, whether it is a removal, and
+    /// the task waiting for the answer.
+    in_flight: Vec<MemberChange>,
+}
+
+/// A membership change in flight (see [`Nemesis::in_flight`]).
+struct MemberChange {
+    node: NodeId,
+    remove: bool,
+    task: tokio::task::JoinHandle<Result<(), crate::cluster::ClusterError>>,
 }
 
 impl Nemesis {
@@ -179,6 +190,7 @@ impl Nemesis {
             recorded: None,
             packages: None,
             clocked: BTreeSet::new(),
+            in_flight: Vec::new(),
         })
     }
 
@@ -413,6 +425,20 @@ impl Nemesis {
                 let p = partition::of_groups(shape, groups, &nodes, *mode);
                 (Action::StartPartition(p), aimed)
             }
+            Move::Deafen { deaf, mode } => {
+                let p = partition::deafened(node(deaf), &self.sut.node_ids(), *mode);
+                (Action::StartPartition(p), primary(deaf))
+            }
+            Move::ChangeMembers { remove, roles } => {
+                for r in roles {
+                    self.ask_member_change(node(r), *remove);
+                }
+                return;
+            }
+            Move::AwaitMembers => {
+                self.await_member_changes().await;
+                return;
+            }
             Move::Heal => (Action::StopPartition, false),
             Move::Kill(r) => (Action::Kill(node(r)), primary(r)),
             Move::Start(r) => (Action::Start(node(r)), false),
@@ -440,6 +466,65 @@ impl Nemesis {
             }
         };
         self.execute_noted(action, aimed).await;
+    }
+
+    /// Asks for a membership change without waiting for its answer (see
+    /// [`Move::ChangeMembers`]): a package that needs two changes in
+    /// flight, or a change a cut-off leader cannot commit, must not stall
+    /// the episode. No gate on the number of voters: the package plans
+    /// what it removes and adds back.
+    fn ask_member_change(&mut self, n: NodeId, remove: bool) {
+        if remove {
+            self.active.removing(n);
+        }
+        let sut = self.sut.clone();
+        let task = tokio::spawn(async move {
+            if remove {
+                sut.remove_member(n).await
+            } else {
+                sut.add_member(n).await
+            }
+        });
+        self.in_flight.push(MemberChange {
+            node: n,
+            remove,
+            task,
+        });
+    }
+
+    /// Waits for every membership change in flight; emits each one's
+    /// `remove-member` / `add-member` event as it is answered.
+    async fn await_member_changes(&mut self) {
+        for change in std::mem::take(&mut self.in_flight) {
+            let n = change.node;
+            let result = change.task.await.unwrap_or_else(|e| {
+                Err(crate::cluster::ClusterError::Membership {
+                    action: if change.remove { "remove" } else { "add" },
+                    id: n,
+                    message: format!("the task asking for it failed: {e}"),
+                })
+            });
+            let mut value = json!({"node": n});
+            match result {
+                Ok(()) if change.remove => {
+                    self.actual.removed.insert(n);
+                    value["wiped"] = json!(false);
+                }
+                Ok(()) => {
+                    self.actual.removed.remove(&n);
+                }
+                Err(e) => value["error"] = json!(e.to_string()),
+            }
+            if let Some(m) = self.leader_members().await {
+                value["members"] = json!(m);
+            }
+            let f = if change.remove {
+                "remove-member"
+            } else {
+                "add-member"
+            };
+            self.emit(f, value);
+        }
     }
 
     /// Turns a planned step into one on real nodes. With
@@ -579,6 +664,7 @@ impl Nemesis {
     /// back; also catches nodes found paused or stopped that the nemesis did
     /// not record. Emits an event per undo. Returns the events.
     pub async fn heal_all(&mut self) -> Vec<NemesisEvent> {
+        self.await_member_changes().await;
         let mut events = Vec::new();
         let unhealed_links = self.network.as_ref().is_some_and(|m| {
             m.matrix()
@@ -736,7 +822,11 @@ fn roles_of<'a>(moves: impl Iterator<Item = &'a Move>) -> BTreeSet<Role> {
                 roles.extend(side.iter().copied());
                 roles.extend(bridge.iter().copied());
             }
-            Move::Heal => {}
+            Move::Deafen { deaf, .. } => {
+                roles.insert(*deaf);
+            }
+            Move::ChangeMembers { roles: rs, .. } => roles.extend(rs.iter().copied()),
+            Move::Heal | Move::AwaitMembers => {}
             Move::Kill(r)
             | Move::Start(r)
             | Move::Pause(r)

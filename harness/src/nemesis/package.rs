@@ -14,6 +14,9 @@
 //! | `kill-majority` | `kill -9` of the leader and enough followers to lose a majority, all restarted 0.2–1 s later (entries acknowledged just before the kill must survive) |
 //! | `kill-all` | `kill -9` of every node, all restarted 0.2–1 s later: nothing survives but what each node made durable |
 //! | `clock` | the leader cut off alone while its clock runs slow (0.05–0.3 × real time) or jumps back 1–3 intervals, so that its timers (CheckQuorum, its lease) lag while the others elect a leader; healed and its clock reset after 1–2 intervals. Needs a system whose clock the harness controls (capability `clock`), and is not in `packages`: a correct leader lease assumes bounded clock drift, which this breaks on purpose |
+//! | `early-campaign` | the leader goes deaf (every link into it cut, so it never hears of a newer term) while one follower's clock runs 10–30 times too fast: that follower campaigns between two of the leader's heartbeats, again until the others vote for it, while the leader's lease, renewed by a majority until the cut, still runs; healed and the clock reset after 0.5–1 interval. Only CheckQuorum's vote stickiness keeps the others from electing it, so a lease kept without it serves stale reads. Needs capability `clock`; not in `packages` |
+//! | `member-overlap` | the leader and a minority cut off, then two members on the majority side removed at once (the second without waiting for the first): a leader that accepts the second change before the first commits has a configuration whose majority is its own side, while the other side still elects by the old one; healed after 1–2 intervals, the members added back |
+//! | `member-learners` | a minority of followers removed (one change at a time), then the leader cut off with them and them added back at once: they are learners until they catch up, and a leader that counts learners commits with its side alone while the voters elect another; healed after 1–2 intervals (needs 5 nodes or more to matter) |
 //!
 //! Episodes are separated by a quiet time of 0.5–1.5 intervals. The plan is
 //! a pure function of the seed (which package, which follower slot, every
@@ -44,11 +47,14 @@ pub enum Package {
     KillMajority,
     KillAll,
     Clock,
+    EarlyCampaign,
+    MemberOverlap,
+    MemberLearners,
 }
 
 impl Package {
     /// Every package, in the order `--nemesis` lists them.
-    pub const ALL: [Package; 7] = [
+    pub const ALL: [Package; 10] = [
         Package::IsolateLeader,
         Package::Diverge,
         Package::Lagging,
@@ -56,6 +62,9 @@ impl Package {
         Package::KillMajority,
         Package::KillAll,
         Package::Clock,
+        Package::EarlyCampaign,
+        Package::MemberOverlap,
+        Package::MemberLearners,
     ];
 
     /// What `--nemesis packages` means: every package that holds for any
@@ -80,6 +89,9 @@ impl Package {
             Package::KillMajority => "kill-majority",
             Package::KillAll => "kill-all",
             Package::Clock => "clock",
+            Package::EarlyCampaign => "early-campaign",
+            Package::MemberOverlap => "member-overlap",
+            Package::MemberLearners => "member-learners",
         }
     }
 
@@ -87,11 +99,21 @@ impl Package {
     /// take (its capabilities) for the package to run.
     pub fn kinds(self) -> &'static [FaultKind] {
         match self {
-            Package::IsolateLeader | Package::Clock => &[FaultKind::Partition],
+            Package::IsolateLeader | Package::Clock | Package::EarlyCampaign => {
+                &[FaultKind::Partition]
+            }
+            Package::MemberOverlap | Package::MemberLearners => {
+                &[FaultKind::Partition, FaultKind::Member]
+            }
             Package::Diverge | Package::Lagging => &[FaultKind::Partition, FaultKind::Kill],
             Package::PauseLeader => &[FaultKind::Pause],
             Package::KillMajority | Package::KillAll => &[FaultKind::Kill],
         }
+    }
+
+    /// Whether its episodes change a node's clock (capability `clock`).
+    pub fn needs_clock(self) -> bool {
+        matches!(self, Package::Clock | Package::EarlyCampaign)
     }
 
     fn parse(s: &str) -> Option<Package> {
@@ -201,6 +223,12 @@ pub enum Move {
         bridge: Option<Role>,
         mode: LinkMode,
     },
+    /// `deaf` hears no one (every link into it cut); every other link
+    /// passes, so the others keep hearing from it.
+    Deafen {
+        deaf: Role,
+        mode: LinkMode,
+    },
     Heal,
     Kill(Role),
     Start(Role),
@@ -214,6 +242,15 @@ pub enum Move {
     },
     /// The role's clock back to real time.
     ResetClock(Role),
+    /// Membership changes asked for at once, without waiting for each
+    /// other (the answers are awaited by [`Move::AwaitMembers`]): a removal
+    /// or an addition of each role.
+    ChangeMembers {
+        remove: bool,
+        roles: Vec<Role>,
+    },
+    /// Waits for the membership changes in flight to be answered.
+    AwaitMembers,
 }
 
 /// A move after a delay.
@@ -407,6 +444,97 @@ impl PackagePlan {
                     step(Duration::ZERO, Move::ResetClock(Role::Leader)),
                 ]
             }
+            Package::EarlyCampaign => {
+                let hold = self.times(0.5, 1.0);
+                // Its election timer then fires between two heartbeats of
+                // the leader, again and again, until its log is up to date
+                // enough for the others' votes.
+                let rate = self.rng.gen_range(10.0..=30.0);
+                vec![
+                    step(
+                        quiet,
+                        Move::Deafen {
+                            deaf: Role::Leader,
+                            mode,
+                        },
+                    ),
+                    step(
+                        Duration::ZERO,
+                        Move::Clock {
+                            role: Role::Follower(0),
+                            rate: Some(rate),
+                            jump_ms: None,
+                        },
+                    ),
+                    step(hold, Move::Heal),
+                    step(Duration::ZERO, Move::ResetClock(Role::Follower(0))),
+                ]
+            }
+            Package::MemberOverlap => {
+                // The leader's side: itself and `minority - 1` followers;
+                // without two members of the other side, it is a majority.
+                let mut side = vec![Role::Leader];
+                side.extend((0..minority - 1).map(Role::Follower));
+                let gone = vec![Role::Follower(minority - 1), Role::Follower(minority)];
+                let hold = self.times(1.0, 2.0);
+                let change = |remove, roles: &Vec<Role>| Move::ChangeMembers {
+                    remove,
+                    roles: roles.clone(),
+                };
+                vec![
+                    step(
+                        quiet,
+                        Move::Cut {
+                            side,
+                            bridge: None,
+                            mode,
+                        },
+                    ),
+                    step(Duration::ZERO, change(true, &gone)),
+                    step(hold, Move::Heal),
+                    step(Duration::ZERO, Move::AwaitMembers),
+                    step(Duration::ZERO, change(false, &gone)),
+                    step(Duration::ZERO, Move::AwaitMembers),
+                ]
+            }
+            Package::MemberLearners => {
+                let learners: Vec<Role> = (0..minority).map(Role::Follower).collect();
+                let mut side = vec![Role::Leader];
+                side.extend(learners.iter().copied());
+                let hold = self.times(1.0, 2.0);
+                let mut steps = Vec::new();
+                for (i, &r) in learners.iter().enumerate() {
+                    let delay = if i == 0 { quiet } else { Duration::ZERO };
+                    steps.push(step(
+                        delay,
+                        Move::ChangeMembers {
+                            remove: true,
+                            roles: vec![r],
+                        },
+                    ));
+                    steps.push(step(Duration::ZERO, Move::AwaitMembers));
+                }
+                steps.extend([
+                    step(
+                        Duration::ZERO,
+                        Move::Cut {
+                            side,
+                            bridge: None,
+                            mode,
+                        },
+                    ),
+                    step(
+                        Duration::ZERO,
+                        Move::ChangeMembers {
+                            remove: false,
+                            roles: learners,
+                        },
+                    ),
+                    step(hold, Move::Heal),
+                    step(Duration::ZERO, Move::AwaitMembers),
+                ]);
+                steps
+            }
         };
         Some(Episode::Package {
             package,
@@ -486,7 +614,10 @@ mod tests {
 
     #[test]
     fn every_episode_undoes_what_it_does() {
-        let mut p = plan("packages,clock", 9);
+        let mut p = plan(
+            "packages,clock,early-campaign,member-overlap,member-learners",
+            9,
+        );
         for _ in 0..200 {
             let Some(Episode::Package { steps, package, .. }) = p.next_episode() else {
                 panic!("packages only")
@@ -495,8 +626,25 @@ mod tests {
             let mut down: BTreeSet<Role> = BTreeSet::new();
             for s in &steps {
                 match &s.mv {
-                    Move::Cut { .. } => cut = true,
+                    Move::Cut { .. } | Move::Deafen { .. } => cut = true,
                     Move::Heal => cut = false,
+                    Move::ChangeMembers {
+                        remove: true,
+                        roles,
+                    } => {
+                        for r in roles {
+                            assert!(down.insert(*r))
+                        }
+                    }
+                    Move::ChangeMembers {
+                        remove: false,
+                        roles,
+                    } => {
+                        for r in roles {
+                            assert!(down.remove(r))
+                        }
+                    }
+                    Move::AwaitMembers => {}
                     Move::Kill(r) | Move::Pause(r) | Move::Clock { role: r, .. } => {
                         assert!(down.insert(*r))
                     }
@@ -507,6 +655,81 @@ mod tests {
             }
             assert!(!cut && down.is_empty(), "{package}: {steps:?}");
         }
+    }
+
+    /// The side a cut leaves the leader on, and the roles removed or added.
+    fn member_episode(package: &str, nodes: usize) -> (Vec<Role>, Vec<Vec<Role>>) {
+        let s = NemesisSpec::parse(package).unwrap();
+        let mut p = PackagePlan::new(&s.packages, false, nodes, Duration::from_secs(1), 3);
+        let Some(Episode::Package { steps, .. }) = p.next_episode() else {
+            panic!("a package episode")
+        };
+        let mut side = Vec::new();
+        let mut changes = Vec::new();
+        for s in steps {
+            match s.mv {
+                Move::Cut { side: s, .. } => side = s,
+                Move::ChangeMembers { roles, .. } => changes.push(roles),
+                _ => {}
+            }
+        }
+        (side, changes)
+    }
+
+    #[test]
+    fn member_overlap_removes_two_so_that_the_leaders_side_is_a_majority_of_what_is_left() {
+        for nodes in [3, 5, 7] {
+            let (side, changes) = member_episode("member-overlap", nodes);
+            let removed = &changes[0];
+            assert_eq!(removed.len(), 2, "two changes in flight");
+            assert!(removed.iter().all(|r| !side.contains(r)));
+            let left = nodes - removed.len();
+            assert!(side.len() * 2 > left, "{nodes} nodes: {side:?} of {left}");
+            // ...while the other side is a majority of the old configuration.
+            assert!((nodes - side.len()) * 2 > nodes);
+            assert_eq!(&changes[1], removed, "the same members are added back");
+        }
+    }
+
+    #[test]
+    fn member_learners_leaves_the_voters_a_majority_without_the_leaders_side() {
+        for nodes in [5, 7] {
+            let (side, changes) = member_episode("member-learners", nodes);
+            let learners = changes.last().unwrap();
+            assert!(learners.iter().all(|r| side.contains(r)));
+            let voters = nodes - learners.len();
+            // The voters outside the leader's side elect without it, and
+            // the leader's side commits only by counting its learners.
+            assert!((voters - 1) * 2 > voters, "{nodes}");
+            assert!(side.len() * 2 > voters && 2 <= voters, "{nodes}");
+        }
+    }
+
+    #[test]
+    fn early_campaign_deafens_the_leader_and_speeds_up_a_followers_clock() {
+        let s = NemesisSpec::parse("early-campaign").unwrap();
+        let mut p = PackagePlan::new(&s.packages, false, 5, Duration::from_secs(1), 1);
+        let Some(Episode::Package { steps, .. }) = p.next_episode() else {
+            panic!("a package episode")
+        };
+        assert!(matches!(
+            steps[0].mv,
+            Move::Deafen {
+                deaf: Role::Leader,
+                ..
+            }
+        ));
+        let Move::Clock {
+            role: Role::Follower(0),
+            rate: Some(rate),
+            jump_ms: None,
+        } = steps[1].mv
+        else {
+            panic!("{steps:?}")
+        };
+        assert!((10.0..=30.0).contains(&rate));
+        assert!(Package::EarlyCampaign.needs_clock() && Package::Clock.needs_clock());
+        assert!(!Package::PACKAGES.iter().any(|p| p.needs_clock()));
     }
 
     #[test]

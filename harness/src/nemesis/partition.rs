@@ -239,6 +239,30 @@ pub fn of_groups(
     }
 }
 
+/// `deaf` hears no node (every link into it is cut); every other link
+/// passes. A `one-way` shape with groups `[deaf]` and the rest: a leader
+/// that keeps sending, so the others keep hearing from it, while it hears
+/// nothing back (not even of a newer term).
+pub fn deafened(deaf: NodeId, nodes: &[NodeId], cut: LinkMode) -> Partition {
+    let mut all = nodes.to_vec();
+    all.sort_unstable();
+    let rest: Vec<NodeId> = all.iter().copied().filter(|&n| n != deaf).collect();
+    let mut links = Vec::new();
+    for &from in &all {
+        for &to in &all {
+            if from != to {
+                let pass = to != deaf;
+                links.push((from, to, if pass { LinkMode::Pass } else { cut }));
+            }
+        }
+    }
+    Partition {
+        shape: Shape::OneWay,
+        groups: vec![vec![deaf], rest],
+        links,
+    }
+}
+
 /// Builds a partition of `shape` over `nodes` with a seeded RNG; cut links get `cut`.
 pub fn generate<R: Rng>(shape: Shape, nodes: &[NodeId], cut: LinkMode, rng: &mut R) -> Partition {
     let mut order: Vec<NodeId> = nodes.to_vec();
@@ -455,5 +479,21 @@ mod tests {
             let all: BTreeSet<_> = p.groups.iter().flatten().copied().collect();
             assert_eq!(all.len(), 7);
         }
+    }
+
+    #[test]
+    fn a_deafened_node_hears_no_one_and_is_heard_by_all() {
+        let p = deafened(2, &[1, 2, 3], LinkMode::Stall);
+        assert_eq!(p.shape, Shape::OneWay);
+        for &(from, to, mode) in &p.links {
+            let want = if to == 2 {
+                LinkMode::Stall
+            } else {
+                LinkMode::Pass
+            };
+            assert_eq!(mode, want, "{from}->{to}");
+        }
+        assert_eq!(p.links.len(), 6);
+        assert_eq!(p.groups, vec![vec![2], vec![1, 3]]);
     }
 }

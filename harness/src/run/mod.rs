@@ -140,18 +140,20 @@ impl RunConfig {
                     .into(),
             );
         }
-        if self.nemesis.contains(FaultKind::Member) && self.nodes < 3 {
+        if faults.contains(FaultKind::Member) && self.nodes < 3 {
             return Err("the member fault needs at least 3 nodes".into());
         }
         self.workload_config(0)
             .validate()
             .map_err(|e| e.to_string())?;
         let d = self.system.descriptor();
-        if self.packages.contains(&Package::Clock) && !d.capabilities.clock {
-            return Err(format!(
-                "{} has no clock the harness can change: drop clock from --nemesis",
-                d.name
-            ));
+        if let Some(p) = self.packages.iter().find(|p| p.needs_clock()) {
+            if !d.capabilities.clock {
+                return Err(format!(
+                    "{} has no clock the harness can change: drop {p} from --nemesis",
+                    d.name
+                ));
+            }
         }
         d.capabilities
             .check(

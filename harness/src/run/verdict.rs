@@ -44,9 +44,18 @@ pub async fn finish(
     };
     results.stats = stats;
     results.interrupted = interrupted;
+    // An invalid recorded history is a finding whatever the harness failed
+    // to do afterwards (no later operation makes it linearizable, and a
+    // Raft-safety violation stays one): a bug that wedges the cluster so
+    // that the final reads never succeed must not pass as "no verdict".
+    let found = results.valid == Some(Validity::Invalid);
     if let Some(e) = &error {
-        // A harness failure is never a verdict.
-        results.fail(e.clone());
+        if found {
+            results.error = Some(e.clone());
+        } else {
+            // A harness failure is otherwise never a verdict.
+            results.fail(e.clone());
+        }
     }
     // A node that exited on its own is a finding of the run, whatever the
     // history shows, and even when the harness could not finish (its
@@ -57,6 +66,7 @@ pub async fn finish(
             results.valid = Some(Validity::Invalid);
             EXIT_INVALID
         }
+        _ if found => EXIT_INVALID,
         (Some(_), _) => EXIT_ERROR,
         (None, Some(v)) => v.exit_code(),
         (None, None) => EXIT_VALID,
@@ -132,7 +142,7 @@ fn print_summary(out: &mut dyn Write, results: &RunResults, dir: &RunDir, exit_c
     }
     let ops = stats.map_or(0, |s| s.by_f.values().map(|o| o.total()).sum::<u64>());
     let failed = results.error.is_some();
-    if failed && ops > 0 {
+    if failed && ops > 0 && exit_code != EXIT_INVALID {
         let _ = writeln!(
             out,
             "checks of what was recorded (no verdict, see the error):"

@@ -529,3 +529,34 @@ impl Progress {
         self.bar.finish_and_clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::nemesis::Package;
+
+    /// The built-in nightly plans runs `harness run` accepts, and among them
+    /// runs of every nemesis package that catches planted bugs
+    /// (docs/bugs.md): a typo there would only show at night.
+    #[test]
+    fn the_nightly_suite_is_valid_and_plays_every_package() {
+        let suite = Suite::parse(NIGHTLY, "built-in nightly", &Overrides::default()).unwrap();
+        assert_eq!(suite.cells.len(), 26);
+        let req = SuiteRequest {
+            results_dir: "results".into(),
+            ..SuiteRequest::default()
+        };
+        let mut played = BTreeSet::new();
+        let mut lease = false;
+        for cell in &suite.cells {
+            let c = config(&suite, cell, &req).unwrap_or_else(|e| panic!("{e}"));
+            played.extend(c.packages.iter().copied());
+            lease |= c.read_consistency == crate::client::ReadConsistency::Lease
+                && c.packages.contains(&Package::EarlyCampaign);
+        }
+        assert_eq!(played, Package::ALL.into_iter().collect(), "{played:?}");
+        assert!(lease, "a run reads with leases under early-campaign");
+    }
+}
