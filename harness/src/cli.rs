@@ -413,12 +413,17 @@ fn parse_consistency(s: &str) -> Result<ReadConsistency, String> {
     s.parse()
 }
 
-/// `all,packages` cut down to what `system` takes with these options, so
-/// that a plain `harness run --system S` runs every fault S supports instead
-/// of being refused for one it does not.
+/// `all,packages` and the membership packages, cut down to what `system`
+/// takes with these options, so that a plain `harness run --system S` runs
+/// every fault S supports instead of being refused for one it does not.
+/// The membership packages are in the default (not in `packages`, which
+/// must mean the same for every system) because a short default run is
+/// where most users look, and two membership changes in flight or a
+/// learner counted in a quorum only show under them.
 fn default_nemesis(system: SystemKind, opts: &[(String, String)]) -> NemesisSpec {
     let faults = system.descriptor().capabilities.faults_with(opts);
-    let mut spec = NemesisSpec::parse("all,packages").expect("the default parses");
+    let mut spec = NemesisSpec::parse("all,packages,member-overlap,member-learners")
+        .expect("the default parses");
     spec.kinds.0.retain(|k| faults.contains(k));
     let kinds = spec.kinds.clone();
     spec.packages
@@ -468,6 +473,8 @@ impl RunArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nemesis::Package;
+    use std::collections::BTreeSet;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("harness").chain(args.iter().copied()))
@@ -525,10 +532,9 @@ mod tests {
         assert_eq!(c.concurrency, 10);
         assert_eq!(c.time_limit, 20.0);
         assert_eq!(c.nemesis, crate::nemesis::FaultKinds::all());
-        assert_eq!(
-            c.packages,
-            crate::nemesis::Package::PACKAGES.into_iter().collect()
-        );
+        let mut packages: BTreeSet<Package> = Package::PACKAGES.into_iter().collect();
+        packages.extend([Package::MemberOverlap, Package::MemberLearners]);
+        assert_eq!(c.packages, packages);
         assert_eq!(c.op_timeout_ms, 1000);
         assert_eq!(c.readers, 1);
         assert_eq!(c.nemesis_targets, Targets::One);

@@ -18,7 +18,9 @@
 //! all the time: a write to a cut-off or paused leader can block a mixed
 //! worker for its whole op timeout, which is exactly when a deposed leader
 //! or a lagging follower may answer a read it should not. A reader whose
-//! read timed out goes on at once.
+//! read timed out goes on at once; one whose node knows no leader tries
+//! again after 5 ms (a mixed worker after 50 ms), so that a new leader is
+//! read from within its first milliseconds.
 
 use crate::client::{Client, Completion};
 use crate::cluster::NodeId;
@@ -158,6 +160,7 @@ pub async fn run_traffic(
             node: cfg.nodes[slot % cfg.nodes.len()],
             target: cfg.nodes[slot % cfg.nodes.len()],
             follow_leader: cfg.follow_leader && !reader,
+            reader,
             generator,
             stagger: ChaCha8Rng::seed_from_u64(
                 cfg.workload.seed ^ (0x5747_u64 << 32 | slot as u64),
@@ -191,8 +194,16 @@ pub async fn run_traffic(
     }
 }
 
+/// How long a worker waits after an op that reached no node able to serve
+/// it (node down, no leader known).
+const WORKER_BACKOFF: Duration = Duration::from_millis(50);
+/// The same for a reader.
+const READER_BACKOFF: Duration = Duration::from_millis(5);
+
 struct Worker {
     slot: usize,
+    /// A read-only worker of `readers`.
+    reader: bool,
     process: u64,
     /// The worker's own node.
     node: u64,
@@ -242,8 +253,14 @@ impl Worker {
                 None => Duration::ZERO,
             };
             if completion.backoff {
-                // Node down or no leader: do not spin through failures.
-                pause = pause.max(Duration::from_millis(50));
+                // Node down or no leader: do not spin through failures. A
+                // reader comes back sooner: a new leader's first
+                // milliseconds are when it may answer too early.
+                pause = pause.max(if self.reader {
+                    READER_BACKOFF
+                } else {
+                    WORKER_BACKOFF
+                });
             }
             if !pause.is_zero() {
                 let until = (Instant::now() + pause).min(deadline);

@@ -76,6 +76,48 @@ fn quick_bugs_are_caught_and_the_correct_node_raises_no_alarm() {
     assert!(out.contains("caught 2/2"), "{out}");
 }
 
+/// The packages that aim at one class each: two membership changes in
+/// flight (`member-overlap`), learners with a cut-off leader
+/// (`member-learners`), a follower that campaigns early under a deaf leader
+/// (`early-campaign`). Their bugs are caught in the first episode; the
+/// correct node takes the same episodes (with leases and without
+/// CheckQuorum, the lease bug's profile) without an alarm.
+#[test]
+fn membership_and_lease_bugs_are_caught_by_their_packages() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("selftest");
+    let (code, out) = selftest(
+        &results,
+        &[
+            "--bugs",
+            // The lease bug first: the correct node's first run takes its
+            // profile (leases without CheckQuorum under early-campaign).
+            "lease-without-check-quorum,concurrent-conf-changes,counts-non-voters",
+            "--budget",
+            "60",
+            "--control-budget",
+            "30",
+            "--run-args",
+            "--time-limit 8 --nemesis member-overlap,member-learners,early-campaign",
+        ],
+        Duration::from_secs(300),
+    );
+    assert_eq!(code, 0, "{out}");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(results.join("selftest.json")).unwrap()).unwrap();
+    for b in report["bugs"].as_array().unwrap() {
+        assert_eq!(b["caught"], true, "{b}");
+    }
+    let control = &report["control"];
+    assert!(control["runs"].as_u64().unwrap() >= 1, "{control}");
+    assert_eq!(
+        control["false_alarms"].as_array().unwrap().len(),
+        0,
+        "{out}"
+    );
+    assert!(out.contains("caught 3/3"), "{out}");
+}
+
 #[test]
 fn an_unknown_bug_is_refused_with_the_catalogue() {
     let dir = tempfile::tempdir().unwrap();

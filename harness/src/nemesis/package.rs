@@ -10,6 +10,7 @@
 //! | `isolate-leader` | the leader and a minority (itself alone on 3 nodes) cut off from the majority for 1–2 intervals while its clients keep writing to it; then healed |
 //! | `diverge` | the leader can reach only one follower for 0.15–0.4 s (entries appended on it reach only some followers), then it is killed as the network heals, and restarted 0.5–1 interval later |
 //! | `lagging` | a follower cut off for 1–2 intervals under writes, healed, and the leader killed at once: the lagging node campaigns among nodes whose logs are longer; the leader restarts 0.5–1 interval later |
+//! | `lagging-majority` | a minority of followers cut off for 1–2 intervals under writes, healed, and at once the leader and every up-to-date follower but one killed: every majority left needs a lagging node, so the new leader commits its first entry only once one of them has caught up (a window of milliseconds, not microseconds, for reads that come too early), and a lagging node may campaign with two of the three votes it needs already lagging; the killed nodes restart 0.5–1 interval later |
 //! | `pause-leader` | the leader SIGSTOPped for 0.3–0.9 interval (past the election timeout, within the op timeout) with its clients' requests queued behind it, then resumed: they are answered by a node that has not yet heard of the new leader |
 //! | `kill-majority` | `kill -9` of the leader and enough followers to lose a majority, all restarted 0.2–1 s later (entries acknowledged just before the kill must survive) |
 //! | `kill-all` | `kill -9` of every node, all restarted 0.2–1 s later: nothing survives but what each node made durable |
@@ -43,6 +44,7 @@ pub enum Package {
     IsolateLeader,
     Diverge,
     Lagging,
+    LaggingMajority,
     PauseLeader,
     KillMajority,
     KillAll,
@@ -54,10 +56,11 @@ pub enum Package {
 
 impl Package {
     /// Every package, in the order `--nemesis` lists them.
-    pub const ALL: [Package; 10] = [
+    pub const ALL: [Package; 11] = [
         Package::IsolateLeader,
         Package::Diverge,
         Package::Lagging,
+        Package::LaggingMajority,
         Package::PauseLeader,
         Package::KillMajority,
         Package::KillAll,
@@ -70,10 +73,11 @@ impl Package {
     /// What `--nemesis packages` means: every package that holds for any
     /// correct Raft (not `clock`, which breaks the bounded drift a leader
     /// lease relies on).
-    pub const PACKAGES: [Package; 6] = [
+    pub const PACKAGES: [Package; 7] = [
         Package::IsolateLeader,
         Package::Diverge,
         Package::Lagging,
+        Package::LaggingMajority,
         Package::PauseLeader,
         Package::KillMajority,
         Package::KillAll,
@@ -85,6 +89,7 @@ impl Package {
             Package::IsolateLeader => "isolate-leader",
             Package::Diverge => "diverge",
             Package::Lagging => "lagging",
+            Package::LaggingMajority => "lagging-majority",
             Package::PauseLeader => "pause-leader",
             Package::KillMajority => "kill-majority",
             Package::KillAll => "kill-all",
@@ -105,7 +110,9 @@ impl Package {
             Package::MemberOverlap | Package::MemberLearners => {
                 &[FaultKind::Partition, FaultKind::Member]
             }
-            Package::Diverge | Package::Lagging => &[FaultKind::Partition, FaultKind::Kill],
+            Package::Diverge | Package::Lagging | Package::LaggingMajority => {
+                &[FaultKind::Partition, FaultKind::Kill]
+            }
             Package::PauseLeader => &[FaultKind::Pause],
             Package::KillMajority | Package::KillAll => &[FaultKind::Kill],
         }
@@ -380,6 +387,35 @@ impl PackagePlan {
                     step(Duration::ZERO, Move::Kill(Role::Leader)),
                     step(down, Move::Start(Role::Leader)),
                 ]
+            }
+            Package::LaggingMajority => {
+                let lagging: Vec<Role> = (0..minority).map(Role::Follower).collect();
+                // Up to date: the leader and followers `minority..`; all but
+                // the first of those followers die with the leader, so the
+                // survivors are a bare majority, all lagging but one.
+                let up_to_date = self.nodes.saturating_sub(1 + minority);
+                let victims: Vec<Role> = std::iter::once(Role::Leader)
+                    .chain((minority + 1..minority + up_to_date).map(Role::Follower))
+                    .collect();
+                let hold = self.times(1.0, 2.0);
+                let down = self.times(0.5, 1.0);
+                let mut steps = vec![
+                    step(
+                        quiet,
+                        Move::Cut {
+                            side: lagging,
+                            bridge: None,
+                            mode,
+                        },
+                    ),
+                    step(hold, Move::Heal),
+                ];
+                steps.extend(victims.iter().map(|&r| step(Duration::ZERO, Move::Kill(r))));
+                for (i, &r) in victims.iter().enumerate() {
+                    let delay = if i == 0 { down } else { Duration::ZERO };
+                    steps.push(step(delay, Move::Start(r)));
+                }
+                steps
             }
             Package::PauseLeader => {
                 // Past the election timeout, yet short enough that the
@@ -702,6 +738,32 @@ mod tests {
             // the leader's side commits only by counting its learners.
             assert!((voters - 1) * 2 > voters, "{nodes}");
             assert!(side.len() * 2 > voters && 2 <= voters, "{nodes}");
+        }
+    }
+
+    #[test]
+    fn lagging_majority_leaves_a_bare_majority_with_one_node_up_to_date() {
+        for nodes in [3, 5, 7] {
+            let s = NemesisSpec::parse("lagging-majority").unwrap();
+            let mut p = PackagePlan::new(&s.packages, false, nodes, Duration::from_secs(1), 2);
+            let Some(Episode::Package { steps, .. }) = p.next_episode() else {
+                panic!("a package episode")
+            };
+            let Move::Cut { side: lagging, .. } = &steps[0].mv else {
+                panic!("{steps:?}")
+            };
+            let killed: Vec<Role> = steps
+                .iter()
+                .filter_map(|s| match s.mv {
+                    Move::Kill(r) => Some(r),
+                    _ => None,
+                })
+                .collect();
+            assert!(killed.contains(&Role::Leader));
+            assert!(killed.iter().all(|r| !lagging.contains(r)));
+            let survivors = nodes - killed.len();
+            assert_eq!(survivors, nodes / 2 + 1, "{nodes}: {killed:?}");
+            assert_eq!(survivors - lagging.len(), 1, "{nodes}");
         }
     }
 
