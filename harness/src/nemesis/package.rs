@@ -19,7 +19,7 @@
 //! | `member-overlap` | the leader and a minority cut off, then two members on the majority side removed at once (the second without waiting for the first): a leader that accepts the second change before the first commits has a configuration whose majority is its own side, while the other side still elects by the old one; healed after 1–2 intervals, the members added back |
 //! | `member-learners` | a minority of followers removed (one change at a time), then the leader cut off with them and them added back at once: they are learners until they catch up, and a leader that counts learners commits with its side alone while the voters elect another; healed after 1–2 intervals (needs 5 nodes or more to matter) |
 //!
-//! Episodes are separated by a quiet time of 0.5–1.5 intervals. The plan is
+//! Episodes are separated by a quiet time of 0.3–1 interval. The plan is
 //! a pure function of the seed (which package, which follower slot, every
 //! delay); which node is the leader is only known when a step runs, so
 //! roles are bound to nodes then, once per episode, and every later step of
@@ -70,9 +70,11 @@ impl Package {
         Package::MemberLearners,
     ];
 
-    /// What `--nemesis packages` means: every package that holds for any
-    /// correct Raft (not `clock`, which breaks the bounded drift a leader
-    /// lease relies on).
+    /// What `--nemesis packages` means, the same for every system: the
+    /// packages that need only kills, pauses and partitions (not the
+    /// membership ones, which need membership changes, nor `clock` and
+    /// `early-campaign`, which need a clock the harness controls; `clock`
+    /// also breaks the bounded drift a leader lease relies on).
     pub const PACKAGES: [Package; 7] = [
         Package::IsolateLeader,
         Package::Diverge,
@@ -326,7 +328,7 @@ impl PackagePlan {
             return None;
         }
         let pick = self.rng.gen_range(0..choices);
-        let quiet = self.times(0.5, 1.5);
+        let quiet = self.times(0.3, 1.0);
         let Some(&package) = self.packages.get(pick) else {
             return Some(Episode::Classic { delay: quiet });
         };
