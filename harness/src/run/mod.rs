@@ -367,7 +367,10 @@ mod tests {
 
     #[test]
     fn test_names_say_system_workload_faults_and_weak_reads() {
-        assert_eq!(config(&[]).test_name(), "kv-all+packages");
+        assert_eq!(
+            config(&[]).test_name(),
+            "kv-all+member-overlap+member-learners+packages"
+        );
         assert_eq!(config(&["--nemesis", "all"]).test_name(), "kv-all");
         assert_eq!(
             config(&["--nemesis", "none", "-w", "register"]).test_name(),

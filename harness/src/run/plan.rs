@@ -188,9 +188,12 @@ mod tests {
                 "isolate-leader",
                 "diverge",
                 "lagging",
+                "lagging-majority",
                 "pause-leader",
                 "kill-majority",
-                "kill-all"
+                "kill-all",
+                "member-overlap",
+                "member-learners"
             ]
         );
         assert_eq!(p.test.system.name, "raft-node");
