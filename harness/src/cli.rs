@@ -421,9 +421,12 @@ fn parse_consistency(s: &str) -> Result<ReadConsistency, String> {
 /// where most users look, and two membership changes in flight or a
 /// learner counted in a quorum only show under them.
 fn default_nemesis(system: SystemKind, opts: &[(String, String)]) -> NemesisSpec {
-    let faults = system.descriptor().capabilities.faults_with(opts);
+    let caps = system.descriptor().capabilities;
+    let faults = caps.faults_with(opts);
     let mut spec = NemesisSpec::parse("all,packages,member-overlap,member-learners")
         .expect("the default parses");
+    spec.packages
+        .retain(|p| caps.concurrent_members || !p.needs_concurrent_members());
     spec.kinds.0.retain(|k| faults.contains(k));
     let kinds = spec.kinds.clone();
     spec.packages
@@ -522,6 +525,21 @@ mod tests {
             c.nemesis.contains(FaultKind::Member),
             "an explicit list is kept"
         );
+    }
+
+    #[test]
+    fn membership_packages_need_a_system_that_takes_changes_at_once() {
+        let c = run_config(&["--system", "etcd"]);
+        assert!(c.nemesis.contains(crate::nemesis::FaultKind::Member));
+        assert!(!c.packages.iter().any(|p| p.needs_concurrent_members()));
+        assert!(c.validate().is_ok());
+        let e = run_config(&["--system", "etcd", "--nemesis", "member-overlap"])
+            .validate()
+            .unwrap_err();
+        assert!(e.contains("at once") && e.contains("member-overlap"), "{e}");
+        assert!(run_config(&["--nemesis", "member-overlap,member-learners"])
+            .validate()
+            .is_ok());
     }
 
     #[test]

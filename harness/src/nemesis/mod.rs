@@ -802,6 +802,10 @@ impl Nemesis {
     }
 
     fn publish_active(&self) {
+        // A removal still in flight counts as removed: its system may stop
+        // the node before the change is answered (etcd does).
+        let mut removed = self.actual.removed.clone();
+        removed.extend(self.in_flight.iter().filter(|c| c.remove).map(|c| c.node));
         let mut v = Vec::new();
         if let Some(p) = &self.actual.partition {
             v.push(format!("partition {}", p.shape.name()));
@@ -809,7 +813,7 @@ impl Nemesis {
         v.extend(self.actual.killed.iter().map(|n| format!("kill n{n}")));
         v.extend(self.actual.paused.iter().map(|n| format!("pause n{n}")));
         v.extend(self.actual.removed.iter().map(|n| format!("removed n{n}")));
-        self.active.set(v, self.actual.removed.clone());
+        self.active.set(v, removed);
     }
 }
 

@@ -120,6 +120,12 @@ impl Package {
         }
     }
 
+    /// Whether its episodes ask for membership changes at once
+    /// (capability `concurrent_members`).
+    pub fn needs_concurrent_members(self) -> bool {
+        matches!(self, Package::MemberOverlap | Package::MemberLearners)
+    }
+
     /// Whether its episodes change a node's clock (capability `clock`).
     pub fn needs_clock(self) -> bool {
         matches!(self, Package::Clock | Package::EarlyCampaign)

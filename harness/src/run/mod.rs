@@ -147,6 +147,14 @@ impl RunConfig {
             .validate()
             .map_err(|e| e.to_string())?;
         let d = self.system.descriptor();
+        if let Some(p) = self.packages.iter().find(|p| p.needs_concurrent_members()) {
+            if !d.capabilities.concurrent_members {
+                return Err(format!(
+                    "{} cannot take membership changes asked for at once: drop {p} from --nemesis",
+                    d.name
+                ));
+            }
+        }
         if let Some(p) = self.packages.iter().find(|p| p.needs_clock()) {
             if !d.capabilities.clock {
                 return Err(format!(

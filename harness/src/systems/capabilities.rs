@@ -22,6 +22,13 @@ pub struct Capabilities {
     /// Whether the harness can change a node's clock (its rate, jumps):
     /// [`super::Cluster::set_clock`], for the `clock` nemesis package.
     pub clock: bool,
+    /// Whether its [`super::Cluster`] takes membership changes asked for at
+    /// once, the second before the first is answered (the `member-overlap`
+    /// and `member-learners` packages). Our node answers each on its own
+    /// (a second change while one is pending is refused and retried);
+    /// etcd's addition replaces the member's process and data, which the
+    /// harness does one member at a time.
+    pub concurrent_members: bool,
     /// Fault kinds of `faults` the system takes only when a boolean
     /// `--system-opt` is true (a Maelstrom node is killed only if it keeps
     /// its state: `(Kill, "persistent")`).
@@ -161,6 +168,7 @@ mod tests {
         workloads: &[WorkloadKind::Register],
         traces: false,
         clock: false,
+        concurrent_members: false,
         gated: &[],
     };
 

@@ -49,6 +49,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         workloads: &WorkloadKind::ALL,
         traces: false,
         clock: false,
+        concurrent_members: false,
         gated: &[],
     },
     options: &[

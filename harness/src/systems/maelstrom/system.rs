@@ -37,6 +37,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         traces: false,
         // The harness cannot change a foreign process's clock.
         clock: false,
+        concurrent_members: false,
         gated: &[(FaultKind::Kill, "persistent")],
     },
     options: &[

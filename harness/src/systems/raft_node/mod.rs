@@ -48,6 +48,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         workloads: &WorkloadKind::ALL,
         traces: true,
         clock: true,
+        concurrent_members: true,
         gated: &[],
     },
     options: &[
