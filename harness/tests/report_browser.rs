@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use browser::{assert_not_blank, chromium, run_chromium, ChildGuard};
+use browser::{assert_not_blank, browser_command, chromium, run_chromium, ChildGuard};
 use harness::report::{render_run, render_run_with, RenderOptions};
 use serde_json::{json, Value};
 use synthetic::SyntheticRun;
@@ -148,7 +148,7 @@ struct Devtools {
 impl Devtools {
     fn launch(browser: &Path) -> Devtools {
         let profile = tempfile::tempdir().unwrap();
-        let mut child = Command::new(browser)
+        let mut child = browser_command(browser)
             .args([
                 "--headless",
                 "--no-sandbox",

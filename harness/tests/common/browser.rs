@@ -3,20 +3,34 @@
 
 #![allow(dead_code)] // Not every test binary uses every helper.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// Kills the browser if the test panics or times out.
+/// Kills the browser and every process it started (its renderers, GPU and
+/// zygote processes, in the group [`browser_command`] gives it) when the
+/// test ends, panics or times out. Killing the main process alone leaves
+/// the others running long enough to write into the profile after the
+/// test removed it, which leaves a profile folder in the temp dir.
 pub struct ChildGuard(pub Child);
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
+        let group = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// `chromium` in a process group of its own (see [`ChildGuard`]).
+pub fn browser_command(browser: &Path) -> Command {
+    let mut cmd = Command::new(browser);
+    cmd.process_group(0);
+    cmd
 }
 
 /// Finds chromium; a test that needs it fails without it.
@@ -35,7 +49,7 @@ pub fn chromium() -> PathBuf {
 
 /// Runs headless chromium with `args` on `page`, returning its stdout.
 pub fn run_chromium(browser: &Path, profile: &Path, args: &[String], page: &Path) -> String {
-    let mut cmd = Command::new(browser);
+    let mut cmd = browser_command(browser);
     cmd.args([
         "--headless",
         "--no-sandbox",
