@@ -126,9 +126,11 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = Targets::One)]
     pub nemesis_targets: Targets,
 
-    /// Mean seconds between fault decisions (start one, or undo one).
-    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = positive_f64)]
-    pub nemesis_interval: f64,
+    /// Mean seconds between fault decisions (start one, or undo one);
+    /// packages time their episodes by it [default: the system's, 0.5 for
+    /// raft-node, 1 for etcd and maelstrom]
+    #[arg(long, value_name = "SECONDS", value_parser = positive_f64)]
+    pub nemesis_interval: Option<f64>,
 
     /// Consistency of client reads: linearizable, lease or stale (etcd:
     /// linearizable, or stale as its serializable reads).
@@ -457,7 +459,9 @@ impl RunArgs {
             mix: self.mix,
             nemesis: nemesis.kinds,
             packages: nemesis.packages,
-            nemesis_interval: self.nemesis_interval,
+            nemesis_interval: self
+                .nemesis_interval
+                .unwrap_or(self.system.descriptor().nemesis_interval),
             nemesis_targets: self.nemesis_targets,
             read_consistency: self.read_consistency,
             proxies: !self.no_proxy,
@@ -554,6 +558,12 @@ mod tests {
         packages.extend([Package::MemberOverlap, Package::MemberLearners]);
         assert_eq!(c.packages, packages);
         assert_eq!(c.op_timeout_ms, 1000);
+        assert_eq!(c.nemesis_interval, 0.5);
+        assert_eq!(run_config(&["--system", "etcd"]).nemesis_interval, 1.0);
+        assert_eq!(
+            run_config(&["--nemesis-interval", "2"]).nemesis_interval,
+            2.0
+        );
         assert_eq!(c.readers, 1);
         assert_eq!(c.nemesis_targets, Targets::One);
         assert_eq!(c.workload, WorkloadKind::Kv);

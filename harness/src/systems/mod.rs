@@ -93,6 +93,11 @@ pub struct Descriptor {
     /// One line for `--help`.
     pub about: &'static str,
     pub capabilities: Capabilities,
+    /// The default `--nemesis-interval` in seconds: short enough that a
+    /// 20 s run plays most nemesis packages, long enough that their holds
+    /// (1–2 intervals) outlast an election of the system's default
+    /// timeouts.
+    pub nemesis_interval: f64,
     /// The keys `--system-opt` takes for this system.
     pub options: &'static [OptSpec],
     /// Finds the program, reads its version, parses the options.

@@ -52,6 +52,8 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         concurrent_members: false,
         gated: &[],
     },
+    // Elections of 1 s by default.
+    nemesis_interval: 1.0,
     options: &[
         OptSpec {
             key: "pre-vote",

@@ -40,6 +40,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         concurrent_members: false,
         gated: &[(FaultKind::Kill, "persistent")],
     },
+    nemesis_interval: 1.0,
     options: &[
         OptSpec {
             key: "persistent",
