@@ -515,15 +515,13 @@ impl Nemesis {
                 }
                 Err(e) => value["error"] = json!(e.to_string()),
             }
-            if let Some(m) = self.leader_members().await {
-                value["members"] = json!(m);
-            }
-            let f = if change.remove {
-                "remove-member"
+            self.note_members(&mut value).await;
+            let action = if change.remove {
+                Action::RemoveMember(n)
             } else {
-                "add-member"
+                Action::AddMember(n)
             };
-            self.emit(f, value);
+            self.emit(action.f(), value);
         }
     }
 
@@ -757,6 +755,13 @@ impl Nemesis {
         self.sut.status(l.leader).await.ok().map(|s| s.members)
     }
 
+    /// Adds the leader's voters, when known, to a membership event.
+    async fn note_members(&self, value: &mut serde_json::Value) {
+        if let Some(m) = self.leader_members().await {
+            value["members"] = json!(m);
+        }
+    }
+
     async fn remove_member(&mut self, n: NodeId) -> serde_json::Value {
         let min = self.schedule.config().min_voters;
         if let Some(members) = self.leader_members().await {
@@ -775,9 +780,7 @@ impl Nemesis {
         // otherwise it keeps its data, outside the configuration.
         let reset = if wipe { self.sut.wipe(n).await } else { Ok(()) };
         let mut value = json!({"node": n, "wiped": wipe});
-        if let Some(m) = self.leader_members().await {
-            value["members"] = json!(m);
-        }
+        self.note_members(&mut value).await;
         if let Err(e) = reset {
             value["error"] = json!(format!("removed, but the wipe failed: {e}"));
         }
@@ -792,9 +795,7 @@ impl Nemesis {
             Ok(()) => {
                 self.actual.removed.remove(&n);
                 let mut value = json!({"node": n});
-                if let Some(m) = self.leader_members().await {
-                    value["members"] = json!(m);
-                }
+                self.note_members(&mut value).await;
                 value
             }
             Err(e) => json!({"node": n, "error": e.to_string()}),

@@ -275,6 +275,26 @@ pub struct PackageStep {
     pub mv: Move,
 }
 
+/// The leader and followers `0..k`: the side of a cut, or the victims of
+/// a kill, that the leader belongs to.
+fn leader_and_followers(k: usize) -> Vec<Role> {
+    std::iter::once(Role::Leader)
+        .chain((0..k).map(Role::Follower))
+        .collect()
+}
+
+/// `moves` one right after the other, the first after `first`.
+fn at_once(first: Duration, moves: impl IntoIterator<Item = Move>) -> Vec<PackageStep> {
+    moves
+        .into_iter()
+        .enumerate()
+        .map(|(i, mv)| PackageStep {
+            delay: if i == 0 { first } else { Duration::ZERO },
+            mv,
+        })
+        .collect()
+}
+
 /// A planned episode: a package's moves, or a stretch of the generic
 /// schedule.
 #[derive(Debug, Clone, PartialEq)]
@@ -347,8 +367,7 @@ impl PackagePlan {
         let step = |delay, mv| PackageStep { delay, mv };
         let steps = match package {
             Package::IsolateLeader => {
-                let mut side = vec![Role::Leader];
-                side.extend((0..minority - 1).map(Role::Follower));
+                let side = leader_and_followers(minority - 1);
                 let hold = self.times(1.0, 2.0);
                 vec![
                     step(
@@ -418,11 +437,11 @@ impl PackagePlan {
                     ),
                     step(hold, Move::Heal),
                 ];
-                steps.extend(victims.iter().map(|&r| step(Duration::ZERO, Move::Kill(r))));
-                for (i, &r) in victims.iter().enumerate() {
-                    let delay = if i == 0 { down } else { Duration::ZERO };
-                    steps.push(step(delay, Move::Start(r)));
-                }
+                steps.extend(at_once(
+                    Duration::ZERO,
+                    victims.iter().map(|&r| Move::Kill(r)),
+                ));
+                steps.extend(at_once(down, victims.iter().map(|&r| Move::Start(r))));
                 steps
             }
             Package::PauseLeader => {
@@ -441,23 +460,10 @@ impl PackagePlan {
                 } else {
                     self.nodes / 2 + 1
                 };
-                let victims: Vec<Role> = std::iter::once(Role::Leader)
-                    .chain((0..majority - 1).map(Role::Follower))
-                    .collect();
+                let victims = leader_and_followers(majority - 1);
                 let down = self.secs(0.2, 1.0);
-                let mut steps = Vec::new();
-                for (i, &r) in victims.iter().enumerate() {
-                    steps.push(step(
-                        if i == 0 { quiet } else { Duration::ZERO },
-                        Move::Kill(r),
-                    ));
-                }
-                for (i, &r) in victims.iter().enumerate() {
-                    steps.push(step(
-                        if i == 0 { down } else { Duration::ZERO },
-                        Move::Start(r),
-                    ));
-                }
+                let mut steps = at_once(quiet, victims.iter().map(|&r| Move::Kill(r)));
+                steps.extend(at_once(down, victims.iter().map(|&r| Move::Start(r))));
                 steps
             }
             Package::Clock => {
@@ -517,8 +523,7 @@ impl PackagePlan {
             Package::MemberOverlap => {
                 // The leader's side: itself and `minority - 1` followers;
                 // without two members of the other side, it is a majority.
-                let mut side = vec![Role::Leader];
-                side.extend((0..minority - 1).map(Role::Follower));
+                let side = leader_and_followers(minority - 1);
                 let gone = vec![Role::Follower(minority - 1), Role::Follower(minority)];
                 let hold = self.times(1.0, 2.0);
                 let change = |remove, roles: &Vec<Role>| Move::ChangeMembers {
@@ -543,21 +548,21 @@ impl PackagePlan {
             }
             Package::MemberLearners => {
                 let learners: Vec<Role> = (0..minority).map(Role::Follower).collect();
-                let mut side = vec![Role::Leader];
-                side.extend(learners.iter().copied());
+                let side = leader_and_followers(minority);
                 let hold = self.times(1.0, 2.0);
-                let mut steps = Vec::new();
-                for (i, &r) in learners.iter().enumerate() {
-                    let delay = if i == 0 { quiet } else { Duration::ZERO };
-                    steps.push(step(
-                        delay,
-                        Move::ChangeMembers {
-                            remove: true,
-                            roles: vec![r],
-                        },
-                    ));
-                    steps.push(step(Duration::ZERO, Move::AwaitMembers));
-                }
+                // One removal at a time, each answered before the next.
+                let mut steps = at_once(
+                    quiet,
+                    learners.iter().flat_map(|&r| {
+                        [
+                            Move::ChangeMembers {
+                                remove: true,
+                                roles: vec![r],
+                            },
+                            Move::AwaitMembers,
+                        ]
+                    }),
+                );
                 steps.extend([
                     step(
                         Duration::ZERO,
@@ -701,13 +706,19 @@ mod tests {
         }
     }
 
-    /// The side a cut leaves the leader on, and the roles removed or added.
-    fn member_episode(package: &str, nodes: usize) -> (Vec<Role>, Vec<Vec<Role>>) {
+    /// The steps of the first episode of `package` alone on `nodes` nodes.
+    fn first_steps(package: &str, nodes: usize, seed: u64) -> Vec<PackageStep> {
         let s = NemesisSpec::parse(package).unwrap();
-        let mut p = PackagePlan::new(&s.packages, false, nodes, Duration::from_secs(1), 3);
+        let mut p = PackagePlan::new(&s.packages, false, nodes, Duration::from_secs(1), seed);
         let Some(Episode::Package { steps, .. }) = p.next_episode() else {
             panic!("a package episode")
         };
+        steps
+    }
+
+    /// The side a cut leaves the leader on, and the roles removed or added.
+    fn member_episode(package: &str, nodes: usize) -> (Vec<Role>, Vec<Vec<Role>>) {
+        let steps = first_steps(package, nodes, 3);
         let mut side = Vec::new();
         let mut changes = Vec::new();
         for s in steps {
@@ -752,11 +763,7 @@ mod tests {
     #[test]
     fn lagging_majority_leaves_a_bare_majority_with_one_node_up_to_date() {
         for nodes in [3, 5, 7] {
-            let s = NemesisSpec::parse("lagging-majority").unwrap();
-            let mut p = PackagePlan::new(&s.packages, false, nodes, Duration::from_secs(1), 2);
-            let Some(Episode::Package { steps, .. }) = p.next_episode() else {
-                panic!("a package episode")
-            };
+            let steps = first_steps("lagging-majority", nodes, 2);
             let Move::Cut { side: lagging, .. } = &steps[0].mv else {
                 panic!("{steps:?}")
             };
@@ -777,11 +784,7 @@ mod tests {
 
     #[test]
     fn early_campaign_deafens_the_leader_and_speeds_up_a_followers_clock() {
-        let s = NemesisSpec::parse("early-campaign").unwrap();
-        let mut p = PackagePlan::new(&s.packages, false, 5, Duration::from_secs(1), 1);
-        let Some(Episode::Package { steps, .. }) = p.next_episode() else {
-            panic!("a package episode")
-        };
+        let steps = first_steps("early-campaign", 5, 1);
         assert!(matches!(
             steps[0].mv,
             Move::Deafen {

@@ -205,6 +205,27 @@ impl Partition {
     }
 }
 
+/// Every ordered pair of distinct `nodes`, sorted by (from, to), with
+/// `Pass` where `pass(from, to)` holds and `cut` elsewhere: the link matrix
+/// of every partition.
+fn link_matrix(
+    nodes: &[NodeId],
+    cut: LinkMode,
+    pass: impl Fn(NodeId, NodeId) -> bool,
+) -> Vec<(NodeId, NodeId, LinkMode)> {
+    let mut all = nodes.to_vec();
+    all.sort_unstable();
+    let mut links = Vec::new();
+    for &from in &all {
+        for &to in &all {
+            if from != to {
+                links.push((from, to, if pass(from, to) { LinkMode::Pass } else { cut }));
+            }
+        }
+    }
+    links
+}
+
 /// A partition of explicit `groups` over `nodes` (a link passes when both
 /// ends share a group; groups may overlap, as a bridge's do): what a
 /// nemesis package builds once it knows which node plays which role.
@@ -214,8 +235,6 @@ pub fn of_groups(
     nodes: &[NodeId],
     cut: LinkMode,
 ) -> Partition {
-    let mut all = nodes.to_vec();
-    all.sort_unstable();
     let groups: Vec<Vec<NodeId>> = groups
         .into_iter()
         .map(|mut g| {
@@ -223,15 +242,9 @@ pub fn of_groups(
             g
         })
         .collect();
-    let mut links = Vec::new();
-    for &from in &all {
-        for &to in &all {
-            if from != to {
-                let pass = groups.iter().any(|g| g.contains(&from) && g.contains(&to));
-                links.push((from, to, if pass { LinkMode::Pass } else { cut }));
-            }
-        }
-    }
+    let links = link_matrix(nodes, cut, |from, to| {
+        groups.iter().any(|g| g.contains(&from) && g.contains(&to))
+    });
     Partition {
         shape,
         groups,
@@ -247,19 +260,10 @@ pub fn deafened(deaf: NodeId, nodes: &[NodeId], cut: LinkMode) -> Partition {
     let mut all = nodes.to_vec();
     all.sort_unstable();
     let rest: Vec<NodeId> = all.iter().copied().filter(|&n| n != deaf).collect();
-    let mut links = Vec::new();
-    for &from in &all {
-        for &to in &all {
-            if from != to {
-                let pass = to != deaf;
-                links.push((from, to, if pass { LinkMode::Pass } else { cut }));
-            }
-        }
-    }
     Partition {
         shape: Shape::OneWay,
         groups: vec![vec![deaf], rest],
-        links,
+        links: link_matrix(nodes, cut, |_, to| to != deaf),
     }
 }
 
@@ -330,24 +334,13 @@ pub fn generate<R: Rng>(shape: Shape, nodes: &[NodeId], cut: LinkMode, rng: &mut
             groups
         }
     };
-    let mut links = Vec::new();
-    let mut all = order.clone();
-    all.sort_unstable();
-    for &from in &all {
-        for &to in &all {
-            if from == to {
-                continue;
-            }
-            let pass = match (one_way, &views) {
-                // Only links leaving x (outbound) or entering x are cut.
-                (Some((x, true)), _) => from != x,
-                (Some((x, false)), _) => to != x,
-                (None, Some(v)) => v[&from].contains(&to),
-                (None, None) => groups.iter().any(|g| g.contains(&from) && g.contains(&to)),
-            };
-            links.push((from, to, if pass { LinkMode::Pass } else { cut }));
-        }
-    }
+    let links = link_matrix(&order, cut, |from, to| match (one_way, &views) {
+        // Only links leaving x (outbound) or entering x are cut.
+        (Some((x, true)), _) => from != x,
+        (Some((x, false)), _) => to != x,
+        (None, Some(v)) => v[&from].contains(&to),
+        (None, None) => groups.iter().any(|g| g.contains(&from) && g.contains(&to)),
+    });
     Partition {
         shape,
         groups,
