@@ -439,6 +439,23 @@ impl Nemesis {
                 self.await_member_changes().await;
                 return;
             }
+            Move::SlowElection {
+                isolated,
+                latency,
+                mode,
+            } => {
+                let slow = crate::proxy::LinkMode::Delay {
+                    latency_ms: latency.as_millis() as u64,
+                    jitter_ms: 0,
+                };
+                let p =
+                    partition::isolated_and_slow(node(isolated), &self.sut.node_ids(), *mode, slow);
+                (Action::StartPartition(p), primary(isolated))
+            }
+            Move::CrashVoters { old, within, mode } => {
+                self.crash_voters(node(old), *within, *mode).await;
+                return;
+            }
             Move::Heal => (Action::StopPartition, false),
             Move::Kill(r) => (Action::Kill(node(r)), primary(r)),
             Move::Start(r) => (Action::Start(node(r)), false),
@@ -466,6 +483,69 @@ impl Nemesis {
             }
         };
         self.execute_noted(action, aimed).await;
+    }
+
+    /// [`Move::CrashVoters`]: polls every node but `old` until enough
+    /// of them to elect a candidate have moved to one term, newer than the
+    /// one the move started in, without knowing a leader (they voted, or
+    /// refused, in that election), then mutes the rest (the candidates)
+    /// and kills and restarts those voters. A voter that persisted its
+    /// vote refuses `old` in that term; one that forgot it may elect `old`
+    /// too. Nothing happens if no such election is seen within `within`
+    /// (voters still sticking to the old leader ignore a candidate that
+    /// times out too early).
+    async fn crash_voters(
+        &mut self,
+        old: NodeId,
+        within: std::time::Duration,
+        mode: crate::proxy::LinkMode,
+    ) {
+        use formats::trace::Role as RaftRole;
+        let nodes = self.sut.node_ids();
+        let base = probe_leader(&*self.sut).await.max_term().unwrap_or(0);
+        let others: Vec<NodeId> = nodes.iter().copied().filter(|&n| n != old).collect();
+        // Votes a candidate needs besides its own.
+        let needed = nodes.len() / 2;
+        let deadline = tokio::time::Instant::now() + within;
+        let voters = loop {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                tracing::info!(base, "crash-voters: no election seen");
+                return;
+            }
+            let sut = &self.sut;
+            let seen = futures::future::join_all(
+                others
+                    .iter()
+                    .map(|&n| async move { (n, sut.status(n).await) }),
+            )
+            .await;
+            let mut by_term: BTreeMap<u64, BTreeSet<NodeId>> = BTreeMap::new();
+            for (n, s) in seen {
+                if let Ok(s) = s {
+                    if s.term > base && s.role == RaftRole::Follower && s.leader.is_none() {
+                        by_term.entry(s.term).or_default().insert(n);
+                    }
+                }
+            }
+            if let Some(v) = by_term.into_values().find(|v| v.len() >= needed) {
+                break v;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        };
+        let muted: Vec<NodeId> = others
+            .iter()
+            .copied()
+            .filter(|n| !voters.contains(n))
+            .collect();
+        let p = partition::muted(&muted, &nodes, mode);
+        self.execute_noted(Action::StartPartition(p), false).await;
+        for &v in &voters {
+            self.execute_noted(Action::Kill(v), false).await;
+        }
+        for &v in &voters {
+            self.execute_noted(Action::Start(v), false).await;
+        }
     }
 
     /// Asks for a membership change without waiting for its answer (see
@@ -829,6 +909,9 @@ fn roles_of<'a>(moves: impl Iterator<Item = &'a Move>) -> BTreeSet<Role> {
             }
             Move::Deafen { deaf, .. } => {
                 roles.insert(*deaf);
+            }
+            Move::SlowElection { isolated: r, .. } | Move::CrashVoters { old: r, .. } => {
+                roles.insert(*r);
             }
             Move::ChangeMembers { roles: rs, .. } => roles.extend(rs.iter().copied()),
             Move::Heal | Move::AwaitMembers => {}

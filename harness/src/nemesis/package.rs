@@ -14,6 +14,7 @@
 //! | `pause-leader` | the leader SIGSTOPped for 0.3–0.9 interval (past the election timeout, within the op timeout) with its clients' requests queued behind it, then resumed: they are answered by a node that has not yet heard of the new leader |
 //! | `kill-majority` | `kill -9` of the leader and enough followers to lose a majority, all restarted 0.2–1 s later (entries acknowledged just before the kill must survive) |
 //! | `kill-all` | `kill -9` of every node, all restarted 0.2–1 s later: nothing survives but what each node made durable |
+//! | `crash-voters` | the leader cut off while the others elect over links slowed down by 5–10 % of an interval; once enough nodes to elect a candidate have moved to a new term without a leader (they voted, and their votes are still on their way) they are `kill -9`ed and restarted, the other nodes (the candidates) muted (their links out cut, so a won election reaches no one), and the old leader, whose log is the longest, can reach the restarted voters: a voter that forgot its vote in the crash votes again in the same term, for it. Healed 1–2 intervals later |
 //! | `clock` | the leader cut off alone while its clock runs slow (0.05–0.3 × real time) or jumps back 1–3 intervals, so that its timers (CheckQuorum, its lease) lag while the others elect a leader; healed and its clock reset after 1–2 intervals. Needs a system whose clock the harness controls (capability `clock`), and is not in `packages`: a correct leader lease assumes bounded clock drift, which this breaks on purpose |
 //! | `early-campaign` | the leader goes deaf (every link into it cut, so it never hears of a newer term) while one follower's clock runs 10–30 times too fast: that follower campaigns between two of the leader's heartbeats, again until the others vote for it, while the leader's lease, renewed by a majority until the cut, still runs; healed and the clock reset after 0.5–1 interval. Only CheckQuorum's vote stickiness keeps the others from electing it, so a lease kept without it serves stale reads. Needs capability `clock`; not in `packages` |
 //! | `member-overlap` | the leader and a minority cut off, then two members on the majority side removed at once (the second without waiting for the first): a leader that accepts the second change before the first commits has a configuration whose majority is its own side, while the other side still elects by the old one; healed after 1–2 intervals, the members added back |
@@ -48,6 +49,7 @@ pub enum Package {
     PauseLeader,
     KillMajority,
     KillAll,
+    CrashVoters,
     Clock,
     EarlyCampaign,
     MemberOverlap,
@@ -56,7 +58,7 @@ pub enum Package {
 
 impl Package {
     /// Every package, in the order `--nemesis` lists them.
-    pub const ALL: [Package; 11] = [
+    pub const ALL: [Package; 12] = [
         Package::IsolateLeader,
         Package::Diverge,
         Package::Lagging,
@@ -64,6 +66,7 @@ impl Package {
         Package::PauseLeader,
         Package::KillMajority,
         Package::KillAll,
+        Package::CrashVoters,
         Package::Clock,
         Package::EarlyCampaign,
         Package::MemberOverlap,
@@ -75,7 +78,7 @@ impl Package {
     /// membership ones, which need membership changes, nor `clock` and
     /// `early-campaign`, which need a clock the harness controls; `clock`
     /// also breaks the bounded drift a leader lease relies on).
-    pub const PACKAGES: [Package; 7] = [
+    pub const PACKAGES: [Package; 8] = [
         Package::IsolateLeader,
         Package::Diverge,
         Package::Lagging,
@@ -83,6 +86,7 @@ impl Package {
         Package::PauseLeader,
         Package::KillMajority,
         Package::KillAll,
+        Package::CrashVoters,
     ];
 
     /// The name in `--nemesis` and `test.json`.
@@ -99,6 +103,7 @@ impl Package {
             Package::EarlyCampaign => "early-campaign",
             Package::MemberOverlap => "member-overlap",
             Package::MemberLearners => "member-learners",
+            Package::CrashVoters => "crash-voters",
         }
     }
 
@@ -112,9 +117,10 @@ impl Package {
             Package::MemberOverlap | Package::MemberLearners => {
                 &[FaultKind::Partition, FaultKind::Member]
             }
-            Package::Diverge | Package::Lagging | Package::LaggingMajority => {
-                &[FaultKind::Partition, FaultKind::Kill]
-            }
+            Package::Diverge
+            | Package::Lagging
+            | Package::LaggingMajority
+            | Package::CrashVoters => &[FaultKind::Partition, FaultKind::Kill],
             Package::PauseLeader => &[FaultKind::Pause],
             Package::KillMajority | Package::KillAll => &[FaultKind::Kill],
         }
@@ -266,6 +272,23 @@ pub enum Move {
     },
     /// Waits for the membership changes in flight to be answered.
     AwaitMembers,
+    /// `isolated` cut off both ways (`mode`), and every link among the
+    /// others delayed by `latency`: they elect without it, slowly.
+    SlowElection {
+        isolated: Role,
+        latency: Duration,
+        mode: LinkMode,
+    },
+    /// Watches every node but `old` for up to `within`: once nodes have
+    /// moved to a newer term than the one the move started in without
+    /// knowing a leader (voters, whose votes are still in flight), mutes
+    /// every other node but `old` (links out of it cut, `mode`) and
+    /// `kill -9`s and restarts those voters, all at once.
+    CrashVoters {
+        old: Role,
+        within: Duration,
+        mode: LinkMode,
+    },
 }
 
 /// A move after a delay.
@@ -546,6 +569,32 @@ impl PackagePlan {
                     step(Duration::ZERO, Move::AwaitMembers),
                 ]
             }
+            Package::CrashVoters => {
+                // Several round trips must fit in an election timeout
+                // (the interval is a few of them): a pre-vote and a vote.
+                let latency = self.times(0.05, 0.1);
+                let within = self.times(2.0, 3.0);
+                let hold = self.times(1.0, 2.0);
+                vec![
+                    step(
+                        quiet,
+                        Move::SlowElection {
+                            isolated: Role::Leader,
+                            latency,
+                            mode,
+                        },
+                    ),
+                    step(
+                        Duration::ZERO,
+                        Move::CrashVoters {
+                            old: Role::Leader,
+                            within,
+                            mode: LinkMode::Reset,
+                        },
+                    ),
+                    step(hold, Move::Heal),
+                ]
+            }
             Package::MemberLearners => {
                 let learners: Vec<Role> = (0..minority).map(Role::Follower).collect();
                 let side = leader_and_followers(minority);
@@ -675,7 +724,11 @@ mod tests {
             let mut down: BTreeSet<Role> = BTreeSet::new();
             for s in &steps {
                 match &s.mv {
-                    Move::Cut { .. } | Move::Deafen { .. } => cut = true,
+                    Move::Cut { .. } | Move::Deafen { .. } | Move::SlowElection { .. } => {
+                        cut = true
+                    }
+                    // Its kills come with their restarts.
+                    Move::CrashVoters { .. } => assert!(cut),
                     Move::Heal => cut = false,
                     Move::ChangeMembers {
                         remove: true,
@@ -803,6 +856,35 @@ mod tests {
         assert!((10.0..=30.0).contains(&rate));
         assert!(Package::EarlyCampaign.needs_clock() && Package::Clock.needs_clock());
         assert!(!Package::PACKAGES.iter().any(|p| p.needs_clock()));
+    }
+
+    #[test]
+    fn crash_voters_isolates_the_leader_slows_the_election_and_watches_the_voters() {
+        for seed in 0..20 {
+            let steps = first_steps("crash-voters", 3, seed);
+            let Move::SlowElection {
+                isolated: Role::Leader,
+                latency,
+                ..
+            } = steps[0].mv
+            else {
+                panic!("{steps:?}")
+            };
+            // A pre-vote and a vote round trip within a 150 ms election
+            // timeout at our node's 0.5 s interval (the plan here: 1 s).
+            assert!(latency >= Duration::from_millis(50) && latency <= Duration::from_millis(100));
+            assert!(matches!(
+                steps[1].mv,
+                Move::CrashVoters {
+                    old: Role::Leader,
+                    mode: LinkMode::Reset,
+                    ..
+                }
+            ));
+            assert_eq!(steps[1].delay, Duration::ZERO);
+            assert_eq!(steps.last().map(|s| &s.mv), Some(&Move::Heal));
+        }
+        assert!(Package::PACKAGES.contains(&Package::CrashVoters));
     }
 
     #[test]

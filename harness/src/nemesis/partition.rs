@@ -213,13 +213,31 @@ fn link_matrix(
     cut: LinkMode,
     pass: impl Fn(NodeId, NodeId) -> bool,
 ) -> Vec<(NodeId, NodeId, LinkMode)> {
+    links_by(
+        nodes,
+        |from, to| {
+            if pass(from, to) {
+                LinkMode::Pass
+            } else {
+                cut
+            }
+        },
+    )
+}
+
+/// Every ordered pair of distinct `nodes`, sorted by (from, to), each with
+/// the mode `mode(from, to)` gives it.
+fn links_by(
+    nodes: &[NodeId],
+    mode: impl Fn(NodeId, NodeId) -> LinkMode,
+) -> Vec<(NodeId, NodeId, LinkMode)> {
     let mut all = nodes.to_vec();
     all.sort_unstable();
     let mut links = Vec::new();
     for &from in &all {
         for &to in &all {
             if from != to {
-                links.push((from, to, if pass(from, to) { LinkMode::Pass } else { cut }));
+                links.push((from, to, mode(from, to)));
             }
         }
     }
@@ -264,6 +282,48 @@ pub fn deafened(deaf: NodeId, nodes: &[NodeId], cut: LinkMode) -> Partition {
         shape: Shape::OneWay,
         groups: vec![vec![deaf], rest],
         links: link_matrix(nodes, cut, |_, to| to != deaf),
+    }
+}
+
+/// `isolated` cut off both ways, and every link among the others slowed
+/// down by `slow` (a [`LinkMode::Delay`]): a `one` shape whose majority
+/// elects over slow links, so that a vote stays in flight for a while
+/// after the voter cast it.
+pub fn isolated_and_slow(
+    isolated: NodeId,
+    nodes: &[NodeId],
+    cut: LinkMode,
+    slow: LinkMode,
+) -> Partition {
+    let mut all = nodes.to_vec();
+    all.sort_unstable();
+    let rest: Vec<NodeId> = all.iter().copied().filter(|&n| n != isolated).collect();
+    Partition {
+        shape: Shape::One,
+        groups: vec![vec![isolated], rest],
+        links: links_by(nodes, |from, to| {
+            if from == isolated || to == isolated {
+                cut
+            } else {
+                slow
+            }
+        }),
+    }
+}
+
+/// `muted` reach no node (every link out of them cut); every other link
+/// passes, so they keep hearing the others. A `one-way` shape with groups
+/// `muted` and the rest: a node elected leader that can tell no one.
+pub fn muted(muted: &[NodeId], nodes: &[NodeId], cut: LinkMode) -> Partition {
+    let mut all = nodes.to_vec();
+    all.sort_unstable();
+    let mut side = muted.to_vec();
+    side.sort_unstable();
+    let rest: Vec<NodeId> = all.iter().copied().filter(|n| !side.contains(n)).collect();
+    Partition {
+        shape: Shape::OneWay,
+        links: link_matrix(nodes, cut, |from, _| !side.contains(&from)),
+        groups: vec![side, rest],
     }
 }
 
@@ -471,6 +531,39 @@ mod tests {
             assert!(p.groups.len() >= 2);
             let all: BTreeSet<_> = p.groups.iter().flatten().copied().collect();
             assert_eq!(all.len(), 7);
+        }
+    }
+
+    #[test]
+    fn an_isolated_node_is_cut_both_ways_and_the_others_are_slow() {
+        let slow = LinkMode::Delay {
+            latency_ms: 40,
+            jitter_ms: 0,
+        };
+        let p = isolated_and_slow(2, &[3, 1, 2], LinkMode::Reset, slow);
+        assert_eq!(p.shape, Shape::One);
+        assert_eq!(p.groups, vec![vec![2], vec![1, 3]]);
+        for &(from, to, mode) in &p.links {
+            let expect = if from == 2 || to == 2 {
+                LinkMode::Reset
+            } else {
+                slow
+            };
+            assert_eq!(mode, expect, "{from}->{to}");
+        }
+        assert_eq!(p.links.len(), 6);
+        assert_eq!(p.to_value()["delay"]["latency_ms"], 40);
+    }
+
+    #[test]
+    fn muted_nodes_reach_no_one_and_hear_everyone() {
+        let p = muted(&[4, 2], &[1, 2, 3, 4], LinkMode::Stall);
+        assert_eq!(p.shape, Shape::OneWay);
+        assert_eq!(p.groups, vec![vec![2, 4], vec![1, 3]]);
+        for a in 1..=4 {
+            for b in (1..=4).filter(|&b| b != a) {
+                assert_eq!(p.passes(a, b), a != 2 && a != 4, "{a}->{b}");
+            }
         }
     }
 

@@ -192,6 +192,7 @@ mod tests {
                 "pause-leader",
                 "kill-majority",
                 "kill-all",
+                "crash-voters",
                 "member-overlap",
                 "member-learners"
             ]

@@ -147,6 +147,18 @@ pub fn build_bands(events: &[(i64, String, Value)]) -> (Vec<Band>, Vec<Marker>) 
         }
         match edge {
             Some((kind, Edge::Starts)) => {
+                // A partition replaces the one in effect (a package may
+                // change the links in the middle of an episode).
+                if kind == FaultKind::Partition {
+                    open.retain(|&(i, _)| {
+                        let b = &mut bands[i];
+                        if b.kind != kind {
+                            return true;
+                        }
+                        b.end_ns = Some(*time);
+                        false
+                    });
+                }
                 let (label, detail) = match kind {
                     FaultKind::Partition => partition_label(value),
                     _ if nodes.is_empty() => (f.clone(), String::new()),
@@ -294,6 +306,28 @@ mod tests {
         assert_eq!(bands[0].detail, "stall: n1→n3");
         assert_eq!(bands[0].end_ns, Some(90));
         assert_eq!(bands[0].kind, FaultKind::Partition);
+    }
+
+    #[test]
+    fn a_partition_ends_where_the_next_one_replaces_it() {
+        let (bands, _) = build_bands(&[
+            nem(10, "start-partition", json!({"groups": [[1], [2, 3]]})),
+            nem(30, "kill", json!({"node": 2})),
+            nem(40, "start-partition", json!({"groups": [[3], [1, 2]]})),
+            nem(90, "stop-partition", Value::Null),
+        ]);
+        let got: Vec<(&str, i64, Option<i64>)> = bands
+            .iter()
+            .map(|b| (b.label.as_str(), b.start_ns, b.end_ns))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("partition [n1] [n2 n3]", 10, Some(40)),
+                ("kill n2 (not undone)", 30, None),
+                ("partition [n3] [n1 n2]", 40, Some(90)),
+            ]
+        );
     }
 
     #[test]
