@@ -230,6 +230,45 @@ async fn delay_adds_latency_and_keeps_every_byte_in_order() {
     drop(writer.await.unwrap());
 }
 
+/// A node killed while its message sits in a delayed link: its kernel
+/// closes the connection with a FIN, and the message must still arrive
+/// (as it would over a slow network), after the delay.
+#[tokio::test]
+async fn a_delayed_message_arrives_after_its_sender_closed_the_connection() {
+    let recorder = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut targets = BTreeMap::new();
+    targets.insert(1u64, echo().await.addr);
+    targets.insert(2u64, recorder.local_addr().unwrap());
+    let mesh = ProxyMesh::bind(&targets, 1).await.unwrap();
+    let received = tokio::spawn(async move {
+        let (mut s, _) = recorder.accept().await.unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        (got, std::time::Instant::now())
+    });
+    mesh.set_mode(
+        1,
+        2,
+        LinkMode::Delay {
+            latency_ms: 150,
+            jitter_ms: 0,
+        },
+    )
+    .unwrap();
+    let mut s = TcpStream::connect(mesh.listen_addr(1, 2).unwrap())
+        .await
+        .unwrap();
+    s.write_all(b"vote").await.unwrap();
+    let sent = std::time::Instant::now();
+    drop(s);
+    let (got, at) = timeout(Duration::from_secs(10), received)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, b"vote");
+    assert!(at - sent >= Duration::from_millis(100), "{:?}", at - sent);
+}
+
 #[tokio::test]
 async fn mode_changes_mid_stream_never_lose_or_reorder_bytes() {
     let (_echoes, mesh) = mesh3().await;

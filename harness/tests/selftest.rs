@@ -112,6 +112,32 @@ fn membership_and_lease_bugs_are_caught_by_their_packages() {
     assert_all_caught_without_alarm(&results, &out, 3);
 }
 
+/// `crash-voters` kills the voters of an election before their votes
+/// arrive and lets the old leader ask them again in the same term: a vote
+/// lost in the crash, or granted twice, elects two leaders of one term.
+/// The correct node takes the same episodes without an alarm.
+#[test]
+fn votes_lost_in_a_crash_or_granted_twice_are_caught_by_crash_voters() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("selftest");
+    let (code, out) = selftest(
+        &results,
+        &[
+            "--bugs",
+            "vote-not-persisted,double-vote",
+            "--budget",
+            "60",
+            "--control-budget",
+            "20",
+            "--run-args",
+            "--time-limit 8 --nodes 3 --nemesis crash-voters --nemesis-interval 0.5",
+        ],
+        Duration::from_secs(240),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_all_caught_without_alarm(&results, &out, 2);
+}
+
 #[test]
 fn an_unknown_bug_is_refused_with_the_catalogue() {
     let dir = tempfile::tempdir().unwrap();
