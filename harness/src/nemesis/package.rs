@@ -15,6 +15,7 @@
 //! | `kill-majority` | `kill -9` of the leader and enough followers to lose a majority, all restarted 0.2–1 s later (entries acknowledged just before the kill must survive) |
 //! | `kill-all` | `kill -9` of every node, all restarted 0.2–1 s later: nothing survives but what each node made durable |
 //! | `crash-voters` | the leader cut off while the others elect over links slowed down by 5–10 % of an interval; once enough nodes to elect a candidate have moved to a new term without a leader (they voted, and their votes are still on their way) they are `kill -9`ed and restarted, the other nodes (the candidates) muted (their links out cut, so a won election reaches no one), and the old leader, whose log is the longest, can reach the restarted voters: a voter that forgot its vote in the crash votes again in the same term, for it. Healed 1–2 intervals later |
+//! | `stale-suffix` | the leader and one follower (the holder) cut off from the rest, whose links are slowed as in `crash-voters`, while clients keep writing to the leader: the two hold an uncommitted suffix. Once the rest elect (their voters are seen), the candidates and the holder can reach only each other for 10–40 ms, so the new leader's first entries overwrite the start of the holder's suffix and reach no one else; then the candidates are cut off, and the old leader and the holder can reach every other node, which cannot reach each other: one of the two leads the next term. A follower that kept the rest of its conflicting suffix now matches the old leader at its last entry with different entries before it. Healed 1–2 intervals later; needs 5 nodes or more |
 //! | `clock` | the leader cut off alone while its clock runs slow (0.05–0.3 × real time) or jumps back 1–3 intervals, so that its timers (CheckQuorum, its lease) lag while the others elect a leader; healed and its clock reset after 1–2 intervals. Needs a system whose clock the harness controls (capability `clock`), and is not in `packages`: a correct leader lease assumes bounded clock drift, which this breaks on purpose |
 //! | `early-campaign` | the leader goes deaf (every link into it cut, so it never hears of a newer term) while one follower's clock runs 10–30 times too fast: that follower campaigns between two of the leader's heartbeats, again until the others vote for it, while the leader's lease, renewed by a majority until the cut, still runs; healed and the clock reset after 0.5–1 interval. Only CheckQuorum's vote stickiness keeps the others from electing it, so a lease kept without it serves stale reads. Needs capability `clock`; not in `packages` |
 //! | `member-overlap` | the leader and a minority cut off, then two members on the majority side removed at once (the second without waiting for the first): a leader that accepts the second change before the first commits has a configuration whose majority is its own side, while the other side still elects by the old one; healed after 1–2 intervals, the members added back |
@@ -50,6 +51,7 @@ pub enum Package {
     KillMajority,
     KillAll,
     CrashVoters,
+    StaleSuffix,
     Clock,
     EarlyCampaign,
     MemberOverlap,
@@ -58,7 +60,7 @@ pub enum Package {
 
 impl Package {
     /// Every package, in the order `--nemesis` lists them.
-    pub const ALL: [Package; 12] = [
+    pub const ALL: [Package; 13] = [
         Package::IsolateLeader,
         Package::Diverge,
         Package::Lagging,
@@ -67,6 +69,7 @@ impl Package {
         Package::KillMajority,
         Package::KillAll,
         Package::CrashVoters,
+        Package::StaleSuffix,
         Package::Clock,
         Package::EarlyCampaign,
         Package::MemberOverlap,
@@ -78,7 +81,7 @@ impl Package {
     /// membership ones, which need membership changes, nor `clock` and
     /// `early-campaign`, which need a clock the harness controls; `clock`
     /// also breaks the bounded drift a leader lease relies on).
-    pub const PACKAGES: [Package; 8] = [
+    pub const PACKAGES: [Package; 9] = [
         Package::IsolateLeader,
         Package::Diverge,
         Package::Lagging,
@@ -87,6 +90,7 @@ impl Package {
         Package::KillMajority,
         Package::KillAll,
         Package::CrashVoters,
+        Package::StaleSuffix,
     ];
 
     /// The name in `--nemesis` and `test.json`.
@@ -104,6 +108,7 @@ impl Package {
             Package::MemberOverlap => "member-overlap",
             Package::MemberLearners => "member-learners",
             Package::CrashVoters => "crash-voters",
+            Package::StaleSuffix => "stale-suffix",
         }
     }
 
@@ -121,6 +126,7 @@ impl Package {
             | Package::Lagging
             | Package::LaggingMajority
             | Package::CrashVoters => &[FaultKind::Partition, FaultKind::Kill],
+            Package::StaleSuffix => &[FaultKind::Partition],
             Package::PauseLeader => &[FaultKind::Pause],
             Package::KillMajority | Package::KillAll => &[FaultKind::Kill],
         }
@@ -272,10 +278,11 @@ pub enum Move {
     },
     /// Waits for the membership changes in flight to be answered.
     AwaitMembers,
-    /// `isolated` cut off both ways (`mode`), and every link among the
-    /// others delayed by `latency`: they elect without it, slowly.
+    /// `side` cut off from the others both ways (`mode`), and every link
+    /// among the others delayed by `latency`: they elect without it,
+    /// slowly.
     SlowElection {
-        isolated: Role,
+        side: Vec<Role>,
         latency: Duration,
         mode: LinkMode,
     },
@@ -284,9 +291,26 @@ pub enum Move {
     /// knowing a leader (voters, whose votes are still in flight), mutes
     /// every other node but `old` (links out of it cut, `mode`) and
     /// `kill -9`s and restarts those voters, all at once.
+    /// Voters count only if they moved to their term within `fresh`
+    /// (the slow links' latency): older ones voted in an election that
+    /// failed, or whose winner they would have heard of by now.
     CrashVoters {
         old: Role,
         within: Duration,
+        fresh: Duration,
+        mode: LinkMode,
+    },
+    /// Watches every node but `old` and `holder` like
+    /// [`Move::CrashVoters`]; once the voters are seen, lets the other
+    /// nodes (the candidates) and `holder` reach only each other for
+    /// `relay`, then cuts the candidates off and lets `old` and `holder`
+    /// reach everyone else, who cannot reach each other.
+    StaleSuffix {
+        old: Role,
+        holder: Role,
+        within: Duration,
+        fresh: Duration,
+        relay: Duration,
         mode: LinkMode,
     },
 }
@@ -579,7 +603,7 @@ impl PackagePlan {
                     step(
                         quiet,
                         Move::SlowElection {
-                            isolated: Role::Leader,
+                            side: vec![Role::Leader],
                             latency,
                             mode,
                         },
@@ -589,7 +613,44 @@ impl PackagePlan {
                         Move::CrashVoters {
                             old: Role::Leader,
                             within,
+                            fresh: latency,
                             mode: LinkMode::Reset,
+                        },
+                    ),
+                    step(hold, Move::Heal),
+                ]
+            }
+            Package::StaleSuffix => {
+                // The leader's side must keep clients writing long enough
+                // for a suffix longer than what the new leader sends in
+                // `relay` (its first entry and what its clients write).
+                // Stalled links, not reset ones: a node redials a reset
+                // link with a backoff of up to a second, longer than the
+                // relay; a stalled one delivers the moment it passes.
+                let latency = self.times(0.05, 0.1);
+                let within = self.times(2.0, 3.0);
+                // The winner hears its votes up to `latency` after they
+                // are seen, then has 10–40 ms to reach the holder.
+                let relay = latency + self.secs(0.01, 0.04);
+                let hold = self.times(1.0, 2.0);
+                vec![
+                    step(
+                        quiet,
+                        Move::SlowElection {
+                            side: leader_and_followers(1),
+                            latency,
+                            mode: LinkMode::Stall,
+                        },
+                    ),
+                    step(
+                        Duration::ZERO,
+                        Move::StaleSuffix {
+                            old: Role::Leader,
+                            holder: Role::Follower(0),
+                            within,
+                            fresh: latency,
+                            relay,
+                            mode: LinkMode::Stall,
                         },
                     ),
                     step(hold, Move::Heal),
@@ -728,7 +789,7 @@ mod tests {
                         cut = true
                     }
                     // Its kills come with their restarts.
-                    Move::CrashVoters { .. } => assert!(cut),
+                    Move::CrashVoters { .. } | Move::StaleSuffix { .. } => assert!(cut),
                     Move::Heal => cut = false,
                     Move::ChangeMembers {
                         remove: true,
@@ -863,13 +924,12 @@ mod tests {
         for seed in 0..20 {
             let steps = first_steps("crash-voters", 3, seed);
             let Move::SlowElection {
-                isolated: Role::Leader,
-                latency,
-                ..
+                ref side, latency, ..
             } = steps[0].mv
             else {
                 panic!("{steps:?}")
             };
+            assert_eq!(side, &vec![Role::Leader]);
             // A pre-vote and a vote round trip within a 150 ms election
             // timeout at our node's 0.5 s interval (the plan here: 1 s).
             assert!(latency >= Duration::from_millis(50) && latency <= Duration::from_millis(100));

@@ -285,29 +285,50 @@ pub fn deafened(deaf: NodeId, nodes: &[NodeId], cut: LinkMode) -> Partition {
     }
 }
 
-/// `isolated` cut off both ways, and every link among the others slowed
-/// down by `slow` (a [`LinkMode::Delay`]): a `one` shape whose majority
+/// `side` cut off from the others both ways (its own links pass), and
+/// every link among the others slowed down by `slow` (a
+/// [`LinkMode::Delay`]): a `one` or `majority` shape whose bigger side
 /// elects over slow links, so that a vote stays in flight for a while
 /// after the voter cast it.
-pub fn isolated_and_slow(
-    isolated: NodeId,
-    nodes: &[NodeId],
-    cut: LinkMode,
-    slow: LinkMode,
-) -> Partition {
+pub fn cut_and_slow(side: &[NodeId], nodes: &[NodeId], cut: LinkMode, slow: LinkMode) -> Partition {
     let mut all = nodes.to_vec();
     all.sort_unstable();
-    let rest: Vec<NodeId> = all.iter().copied().filter(|&n| n != isolated).collect();
+    let mut side = side.to_vec();
+    side.sort_unstable();
+    let rest: Vec<NodeId> = all.iter().copied().filter(|n| !side.contains(n)).collect();
+    let links = links_by(nodes, |from, to| {
+        match (side.contains(&from), side.contains(&to)) {
+            (true, true) => LinkMode::Pass,
+            (false, false) => slow,
+            _ => cut,
+        }
+    });
     Partition {
-        shape: Shape::One,
-        groups: vec![vec![isolated], rest],
-        links: links_by(nodes, |from, to| {
-            if from == isolated || to == isolated {
-                cut
-            } else {
-                slow
-            }
-        }),
+        shape: if side.len() == 1 {
+            Shape::One
+        } else {
+            Shape::Majority
+        },
+        groups: vec![side, rest],
+        links,
+    }
+}
+
+/// A partition whose links pass where `pass(from, to)` says so, recorded
+/// with `shape` and `groups` for the reader (a package's step that no
+/// group structure describes exactly, such as one-way links of a few
+/// nodes).
+pub fn of_links(
+    shape: Shape,
+    groups: Vec<Vec<NodeId>>,
+    nodes: &[NodeId],
+    cut: LinkMode,
+    pass: impl Fn(NodeId, NodeId) -> bool,
+) -> Partition {
+    Partition {
+        shape,
+        groups,
+        links: link_matrix(nodes, cut, pass),
     }
 }
 
@@ -540,7 +561,7 @@ mod tests {
             latency_ms: 40,
             jitter_ms: 0,
         };
-        let p = isolated_and_slow(2, &[3, 1, 2], LinkMode::Reset, slow);
+        let p = cut_and_slow(&[2], &[3, 1, 2], LinkMode::Reset, slow);
         assert_eq!(p.shape, Shape::One);
         assert_eq!(p.groups, vec![vec![2], vec![1, 3]]);
         for &(from, to, mode) in &p.links {
@@ -553,6 +574,12 @@ mod tests {
         }
         assert_eq!(p.links.len(), 6);
         assert_eq!(p.to_value()["delay"]["latency_ms"], 40);
+        let p = cut_and_slow(&[4, 1], &[1, 2, 3, 4, 5], LinkMode::Stall, slow);
+        assert_eq!(p.shape, Shape::Majority);
+        assert_eq!(p.groups, vec![vec![1, 4], vec![2, 3, 5]]);
+        assert_eq!(p.links.iter().filter(|l| l.2 == slow).count(), 6);
+        assert_eq!(p.links.iter().filter(|l| l.2 == LinkMode::Pass).count(), 2);
+        assert!(p.passes(1, 4) && !p.passes(4, 2) && !p.passes(3, 1));
     }
 
     #[test]
