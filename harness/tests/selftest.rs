@@ -138,6 +138,33 @@ fn votes_lost_in_a_crash_or_granted_twice_are_caught_by_crash_voters() {
     assert_all_caught_without_alarm(&results, &out, 2);
 }
 
+/// `stale-suffix` leaves a follower with the start of its uncommitted
+/// suffix overwritten by a new leader that reached no one else, then lets
+/// it or the old leader lead: a follower that kept the rest of its
+/// conflicting suffix ends up applying other entries than the old leader
+/// at the same indexes. Five nodes: the two holders, and three that elect.
+#[test]
+fn a_kept_conflicting_suffix_is_caught_by_stale_suffix() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("selftest");
+    let (code, out) = selftest(
+        &results,
+        &[
+            "--bugs",
+            "keep-conflicting-suffix",
+            "--budget",
+            "60",
+            "--control-budget",
+            "20",
+            "--run-args",
+            "--time-limit 8 --nodes 5 --nemesis stale-suffix --nemesis-interval 0.5",
+        ],
+        Duration::from_secs(240),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_all_caught_without_alarm(&results, &out, 1);
+}
+
 #[test]
 fn an_unknown_bug_is_refused_with_the_catalogue() {
     let dir = tempfile::tempdir().unwrap();

@@ -2,7 +2,9 @@
 //!
 //! [`fault`] names the fault kinds (one place for each kind's names, undo
 //! and label); [`schedule::Schedule`] plans (seeded, weighted, gated: see
-//! its docs); [`Nemesis`] carries the plan out against a [`Cluster`] and
+//! its docs), and so does [`package::PackagePlan`] for named episodes
+//! (`election` holds the package moves that step into an election as it
+//! happens); [`Nemesis`] carries the plan out against a [`Cluster`] and
 //! its [`Network`], and reports every step to a [`NemesisSink`] as a
 //! [`NemesisEvent`]. The history recorder turns each event into one history
 //! line `{"process": "nemesis", "type": "info", "f": event.f, "value":
@@ -42,6 +44,7 @@
 //! nemesis.heal_all().await;               // end of run or Ctrl-C
 //! ```
 
+mod election;
 pub mod fault;
 pub mod package;
 pub mod partition;
@@ -501,162 +504,6 @@ impl Nemesis {
             }
         };
         self.execute_noted(action, aimed).await;
-    }
-
-    /// Polls every node but `outside` until enough of them to elect a
-    /// candidate (half the cluster, rounded down, besides the candidate)
-    /// have moved to one term, newer than the one this started in, without
-    /// knowing a leader: they voted, or refused, in that election, and the
-    /// answers may still be on their way: each moved there within
-    /// `fresh` (a voter of a failed election stays so until the next one).
-    /// `None` if no such election is seen within `within` (voters still
-    /// sticking to the old leader ignore a candidate that times out too
-    /// early).
-    async fn await_voters(
-        &self,
-        outside: &[NodeId],
-        (within, fresh): (std::time::Duration, std::time::Duration),
-    ) -> Option<BTreeSet<NodeId>> {
-        use formats::trace::Role as RaftRole;
-        let nodes = self.sut.node_ids();
-        let base = probe_leader(&*self.sut).await.max_term().unwrap_or(0);
-        let watched: Vec<NodeId> = nodes
-            .iter()
-            .copied()
-            .filter(|n| !outside.contains(n))
-            .collect();
-        let needed = nodes.len() / 2;
-        let started = tokio::time::Instant::now();
-        let deadline = started + within;
-        // When each node was first seen voting in its term (the first
-        // poll's voters count as old).
-        let mut since: BTreeMap<NodeId, (u64, tokio::time::Instant)> = BTreeMap::new();
-        let mut first = true;
-        while tokio::time::Instant::now() < deadline {
-            let sut = &self.sut;
-            let seen = futures::future::join_all(
-                watched
-                    .iter()
-                    .map(|&n| async move { (n, sut.status(n).await) }),
-            )
-            .await;
-            let now = tokio::time::Instant::now();
-            let mut by_term: BTreeMap<u64, BTreeSet<NodeId>> = BTreeMap::new();
-            for (n, s) in seen {
-                let voted = s.ok().filter(|s| {
-                    s.term > base && s.role == RaftRole::Follower && s.leader.is_none()
-                });
-                let Some(s) = voted else {
-                    since.remove(&n);
-                    continue;
-                };
-                let seen_at = if first { started - fresh } else { now };
-                let (term, at) = *since
-                    .entry(n)
-                    .and_modify(|e| {
-                        if e.0 != s.term {
-                            *e = (s.term, seen_at)
-                        }
-                    })
-                    .or_insert((s.term, seen_at));
-                if now.duration_since(at) < fresh {
-                    by_term.entry(term).or_default().insert(n);
-                }
-            }
-            first = false;
-            if let Some(v) = by_term.into_values().find(|v| v.len() >= needed) {
-                return Some(v);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        }
-        tracing::info!(base, "no election seen");
-        None
-    }
-
-    /// [`Move::CrashVoters`]: once the voters of an election are seen,
-    /// mutes every other node but `old` (the candidates) and kills and
-    /// restarts those voters. A voter that persisted its vote refuses
-    /// `old` in that term; one that forgot it may elect `old` too.
-    async fn crash_voters(
-        &mut self,
-        old: NodeId,
-        watch: (std::time::Duration, std::time::Duration),
-        mode: crate::proxy::LinkMode,
-    ) {
-        let Some(voters) = self.await_voters(&[old], watch).await else {
-            return;
-        };
-        let nodes = self.sut.node_ids();
-        let muted: Vec<NodeId> = nodes
-            .iter()
-            .copied()
-            .filter(|n| *n != old && !voters.contains(n))
-            .collect();
-        let p = partition::muted(&muted, &nodes, mode);
-        self.execute_noted(Action::StartPartition(p), false).await;
-        for &v in &voters {
-            self.execute_noted(Action::Kill(v), false).await;
-        }
-        for &v in &voters {
-            self.execute_noted(Action::Start(v), false).await;
-        }
-    }
-
-    /// [`Move::StaleSuffix`]: once the voters of an election on the far
-    /// side are seen, the candidates (the new leader, before its first
-    /// entry went out) can reach only `holder`, and it only them, for
-    /// `relay`: the new leader's first entries overwrite the start of the
-    /// holder's uncommitted suffix from `old`. Then the candidates are cut
-    /// off and `old` and `holder` can reach everyone left, who cannot
-    /// reach each other: one of the two leads the next term, and a holder
-    /// that kept the rest of its stale suffix matches `old` at its last
-    /// entry while their logs differ before it.
-    async fn stale_suffix(
-        &mut self,
-        old: NodeId,
-        holder: NodeId,
-        watch: (std::time::Duration, std::time::Duration),
-        relay: std::time::Duration,
-        mode: crate::proxy::LinkMode,
-    ) {
-        let Some(voters) = self.await_voters(&[old, holder], watch).await else {
-            return;
-        };
-        let nodes = self.sut.node_ids();
-        let candidates: Vec<NodeId> = nodes
-            .iter()
-            .copied()
-            .filter(|n| ![old, holder].contains(n) && !voters.contains(n))
-            .collect();
-        // The candidates and the holder reach each other; the voters'
-        // answers, still on their way, reach the candidates.
-        let mut pair = candidates.clone();
-        pair.push(holder);
-        let rest: Vec<NodeId> = nodes
-            .iter()
-            .copied()
-            .filter(|n| !pair.contains(n))
-            .collect();
-        let p = partition::of_links(
-            Shape::OneWay,
-            vec![pair.clone(), rest],
-            &nodes,
-            mode,
-            |a, b| {
-                (pair.contains(&a) && pair.contains(&b))
-                    || (voters.contains(&a) && candidates.contains(&b))
-            },
-        );
-        self.execute_noted(Action::StartPartition(p), false).await;
-        tokio::time::sleep(relay).await;
-        // Each node left sees `old` and `holder` only (and they each other).
-        let groups: Vec<Vec<NodeId>> = nodes
-            .iter()
-            .filter(|n| ![old, holder].contains(n) && !candidates.contains(n))
-            .map(|&n| vec![old, holder, n])
-            .collect();
-        let p = partition::of_groups(Shape::MajoritiesRing, groups, &nodes, mode);
-        self.execute_noted(Action::StartPartition(p), false).await;
     }
 
     /// Asks for a membership change without waiting for its answer (see

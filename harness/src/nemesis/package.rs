@@ -948,6 +948,40 @@ mod tests {
     }
 
     #[test]
+    fn stale_suffix_cuts_the_leader_with_its_holder_and_stalls_instead_of_resetting() {
+        for seed in 0..20 {
+            let steps = first_steps("stale-suffix", 5, seed);
+            let Move::SlowElection {
+                ref side,
+                latency,
+                mode: LinkMode::Stall,
+            } = steps[0].mv
+            else {
+                panic!("{steps:?}")
+            };
+            assert_eq!(side, &vec![Role::Leader, Role::Follower(0)]);
+            let Move::StaleSuffix {
+                old: Role::Leader,
+                holder: Role::Follower(0),
+                fresh,
+                relay,
+                mode: LinkMode::Stall,
+                ..
+            } = steps[1].mv
+            else {
+                panic!("{steps:?}")
+            };
+            // The votes arrive within `fresh` of being seen; the relay
+            // outlasts them by 10–40 ms.
+            assert_eq!(fresh, latency);
+            assert!(relay >= latency + Duration::from_millis(10));
+            assert!(relay <= latency + Duration::from_millis(40));
+            assert_eq!(steps.last().map(|s| &s.mv), Some(&Move::Heal));
+        }
+        assert!(Package::PACKAGES.contains(&Package::StaleSuffix));
+    }
+
+    #[test]
     fn kill_majority_kills_a_majority_and_isolate_leader_keeps_a_minority() {
         let mut p = plan("kill-majority,isolate-leader", 1);
         for _ in 0..50 {

@@ -193,6 +193,7 @@ mod tests {
                 "kill-majority",
                 "kill-all",
                 "crash-voters",
+                "stale-suffix",
                 "member-overlap",
                 "member-learners"
             ]
