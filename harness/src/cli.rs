@@ -113,9 +113,12 @@ pub struct RunArgs {
     pub mix: Option<OpMix>,
 
     /// Faults: a comma list of fault kinds (kill, pause, partition, member;
-    /// or all) and packages (isolate-leader, diverge, lagging, pause-leader,
-    /// kill-majority, kill-all, clock; or packages: all of them but clock);
-    /// or none. Default: all,packages, limited to what the system takes.
+    /// or all) and packages (isolate-leader, diverge, lagging,
+    /// lagging-majority, pause-leader, kill-majority, kill-all,
+    /// crash-voters, stale-suffix, or packages for these nine;
+    /// member-overlap, member-learners, clock, early-campaign); or none.
+    /// Default: all,packages,member-overlap,member-learners, limited to what
+    /// the system takes.
     #[arg(long, value_parser = NemesisSpec::parse)]
     pub nemesis: Option<NemesisSpec>,
 
