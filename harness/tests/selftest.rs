@@ -60,26 +60,39 @@ fn assert_all_caught_without_alarm(results: &Path, out: &str, bugs: usize) {
     assert!(out.contains(&format!("caught {bugs}/{bugs}")), "{out}");
 }
 
-#[test]
-fn quick_bugs_are_caught_and_the_correct_node_raises_no_alarm() {
+/// `harness selftest` of `bugs` (a comma list), 60 s each, then the
+/// correct node for `control` seconds, with `run_args` for every run:
+/// every bug caught, no false alarm, exit 0, within `limit`.
+fn catches_all_without_alarm(bugs: &str, control: u32, run_args: &str, limit: Duration) {
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("selftest");
+    let control = control.to_string();
     let (code, out) = selftest(
         &results,
         &[
             "--bugs",
-            "apply-past-leader-commit,ack-before-commit",
+            bugs,
             "--budget",
             "60",
             "--control-budget",
-            "20",
+            &control,
             "--run-args",
-            "--time-limit 8",
+            run_args,
         ],
-        Duration::from_secs(240),
+        limit,
     );
     assert_eq!(code, 0, "{out}");
-    assert_all_caught_without_alarm(&results, &out, 2);
+    assert_all_caught_without_alarm(&results, &out, bugs.split(',').count());
+}
+
+#[test]
+fn quick_bugs_are_caught_and_the_correct_node_raises_no_alarm() {
+    catches_all_without_alarm(
+        "apply-past-leader-commit,ack-before-commit",
+        20,
+        "--time-limit 8",
+        Duration::from_secs(240),
+    );
 }
 
 /// The packages that aim at one class each: two membership changes in
@@ -90,26 +103,14 @@ fn quick_bugs_are_caught_and_the_correct_node_raises_no_alarm() {
 /// CheckQuorum, the lease bug's profile) without an alarm.
 #[test]
 fn membership_and_lease_bugs_are_caught_by_their_packages() {
-    let dir = tempfile::tempdir().unwrap();
-    let results = dir.path().join("selftest");
-    let (code, out) = selftest(
-        &results,
-        &[
-            "--bugs",
-            // The lease bug first: the correct node's first run takes its
-            // profile (leases without CheckQuorum under early-campaign).
-            "lease-without-check-quorum,concurrent-conf-changes,counts-non-voters",
-            "--budget",
-            "60",
-            "--control-budget",
-            "30",
-            "--run-args",
-            "--time-limit 8 --nemesis member-overlap,member-learners,early-campaign",
-        ],
+    // The lease bug first: the correct node's first run takes its
+    // profile (leases without CheckQuorum under early-campaign).
+    catches_all_without_alarm(
+        "lease-without-check-quorum,concurrent-conf-changes,counts-non-voters",
+        30,
+        "--time-limit 8 --nemesis member-overlap,member-learners,early-campaign",
         Duration::from_secs(300),
     );
-    assert_eq!(code, 0, "{out}");
-    assert_all_caught_without_alarm(&results, &out, 3);
 }
 
 /// `crash-voters` kills the voters of an election before their votes
@@ -118,24 +119,12 @@ fn membership_and_lease_bugs_are_caught_by_their_packages() {
 /// The correct node takes the same episodes without an alarm.
 #[test]
 fn votes_lost_in_a_crash_or_granted_twice_are_caught_by_crash_voters() {
-    let dir = tempfile::tempdir().unwrap();
-    let results = dir.path().join("selftest");
-    let (code, out) = selftest(
-        &results,
-        &[
-            "--bugs",
-            "vote-not-persisted,double-vote",
-            "--budget",
-            "60",
-            "--control-budget",
-            "20",
-            "--run-args",
-            "--time-limit 8 --nodes 3 --nemesis crash-voters --nemesis-interval 0.5",
-        ],
+    catches_all_without_alarm(
+        "vote-not-persisted,double-vote",
+        20,
+        "--time-limit 8 --nodes 3 --nemesis crash-voters --nemesis-interval 0.5",
         Duration::from_secs(240),
     );
-    assert_eq!(code, 0, "{out}");
-    assert_all_caught_without_alarm(&results, &out, 2);
 }
 
 /// `stale-suffix` leaves a follower with the start of its uncommitted
@@ -145,24 +134,12 @@ fn votes_lost_in_a_crash_or_granted_twice_are_caught_by_crash_voters() {
 /// at the same indexes. Five nodes: the two holders, and three that elect.
 #[test]
 fn a_kept_conflicting_suffix_is_caught_by_stale_suffix() {
-    let dir = tempfile::tempdir().unwrap();
-    let results = dir.path().join("selftest");
-    let (code, out) = selftest(
-        &results,
-        &[
-            "--bugs",
-            "keep-conflicting-suffix",
-            "--budget",
-            "60",
-            "--control-budget",
-            "20",
-            "--run-args",
-            "--time-limit 8 --nodes 5 --nemesis stale-suffix --nemesis-interval 0.5",
-        ],
+    catches_all_without_alarm(
+        "keep-conflicting-suffix",
+        20,
+        "--time-limit 8 --nodes 5 --nemesis stale-suffix --nemesis-interval 0.5",
         Duration::from_secs(240),
     );
-    assert_eq!(code, 0, "{out}");
-    assert_all_caught_without_alarm(&results, &out, 1);
 }
 
 #[test]

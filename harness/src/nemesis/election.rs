@@ -45,17 +45,11 @@ impl Nemesis {
         let mut since: BTreeMap<NodeId, (u64, Instant)> = BTreeMap::new();
         let mut first = true;
         while Instant::now() < deadline {
-            let sut = &self.sut;
-            let seen = futures::future::join_all(
-                watched
-                    .iter()
-                    .map(|&n| async move { (n, sut.status(n).await) }),
-            )
-            .await;
+            let mut seen = probe_leader(&*self.sut).await.statuses;
             let now = Instant::now();
             let mut by_term: BTreeMap<u64, BTreeSet<NodeId>> = BTreeMap::new();
-            for (n, s) in seen {
-                let voted = s.ok().filter(|s| {
+            for &n in &watched {
+                let voted = seen.remove(&n).and_then(Result::ok).filter(|s| {
                     s.term > base && s.role == RaftRole::Follower && s.leader.is_none()
                 });
                 let Some(s) = voted else {

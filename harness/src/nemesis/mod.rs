@@ -451,10 +451,9 @@ impl Nemesis {
                     latency_ms: latency.as_millis() as u64,
                     jitter_ms: 0,
                 };
-                let side: Vec<NodeId> = side.iter().map(node).collect();
-                let aimed = bound.get(&Role::Leader).is_some_and(|l| side.contains(l));
-                let p = partition::cut_and_slow(&side, &self.sut.node_ids(), *mode, slow);
-                (Action::StartPartition(p), aimed)
+                let nodes: Vec<NodeId> = side.iter().map(node).collect();
+                let p = partition::cut_and_slow(&nodes, &self.sut.node_ids(), *mode, slow);
+                (Action::StartPartition(p), side.contains(&Role::Leader))
             }
             Move::CrashVoters {
                 old,

@@ -275,14 +275,26 @@ pub fn of_groups(
 /// that keeps sending, so the others keep hearing from it, while it hears
 /// nothing back (not even of a newer term).
 pub fn deafened(deaf: NodeId, nodes: &[NodeId], cut: LinkMode) -> Partition {
-    let mut all = nodes.to_vec();
-    all.sort_unstable();
-    let rest: Vec<NodeId> = all.iter().copied().filter(|&n| n != deaf).collect();
-    Partition {
-        shape: Shape::OneWay,
-        groups: vec![vec![deaf], rest],
-        links: link_matrix(nodes, cut, |_, to| to != deaf),
-    }
+    of_links(
+        Shape::OneWay,
+        side_and_rest(&[deaf], nodes),
+        nodes,
+        cut,
+        |_, to| to != deaf,
+    )
+}
+
+/// The groups `[side, every other node]`, each sorted.
+fn side_and_rest(side: &[NodeId], nodes: &[NodeId]) -> Vec<Vec<NodeId>> {
+    let mut side = side.to_vec();
+    side.sort_unstable();
+    let mut rest: Vec<NodeId> = nodes
+        .iter()
+        .copied()
+        .filter(|n| !side.contains(n))
+        .collect();
+    rest.sort_unstable();
+    vec![side, rest]
 }
 
 /// `side` cut off from the others both ways (its own links pass), and
@@ -291,11 +303,6 @@ pub fn deafened(deaf: NodeId, nodes: &[NodeId], cut: LinkMode) -> Partition {
 /// elects over slow links, so that a vote stays in flight for a while
 /// after the voter cast it.
 pub fn cut_and_slow(side: &[NodeId], nodes: &[NodeId], cut: LinkMode, slow: LinkMode) -> Partition {
-    let mut all = nodes.to_vec();
-    all.sort_unstable();
-    let mut side = side.to_vec();
-    side.sort_unstable();
-    let rest: Vec<NodeId> = all.iter().copied().filter(|n| !side.contains(n)).collect();
     let links = links_by(nodes, |from, to| {
         match (side.contains(&from), side.contains(&to)) {
             (true, true) => LinkMode::Pass,
@@ -309,7 +316,7 @@ pub fn cut_and_slow(side: &[NodeId], nodes: &[NodeId], cut: LinkMode, slow: Link
         } else {
             Shape::Majority
         },
-        groups: vec![side, rest],
+        groups: side_and_rest(side, nodes),
         links,
     }
 }
@@ -336,16 +343,13 @@ pub fn of_links(
 /// passes, so they keep hearing the others. A `one-way` shape with groups
 /// `muted` and the rest: a node elected leader that can tell no one.
 pub fn muted(muted: &[NodeId], nodes: &[NodeId], cut: LinkMode) -> Partition {
-    let mut all = nodes.to_vec();
-    all.sort_unstable();
-    let mut side = muted.to_vec();
-    side.sort_unstable();
-    let rest: Vec<NodeId> = all.iter().copied().filter(|n| !side.contains(n)).collect();
-    Partition {
-        shape: Shape::OneWay,
-        links: link_matrix(nodes, cut, |from, _| !side.contains(&from)),
-        groups: vec![side, rest],
-    }
+    of_links(
+        Shape::OneWay,
+        side_and_rest(muted, nodes),
+        nodes,
+        cut,
+        |from, _| !muted.contains(&from),
+    )
 }
 
 /// Builds a partition of `shape` over `nodes` with a seeded RNG; cut links get `cut`.

@@ -308,6 +308,14 @@ mod tests {
         assert_eq!(bands[0].kind, FaultKind::Partition);
     }
 
+    /// Each band's label, start and end.
+    fn spans(bands: &[Band]) -> Vec<(&str, i64, Option<i64>)> {
+        bands
+            .iter()
+            .map(|b| (b.label.as_str(), b.start_ns, b.end_ns))
+            .collect()
+    }
+
     #[test]
     fn a_partition_ends_where_the_next_one_replaces_it() {
         let (bands, _) = build_bands(&[
@@ -316,12 +324,8 @@ mod tests {
             nem(40, "start-partition", json!({"groups": [[3], [1, 2]]})),
             nem(90, "stop-partition", Value::Null),
         ]);
-        let got: Vec<(&str, i64, Option<i64>)> = bands
-            .iter()
-            .map(|b| (b.label.as_str(), b.start_ns, b.end_ns))
-            .collect();
         assert_eq!(
-            got,
+            spans(&bands),
             vec![
                 ("partition [n1] [n2 n3]", 10, Some(40)),
                 ("kill n2 (not undone)", 30, None),
@@ -358,12 +362,8 @@ mod tests {
                 json!({"shape": "bridge", "groups": [], "links": [[1, 2, "stall"]]}),
             ),
         ]);
-        let got: Vec<(&str, i64, Option<i64>)> = bands
-            .iter()
-            .map(|b| (b.label.as_str(), b.start_ns, b.end_ns))
-            .collect();
         assert_eq!(
-            got,
+            spans(&bands),
             vec![
                 ("kill n3 (leader)", 10, Some(20)),
                 ("removed n2", 30, Some(60)),
