@@ -115,7 +115,7 @@ pub struct RunArgs {
     /// Faults: a comma list of fault kinds (kill, pause, partition, member;
     /// or all) and packages (isolate-leader, diverge, lagging,
     /// lagging-majority, pause-leader, kill-majority, kill-all,
-    /// crash-voters, stale-suffix, or packages for these nine;
+    /// crash-voters, stale-suffix, figure-8, or packages for these ten;
     /// member-overlap, member-learners, clock, early-campaign); or none.
     /// Default: all,packages,member-overlap,member-learners, limited to what
     /// the system takes.

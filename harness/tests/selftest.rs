@@ -131,14 +131,17 @@ fn votes_lost_in_a_crash_or_granted_twice_are_caught_by_crash_voters() {
 /// suffix overwritten by a new leader that reached no one else, then lets
 /// it or the old leader lead: a follower that kept the rest of its
 /// conflicting suffix ends up applying other entries than the old leader
-/// at the same indexes. Five nodes: the two holders, and three that elect.
+/// at the same indexes. `figure-8` brings an old leader back to a lagging
+/// follower whose first batch ends inside the old-term suffix: a leader
+/// that counts those entries commits what the next leader overwrites.
+/// Five nodes: the old side of two, and three that elect.
 #[test]
-fn a_kept_conflicting_suffix_is_caught_by_stale_suffix() {
+fn a_kept_conflicting_suffix_and_an_old_term_commit_are_caught_by_their_packages() {
     catches_all_without_alarm(
-        "keep-conflicting-suffix",
+        "keep-conflicting-suffix,commit-old-term",
         20,
-        "--time-limit 8 --nodes 5 --nemesis stale-suffix --nemesis-interval 0.5",
-        Duration::from_secs(240),
+        "--time-limit 8 --nodes 5 --nemesis stale-suffix,figure-8 --nemesis-interval 0.5",
+        Duration::from_secs(300),
     );
 }
 

@@ -87,6 +87,10 @@ pub struct StatusBody {
     pub leader: Option<NodeId>,
     pub commit_index: u64,
     pub last_applied: u64,
+    /// The index of its last log entry, committed or not: how far a
+    /// follower lags, or how long a leader's uncommitted suffix is, which
+    /// the harness's `figure-8` nemesis lines up.
+    pub last_index: u64,
     pub members: Vec<NodeId>,
     pub learners: Vec<NodeId>,
 }

@@ -1,5 +1,6 @@
 //! The nemesis moves that act on an election as it happens
-//! ([`super::Move::CrashVoters`], [`super::Move::StaleSuffix`]): the
+//! ([`super::Move::CrashVoters`], [`super::Move::StaleSuffix`],
+//! [`super::Move::Figure8`]): the
 //! links of the electing nodes are slowed down, so that between a voter's
 //! vote and the winner's first message there are tens of milliseconds in
 //! which the harness, polling every node's status, can step in.
@@ -13,7 +14,7 @@ use tokio::time::Instant;
 use super::{partition, Action, Nemesis, Shape};
 use crate::cluster::NodeId;
 use crate::proxy::LinkMode;
-use crate::systems::probe_leader;
+use crate::systems::{probe_leader, LogPosition};
 
 impl Nemesis {
     /// Polls every node but `outside` until enough of them to elect a
@@ -163,5 +164,167 @@ impl Nemesis {
             .collect();
         let p = partition::of_groups(Shape::MajoritiesRing, groups, &nodes, mode);
         self.execute_noted(Action::StartPartition(p), false).await;
+    }
+}
+
+/// [`super::Move::Figure8`] on bound nodes.
+pub(super) struct Figure8 {
+    pub old: NodeId,
+    pub holders: Vec<NodeId>,
+    pub lagger: NodeId,
+    pub short: u64,
+    pub within: Duration,
+    pub latency: Duration,
+    pub delay: Duration,
+}
+
+impl Nemesis {
+    /// Each node's log position now (only nodes that answered and report
+    /// one).
+    async fn logs(&self) -> BTreeMap<NodeId, (RaftRole, LogPosition)> {
+        probe_leader(&*self.sut)
+            .await
+            .statuses
+            .into_iter()
+            .filter_map(|(n, s)| {
+                let s = s.ok()?;
+                Some((n, (s.role, s.log?)))
+            })
+            .collect()
+    }
+
+    /// [`super::Move::Figure8`]. Each wait ends after `within` at the
+    /// latest; the episode then stops where it is (its heal follows).
+    pub(super) async fn figure_eight(&mut self, f: Figure8) {
+        let Some(batch) = self.append_batch else {
+            tracing::info!("figure-8: the system does not say its append batch; skipped");
+            return;
+        };
+        let nodes = self.sut.node_ids();
+        let mut side = vec![f.old];
+        side.extend(&f.holders);
+        let stall = LinkMode::Stall;
+        let p = partition::of_links(
+            Shape::One,
+            partition::side_and_rest(&[f.lagger], &nodes),
+            &nodes,
+            stall,
+            |a, b| a != f.lagger && b != f.lagger,
+        );
+        self.execute_noted(Action::StartPartition(p), false).await;
+        // 1. The lagger falls behind until the old leader's next entries
+        // would end the lagger's first batch.
+        let deadline = Instant::now() + f.within;
+        let lag = loop {
+            let logs = self.logs().await;
+            if let (Some((_, old)), Some((_, lagger))) = (logs.get(&f.old), logs.get(&f.lagger)) {
+                if old.last_index + f.short >= lagger.last_index + batch {
+                    break lagger.last_index;
+                }
+            }
+            if Instant::now() >= deadline {
+                tracing::info!("figure-8: the lagger did not fall one batch behind");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        // 2. The old side cut off with its suffix; the rest elect slowly,
+        // and their winner's first entry stays on it.
+        let slow = LinkMode::Delay {
+            latency_ms: f.latency.as_millis() as u64,
+            jitter_ms: 0,
+        };
+        let p = partition::cut_and_slow(&side, &nodes, stall, slow);
+        self.execute_noted(Action::StartPartition(p), false).await;
+        let Some(voters) = self.await_voters(&side, (f.within, f.latency)).await else {
+            return;
+        };
+        let candidates: Vec<NodeId> = nodes
+            .iter()
+            .copied()
+            .filter(|n| !side.contains(n) && !voters.contains(n))
+            .collect();
+        let p = partition::of_links(
+            Shape::OneWay,
+            partition::side_and_rest(&side, &nodes),
+            &nodes,
+            stall,
+            |a, b| {
+                let near = |n: NodeId| !side.contains(&n);
+                (side.contains(&a) && side.contains(&b))
+                    || (near(a) && near(b) && !candidates.contains(&a))
+            },
+        );
+        self.execute_noted(Action::StartPartition(p), false).await;
+        // The votes still on their way (one latency) reach the winner.
+        tokio::time::sleep(f.latency + Duration::from_millis(20)).await;
+        // 3. The old side comes back to the lagger alone, slowly.
+        let late = LinkMode::Delay {
+            latency_ms: f.delay.as_millis() as u64,
+            jitter_ms: 0,
+        };
+        let mut back = side.clone();
+        back.push(f.lagger);
+        let p = partition::of_modes(
+            Shape::OneWay,
+            partition::side_and_rest(&back, &nodes),
+            &nodes,
+            |a, b| match (side.contains(&a), side.contains(&b)) {
+                (true, true) => LinkMode::Pass,
+                (true, false) if b == f.lagger => late,
+                (false, true) if a == f.lagger => LinkMode::Pass,
+                _ => stall,
+            },
+        );
+        self.execute_noted(Action::StartPartition(p), false).await;
+        let committed = |logs: &BTreeMap<NodeId, (RaftRole, LogPosition)>| {
+            side.iter()
+                .filter_map(|n| logs.get(n))
+                .map(|(_, l)| l.commit_index)
+                .max()
+        };
+        let base = committed(&self.logs().await);
+        let deadline = Instant::now() + f.within;
+        let advanced = loop {
+            let logs = self.logs().await;
+            let leads = side
+                .iter()
+                .any(|n| logs.get(n).is_some_and(|(r, _)| *r == RaftRole::Leader));
+            if leads && committed(&logs) > base {
+                break Some(logs);
+            }
+            if Instant::now() >= deadline {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        // 4. The lagger and the rest only; what the old side still sends
+        // the lagger is dropped.
+        let p = partition::of_modes(
+            Shape::Majority,
+            partition::side_and_rest(&side, &nodes),
+            &nodes,
+            |a, b| match (side.contains(&a), side.contains(&b)) {
+                (true, true) | (false, false) => LinkMode::Pass,
+                (true, false) if b == f.lagger => LinkMode::Reset,
+                _ => stall,
+            },
+        );
+        self.execute_noted(Action::StartPartition(p), false).await;
+        let Some(logs) = advanced else {
+            tracing::info!("figure-8: the old side did not advance its commit index");
+            return;
+        };
+        let last = |n: &NodeId| logs.get(n).map(|(_, l)| l.last_index);
+        tracing::info!(
+            lag,
+            batch,
+            old_last = ?last(&f.old),
+            lagger_last = ?last(&f.lagger),
+            candidates_last = ?candidates.iter().map(last).collect::<Vec<_>>(),
+            commit = ?committed(&logs),
+            base = ?base,
+            "figure-8: the old side advanced its commit index"
+        );
     }
 }

@@ -58,12 +58,18 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 
 use crate::cluster::{NodeId, ProcessState};
-use crate::systems::{probe_leader, wait_for_leader, ClockChange, Cluster, Network};
+use crate::systems::{wait_for_leader, ClockChange, Cluster, Network};
+use election::Figure8;
 pub use fault::{Edge, FaultKind, FaultKinds, Targets};
 pub use package::{Episode, Move, NemesisSpec, Package, PackagePlan, Role};
 pub use partition::{Partition, Shape};
 pub use recorded::{RecordedSchedule, RecordedStep};
 pub use schedule::{Action, FaultState, Schedule, ScheduleConfig, Step};
+
+/// How long a fault aimed at the leader waits for one to be elected: a
+/// few election timeouts of the systems we test (etcd's is 1 s), short
+/// enough that the schedule keeps its rhythm.
+const LEADER_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One nemesis step as it happened.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,6 +156,8 @@ pub struct Nemesis {
     /// Episodes of nemesis packages, when `--nemesis` names any: then the
     /// generic schedule only plays inside "classic" episodes.
     packages: Option<PackagePlan>,
+    /// The system's append batch ([`Nemesis::with_append_batch`]).
+    append_batch: Option<u64>,
     /// Nodes whose clock the nemesis changed and has not reset.
     clocked: BTreeSet<NodeId>,
     /// Membership changes of a package asked for and not yet answered
@@ -192,6 +200,7 @@ impl Nemesis {
             labels: known.iter().map(|&n| (n, n)).collect(),
             recorded: None,
             packages: None,
+            append_batch: None,
             clocked: BTreeSet::new(),
             in_flight: Vec::new(),
         })
@@ -201,6 +210,13 @@ impl Nemesis {
     /// runs inside its "classic" episodes).
     pub fn with_packages(mut self, plan: PackagePlan) -> Self {
         self.packages = Some(plan);
+        self
+    }
+
+    /// Lets the `figure-8` package line a lagging follower up with the
+    /// system's append batch (without it, its episodes do nothing).
+    pub fn with_append_batch(mut self, batch: Option<u64>) -> Self {
+        self.append_batch = batch;
         self
     }
 
@@ -343,7 +359,7 @@ impl Nemesis {
         roles: &BTreeSet<Role>,
         rotation: usize,
     ) -> Option<BTreeMap<Role, NodeId>> {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+        let deadline = tokio::time::Instant::now() + 3 * LEADER_WAIT;
         let leader = wait_for_leader(&*self.sut, deadline).await.ok()?.leader;
         let impaired = self.actual.impaired();
         let mut followers: Vec<NodeId> = self
@@ -476,6 +492,27 @@ impl Nemesis {
                     .await;
                 return;
             }
+            Move::Figure8 {
+                old,
+                holders,
+                lagger,
+                short,
+                within,
+                latency,
+                delay,
+            } => {
+                let f = Figure8 {
+                    old: node(old),
+                    holders: holders.iter().map(node).collect(),
+                    lagger: node(lagger),
+                    short: *short,
+                    within: *within,
+                    latency: *latency,
+                    delay: *delay,
+                };
+                self.figure_eight(f).await;
+                return;
+            }
             Move::Heal => (Action::StopPartition, false),
             Move::Kill(r) => (Action::Kill(node(r)), primary(r)),
             Move::Start(r) => (Action::Start(node(r)), false),
@@ -579,7 +616,11 @@ impl Nemesis {
             self.schedule.config().targets == Targets::Primaries,
             planned.leader_spot(),
         ) {
-            if let Some(leader) = probe_leader(&*self.sut).await.leader {
+            // Between elections (the step before may have killed the
+            // leader) there is briefly none: wait for the next rather than
+            // hit whichever node the plan named.
+            let deadline = tokio::time::Instant::now() + LEADER_WAIT;
+            if let Ok(leader) = wait_for_leader(&*self.sut, deadline).await {
                 let m = self
                     .labels
                     .iter()
@@ -874,6 +915,16 @@ fn roles_of<'a>(moves: impl Iterator<Item = &'a Move>) -> BTreeSet<Role> {
             Move::StaleSuffix { old, holder, .. } => {
                 roles.insert(*old);
                 roles.insert(*holder);
+            }
+            Move::Figure8 {
+                old,
+                holders,
+                lagger,
+                ..
+            } => {
+                roles.insert(*old);
+                roles.insert(*lagger);
+                roles.extend(holders.iter().copied());
             }
             Move::ChangeMembers { roles: rs, .. } => roles.extend(rs.iter().copied()),
             Move::Heal | Move::AwaitMembers => {}

@@ -16,6 +16,7 @@
 //! | `kill-all` | `kill -9` of every node, all restarted 0.2–1 s later: nothing survives but what each node made durable |
 //! | `crash-voters` | the leader cut off while the others elect over links slowed down by 5–10 % of an interval; once enough nodes to elect a candidate have moved to a new term without a leader (they voted, and their votes are still on their way) they are `kill -9`ed and restarted, the other nodes (the candidates) muted (their links out cut, so a won election reaches no one), and the old leader, whose log is the longest, can reach the restarted voters: a voter that forgot its vote in the crash votes again in the same term, for it. Healed 1–2 intervals later |
 //! | `stale-suffix` | the leader and one follower (the holder) cut off from the rest, whose links are slowed as in `crash-voters`, while clients keep writing to the leader: the two hold an uncommitted suffix. Once the rest elect (their voters are seen), the candidates and the holder can reach only each other for 10–40 ms, so the new leader's first entries overwrite the start of the holder's suffix and reach no one else; then the candidates are cut off, and the old leader and the holder can reach every other node, which cannot reach each other: one of the two leads the next term. A follower that kept the rest of its conflicting suffix now matches the old leader at its last entry with different entries before it. Healed 1–2 intervals later; needs 5 nodes or more |
+//! | `figure-8` | the Raft paper's Figure 8, played live: a follower (the lagger) cut off while clients write until it lags the leader by about one message's worth of entries (the system's append batch, less 1–6), then the leader and a minority-less-one of followers (the holders) cut off instead, holding an uncommitted suffix. The rest elect over slowed links; once their voters are seen the candidates are muted, so the winner's first entry stays on it alone. Then the old side comes back to the lagger alone, over a link 30–60 ms slow: it (or a holder) wins the next term and its first message to the lagger ends inside the old-term suffix. The moment it advances its commit index, its links to the lagger are reset (the next message, with its own term's entry, never arrives) and the lagger and the rest reach each other only: the muted winner, whose log ends in a newer term than the lagger's, wins again and overwrites what a leader that counts old-term entries committed. Healed 1–2 intervals later. Needs a system that reports its log indexes and append batch (our node) |
 //! | `clock` | the leader cut off alone while its clock runs slow (0.05–0.3 × real time) or jumps back 1–3 intervals, so that its timers (CheckQuorum, its lease) lag while the others elect a leader; healed and its clock reset after 1–2 intervals. Needs a system whose clock the harness controls (capability `clock`), and is not in `packages`: a correct leader lease assumes bounded clock drift, which this breaks on purpose |
 //! | `early-campaign` | the leader goes deaf (every link into it cut, so it never hears of a newer term) while one follower's clock runs 10–30 times too fast: that follower campaigns between two of the leader's heartbeats, again until the others vote for it, while the leader's lease, renewed by a majority until the cut, still runs; healed and the clock reset after 0.5–1 interval. Only CheckQuorum's vote stickiness keeps the others from electing it, so a lease kept without it serves stale reads. Needs capability `clock`; not in `packages` |
 //! | `member-overlap` | the leader and a minority cut off, then two members on the majority side removed at once (the second without waiting for the first): a leader that accepts the second change before the first commits has a configuration whose majority is its own side, while the other side still elects by the old one; healed after 1–2 intervals, the members added back |
@@ -52,6 +53,7 @@ pub enum Package {
     KillAll,
     CrashVoters,
     StaleSuffix,
+    Figure8,
     Clock,
     EarlyCampaign,
     MemberOverlap,
@@ -60,7 +62,7 @@ pub enum Package {
 
 impl Package {
     /// Every package, in the order `--nemesis` lists them.
-    pub const ALL: [Package; 13] = [
+    pub const ALL: [Package; 14] = [
         Package::IsolateLeader,
         Package::Diverge,
         Package::Lagging,
@@ -70,6 +72,7 @@ impl Package {
         Package::KillAll,
         Package::CrashVoters,
         Package::StaleSuffix,
+        Package::Figure8,
         Package::Clock,
         Package::EarlyCampaign,
         Package::MemberOverlap,
@@ -81,7 +84,7 @@ impl Package {
     /// membership ones, which need membership changes, nor `clock` and
     /// `early-campaign`, which need a clock the harness controls; `clock`
     /// also breaks the bounded drift a leader lease relies on).
-    pub const PACKAGES: [Package; 9] = [
+    pub const PACKAGES: [Package; 10] = [
         Package::IsolateLeader,
         Package::Diverge,
         Package::Lagging,
@@ -91,6 +94,7 @@ impl Package {
         Package::KillAll,
         Package::CrashVoters,
         Package::StaleSuffix,
+        Package::Figure8,
     ];
 
     /// The name in `--nemesis` and `test.json`.
@@ -109,6 +113,7 @@ impl Package {
             Package::MemberLearners => "member-learners",
             Package::CrashVoters => "crash-voters",
             Package::StaleSuffix => "stale-suffix",
+            Package::Figure8 => "figure-8",
         }
     }
 
@@ -126,7 +131,7 @@ impl Package {
             | Package::Lagging
             | Package::LaggingMajority
             | Package::CrashVoters => &[FaultKind::Partition, FaultKind::Kill],
-            Package::StaleSuffix => &[FaultKind::Partition],
+            Package::StaleSuffix | Package::Figure8 => &[FaultKind::Partition],
             Package::PauseLeader => &[FaultKind::Pause],
             Package::KillMajority | Package::KillAll => &[FaultKind::Kill],
         }
@@ -312,6 +317,24 @@ pub enum Move {
         fresh: Duration,
         relay: Duration,
         mode: LinkMode,
+    },
+    /// Cuts `lagger` off (stalled) and waits up to `within` until `old`'s
+    /// log is `short` entries short of the lagger's plus one append batch;
+    /// then cuts off `old` with `holders` (the rest elect over links
+    /// `latency` slow), mutes the candidates once the voters are seen, lets
+    /// the old side reach the lagger over a link `delay` slow until one of
+    /// them advances its commit index, and then lets only the lagger and
+    /// the rest reach each other. All cuts stall (a reset link is redialled
+    /// after up to a second), but the last cut of the old side from the
+    /// lagger resets, dropping the message still on its way.
+    Figure8 {
+        old: Role,
+        holders: Vec<Role>,
+        lagger: Role,
+        short: u64,
+        within: Duration,
+        latency: Duration,
+        delay: Duration,
     },
 }
 
@@ -656,6 +679,32 @@ impl PackagePlan {
                     step(hold, Move::Heal),
                 ]
             }
+            Package::Figure8 => {
+                // The old side: the leader and holders, one short of a
+                // majority with the lagger, which the rest need too.
+                let holders: Vec<Role> = (0..minority - 1).map(Role::Follower).collect();
+                let lagger = Role::Follower(minority - 1);
+                let short = self.rng.gen_range(1..=6);
+                let latency = self.times(0.05, 0.1);
+                let within = self.times(2.0, 3.0);
+                let delay = self.secs(0.03, 0.06);
+                let hold = self.times(1.0, 2.0);
+                vec![
+                    step(
+                        quiet,
+                        Move::Figure8 {
+                            old: Role::Leader,
+                            holders,
+                            lagger,
+                            short,
+                            within,
+                            latency,
+                            delay,
+                        },
+                    ),
+                    step(hold, Move::Heal),
+                ]
+            }
             Package::MemberLearners => {
                 let learners: Vec<Role> = (0..minority).map(Role::Follower).collect();
                 let side = leader_and_followers(minority);
@@ -785,9 +834,10 @@ mod tests {
             let mut down: BTreeSet<Role> = BTreeSet::new();
             for s in &steps {
                 match &s.mv {
-                    Move::Cut { .. } | Move::Deafen { .. } | Move::SlowElection { .. } => {
-                        cut = true
-                    }
+                    Move::Cut { .. }
+                    | Move::Deafen { .. }
+                    | Move::SlowElection { .. }
+                    | Move::Figure8 { .. } => cut = true,
                     // Its kills come with their restarts.
                     Move::CrashVoters { .. } | Move::StaleSuffix { .. } => assert!(cut),
                     Move::Heal => cut = false,
@@ -979,6 +1029,45 @@ mod tests {
             assert_eq!(steps.last().map(|s| &s.mv), Some(&Move::Heal));
         }
         assert!(Package::PACKAGES.contains(&Package::StaleSuffix));
+    }
+
+    #[test]
+    fn figure_8_leaves_the_old_side_one_short_of_a_majority_with_its_lagger() {
+        for (nodes, holders, lagger) in [
+            (3, vec![], Role::Follower(0)),
+            (5, vec![Role::Follower(0)], Role::Follower(1)),
+        ] {
+            for seed in 0..20 {
+                let steps = first_steps("figure-8", nodes, seed);
+                let [first, heal] = &steps[..] else {
+                    panic!("{steps:?}")
+                };
+                let Move::Figure8 {
+                    old: Role::Leader,
+                    holders: ref h,
+                    lagger: l,
+                    short,
+                    latency,
+                    delay,
+                    within,
+                } = first.mv
+                else {
+                    panic!("{steps:?}")
+                };
+                assert_eq!((h, l), (&holders, lagger));
+                // With the lagger, the old side is a bare majority; without
+                // it, the rest are one.
+                assert_eq!(2 * (h.len() + 2), nodes + 1);
+                assert!((1..=6).contains(&short));
+                assert!(delay >= Duration::from_millis(30) && delay <= Duration::from_millis(60));
+                assert!(
+                    latency >= Duration::from_millis(50) && latency <= Duration::from_millis(100)
+                );
+                assert!(within >= Duration::from_secs(2));
+                assert_eq!(heal.mv, Move::Heal);
+            }
+        }
+        assert!(Package::PACKAGES.contains(&Package::Figure8));
     }
 
     #[test]

@@ -285,7 +285,7 @@ pub fn deafened(deaf: NodeId, nodes: &[NodeId], cut: LinkMode) -> Partition {
 }
 
 /// The groups `[side, every other node]`, each sorted.
-fn side_and_rest(side: &[NodeId], nodes: &[NodeId]) -> Vec<Vec<NodeId>> {
+pub(super) fn side_and_rest(side: &[NodeId], nodes: &[NodeId]) -> Vec<Vec<NodeId>> {
     let mut side = side.to_vec();
     side.sort_unstable();
     let mut rest: Vec<NodeId> = nodes
@@ -318,6 +318,22 @@ pub fn cut_and_slow(side: &[NodeId], nodes: &[NodeId], cut: LinkMode, slow: Link
         },
         groups: side_and_rest(side, nodes),
         links,
+    }
+}
+
+/// A partition whose link from `from` to `to` is `mode(from, to)`, recorded
+/// with `shape` and `groups` for the reader: for a step that also slows
+/// some links down.
+pub fn of_modes(
+    shape: Shape,
+    groups: Vec<Vec<NodeId>>,
+    nodes: &[NodeId],
+    mode: impl Fn(NodeId, NodeId) -> LinkMode,
+) -> Partition {
+    Partition {
+        shape,
+        groups,
+        links: links_by(nodes, mode),
     }
 }
 

@@ -194,6 +194,7 @@ mod tests {
                 "kill-all",
                 "crash-voters",
                 "stale-suffix",
+                "figure-8",
                 "member-overlap",
                 "member-learners"
             ]

@@ -348,7 +348,8 @@ impl NemesisTask {
             }
         });
         let mut nemesis = Nemesis::new(schedule, s.plan.test.seed, s.cluster.clone(), sink)?
-            .sharing(s.faults.clone());
+            .sharing(s.faults.clone())
+            .with_append_batch(c.system.descriptor().capabilities.append_batch);
         if let Some(recorded) = &s.plan.recorded {
             // A replay carries out what was recorded, packages included.
             nemesis = nemesis.replaying(recorded.clone());

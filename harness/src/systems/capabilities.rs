@@ -33,6 +33,11 @@ pub struct Capabilities {
     /// `--system-opt` is true (a Maelstrom node is killed only if it keeps
     /// its state: `(Kill, "persistent")`).
     pub gated: &'static [(FaultKind, &'static str)],
+    /// The most log entries its leader sends a follower in one message,
+    /// where known and fixed: the `figure-8` package makes a follower lag
+    /// by about that much, so that the first message it gets from a
+    /// returning leader ends inside that leader's old-term suffix.
+    pub append_batch: Option<u64>,
 }
 
 /// What a run asks of a system.
@@ -170,6 +175,7 @@ mod tests {
         clock: false,
         concurrent_members: false,
         gated: &[],
+        append_batch: None,
     };
 
     #[test]

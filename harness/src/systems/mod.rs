@@ -45,7 +45,7 @@ use crate::nemesis::FaultKinds;
 use crate::proxy::LinkMode;
 pub use capabilities::Capabilities;
 pub use opts::{OptSpec, SystemOpts};
-pub use status::{probe_leader, wait_for_leader, LeaderInfo, LeaderProbe, NodeStatus};
+pub use status::{probe_leader, wait_for_leader, LeaderInfo, LeaderProbe, LogPosition, NodeStatus};
 
 /// The systems `--system` can name.
 #[derive(

@@ -26,6 +26,16 @@ pub struct NodeStatus {
     /// Members that do not vote yet (a node added is a learner until the
     /// leader promotes it); empty where the system has none.
     pub learners: Vec<NodeId>,
+    /// Where its log stands, where the system says (our node does; the
+    /// nemesis moves that line faults up with log indexes need it).
+    pub log: Option<LogPosition>,
+}
+
+/// How far a node's log reaches, and how much of it it knows committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LogPosition {
+    pub last_index: u64,
+    pub commit_index: u64,
 }
 
 /// A leader confirmed by a majority of its own configuration.
@@ -154,6 +164,7 @@ mod tests {
             leader,
             members: vec![1, 2, 3],
             learners: vec![],
+            log: None,
         })
     }
 

@@ -84,6 +84,11 @@ pub struct Config {
     pub bugs: crate::bugs::BugSet,
 }
 
+/// [`Config::max_entries_per_msg`]'s default: bounds a message to a
+/// lagging follower; the harness's `figure-8` nemesis lines a lagging
+/// follower's first batch up with an old-term suffix by it.
+pub const MAX_ENTRIES_PER_MSG: usize = 256;
+
 impl Config {
     /// Defaults for a 10 ms tick: election timeout 150–300 ms, heartbeat 50 ms.
     pub fn new(id: NodeId) -> Self {
@@ -95,7 +100,7 @@ impl Config {
             pre_vote: true,
             check_quorum: true,
             lease_ticks: 12,
-            max_entries_per_msg: 256,
+            max_entries_per_msg: MAX_ENTRIES_PER_MSG,
             max_inflight_msgs: 64,
             snapshot_chunk_bytes: 64 * 1024,
             #[cfg(feature = "bugs")]

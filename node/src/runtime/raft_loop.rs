@@ -380,6 +380,7 @@ impl<R: Reply> RaftLoop<R> {
                     leader: s.leader,
                     commit_index: s.commit_index,
                     last_applied: self.applied,
+                    last_index: s.last_index,
                     members: s.membership.voters.iter().copied().collect(),
                     learners: s.membership.learners.iter().copied().collect(),
                 }));

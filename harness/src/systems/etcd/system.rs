@@ -51,6 +51,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         clock: false,
         concurrent_members: false,
         gated: &[],
+        append_batch: None,
     },
     // Elections of 1 s by default.
     nemesis_interval: 1.0,
@@ -229,6 +230,7 @@ impl EtcdCluster {
             leader,
             members,
             learners: Vec::new(),
+            log: None,
         })
     }
 }

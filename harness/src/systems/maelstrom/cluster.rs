@@ -168,6 +168,7 @@ impl MaelstromCluster {
             leader: s.leader.as_deref().and_then(|l| router.node_id(l)),
             members: self.ids.clone(),
             learners: Vec::new(),
+            log: None,
         })
     }
 

@@ -39,6 +39,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         clock: false,
         concurrent_members: false,
         gated: &[(FaultKind::Kill, "persistent")],
+        append_batch: None,
     },
     nemesis_interval: 1.0,
     options: &[

@@ -23,7 +23,9 @@ use crate::cluster::{
     reserve_addrs, ClusterError, NodeAddrs, NodeId, ProcessSpec, ProcessState, Supervisor,
 };
 use crate::proxy::ProxyMesh;
-use crate::systems::{node_seed, probe_leader, ClientSpec, Cluster, Network, NodeStatus};
+use crate::systems::{
+    node_seed, probe_leader, ClientSpec, Cluster, LogPosition, Network, NodeStatus,
+};
 
 /// How to launch the cluster.
 #[derive(Debug, Clone)]
@@ -255,6 +257,10 @@ impl NodeCluster {
             leader: s.leader,
             members: s.members,
             learners: s.learners,
+            log: s.last_index.map(|last_index| LogPosition {
+                last_index,
+                commit_index: s.commit_index,
+            }),
         })
     }
 
@@ -330,6 +336,9 @@ pub struct StatusBody {
     pub leader: Option<NodeId>,
     pub commit_index: u64,
     pub last_applied: u64,
+    /// Absent from nodes older than the field (a `--node-bin` of one).
+    #[serde(default)]
+    pub last_index: Option<u64>,
     pub members: Vec<NodeId>,
     #[serde(default)]
     pub learners: Vec<NodeId>,
