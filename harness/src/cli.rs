@@ -308,6 +308,14 @@ pub struct ReplayArgs {
     /// Replays to run; the tally says how many were invalid.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub count: u32,
+
+    /// Play the seeded nemesis plan again, watching the cluster as the
+    /// original run did, instead of the recorded faults at their recorded
+    /// times: for packages that act on what they see (crash-voters,
+    /// stale-suffix, figure-8), whose recorded times no longer meet the
+    /// election they were aimed at.
+    #[arg(long)]
+    pub live: bool,
 }
 
 impl ReplayArgs {
@@ -319,6 +327,7 @@ impl ReplayArgs {
             system: self.system,
             results_dir: self.results_dir.clone(),
             count: self.count,
+            live: self.live,
         }
     }
 }

@@ -11,6 +11,11 @@
 //! fault and which node leads differ from run to run. A replay reproduces
 //! the conditions, not the interleaving; `--count N` says how often those
 //! conditions bring the verdict back.
+//!
+//! Packages that time their faults by watching the cluster (a vote in
+//! flight, a commit index that moved) are the exception: at recorded
+//! times they miss what they were aimed at. `--live` draws the same seeded
+//! plan again and plays it as the original run did, watching included.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -57,6 +62,8 @@ pub struct ReplayRequest {
     pub results_dir: Option<PathBuf>,
     /// Replays to run, one after the other.
     pub count: u32,
+    /// The seeded nemesis plan, played live, instead of the recorded steps.
+    pub live: bool,
 }
 
 /// A recorded run, ready to run again.
@@ -130,8 +137,11 @@ impl Recording {
         let spec = NemesisSpec::parse(&t.nemesis.join(",")).map_err(bad)?;
         let mut nemesis = spec.kinds;
         // Whatever the recording holds must be allowed (it always is for
-        // our own runs).
-        nemesis.0.extend(self.schedule.kinds());
+        // our own runs). A live replay draws the plan again, which must
+        // see the kinds the original saw, no more.
+        if !req.live {
+            nemesis.0.extend(self.schedule.kinds());
+        }
         let results_dir = req.results_dir.clone().unwrap_or_else(|| {
             crate::report::results_dir_of(&req.run_dir).unwrap_or_else(|| PathBuf::from("results"))
         });
@@ -193,13 +203,37 @@ pub async fn command(
             return EXIT_ERROR;
         }
     };
-    let _ = writeln!(
-        out,
-        "replaying {} (seed {}, {} recorded fault steps)",
-        req.run_dir.display(),
-        rec.test.seed,
-        rec.schedule.steps.len()
-    );
+    if req.live {
+        let _ = writeln!(
+            out,
+            "replaying {} (seed {}, its nemesis plan played live)",
+            req.run_dir.display(),
+            rec.test.seed,
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "replaying {} (seed {}, {} recorded fault steps)",
+            req.run_dir.display(),
+            rec.test.seed,
+            rec.schedule.steps.len()
+        );
+        let watching: Vec<&str> = config
+            .packages
+            .iter()
+            .filter(|p| p.watches())
+            .map(|p| p.name())
+            .collect();
+        if !watching.is_empty() {
+            let _ = writeln!(
+                out,
+                "note: {} time their faults by watching the cluster; at recorded times they \
+                 rarely meet the same election again (--live plays the plan as the run did)",
+                watching.join(", ")
+            );
+        }
+    }
+    let recorded = (!req.live).then(|| rec.schedule.clone());
     let mut runs = Vec::new();
     for i in 0..req.count.max(1) {
         if *stop.borrow() {
@@ -210,7 +244,7 @@ pub async fn command(
             rec.test.seed,
             i as usize + 1,
             argv.clone(),
-            Some(rec.schedule.clone()),
+            recorded.clone(),
             out,
             stop.clone(),
         )

@@ -158,3 +158,78 @@ fn a_folder_without_test_json_is_refused() {
     assert_eq!(code, 3);
     assert!(out.contains("test.json"), "{out}");
 }
+
+/// A package that times its faults by watching the cluster (`figure-8`)
+/// misses its moment at recorded times: a plain replay says so, and
+/// `--live` draws the same seeded plan again and plays it watching, with
+/// the recorded configuration.
+#[test]
+fn a_live_replay_plays_the_seeded_plan_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    let (code, out) = harness(&[
+        "run",
+        "--nodes",
+        "3",
+        "--time-limit",
+        "4",
+        "--seed",
+        "5",
+        "--nemesis",
+        "figure-8",
+        "--nemesis-interval",
+        "0.5",
+        "--results-dir",
+        results.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let original = printed_dir(&out);
+
+    let replays = tmp.path().join("replays");
+    let replay = |live: bool| {
+        let mut args = vec![
+            "replay",
+            original.to_str().unwrap(),
+            "--results-dir",
+            replays.to_str().unwrap(),
+        ];
+        if live {
+            args.push("--live");
+        }
+        harness(&args)
+    };
+    let (code, out) = replay(false);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("recorded fault steps") && out.contains("note: figure-8 time their faults"),
+        "{out}"
+    );
+
+    let (code, out) = replay(true);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("its nemesis plan played live"), "{out}");
+    assert!(!out.contains("note:"), "{out}");
+    let live = PathBuf::from(
+        out.lines()
+            .find_map(|l| l.strip_prefix("VALID  "))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no run folder in {out}")),
+    );
+    let strip = |mut t: Value| {
+        for k in ["start_unix_ns", "argv"] {
+            t.as_object_mut().unwrap().remove(k);
+        }
+        t
+    };
+    assert_eq!(
+        strip(json(&original.join("test.json"))),
+        strip(json(&live.join("test.json")))
+    );
+    // The package played: the lagger cut off, stalled, first.
+    let f = faults(&live);
+    let first = f
+        .iter()
+        .find(|e| e.0 == "start-partition")
+        .expect("a partition");
+    assert_eq!(first.1["shape"], "one", "{f:?}");
+}

@@ -143,6 +143,15 @@ impl Package {
         matches!(self, Package::MemberOverlap | Package::MemberLearners)
     }
 
+    /// Whether its episodes time their faults by watching the nodes
+    /// (an election, a commit), so that a replay at recorded times misses.
+    pub fn watches(self) -> bool {
+        matches!(
+            self,
+            Package::CrashVoters | Package::StaleSuffix | Package::Figure8
+        )
+    }
+
     /// Whether its episodes change a node's clock (capability `clock`).
     pub fn needs_clock(self) -> bool {
         matches!(self, Package::Clock | Package::EarlyCampaign)
