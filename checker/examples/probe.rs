@@ -1,4 +1,4 @@
-//! Ad-hoc timing of one file: `cargo run --release -p checker --example probe -- FILE [nosplit] [nowin]`.
+//! Ad-hoc timing of one file: `cargo run --release -p checker --example probe -- FILE [nosplit] [nowin] [noreduce] [seq]`.
 use std::time::Instant;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -14,6 +14,9 @@ fn main() {
         .and_then(|m| checker::cli::parse_bytes(&m).ok())
     {
         opts.memory_limit_bytes = m;
+    }
+    if args.iter().any(|a| a == "noreduce") {
+        opts.reduce = false;
     }
     if args.iter().any(|a| a == "seq") {
         opts.parallel = false;

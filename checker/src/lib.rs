@@ -171,6 +171,9 @@ pub struct CheckOptions {
     pub split_windows: bool,
     /// Use the precedence-graph fast path for unique-value register parts.
     pub use_graph: bool,
+    /// Check append-kv parts on their reduced copy (see `reduce`). Off only
+    /// to measure what the reduction saves.
+    pub reduce: bool,
     /// Check parts in parallel on the rayon pool.
     pub parallel: bool,
 }
@@ -186,6 +189,7 @@ impl Default for CheckOptions {
             split_keys: true,
             split_windows: true,
             use_graph: true,
+            reduce: true,
             parallel: true,
         }
     }

@@ -191,18 +191,17 @@ pub fn windows(history: &History, ops: &[u32]) -> Vec<std::ops::Range<usize>> {
 /// The reduced copy of a register or append-kv history the search works
 /// on (see [`crate::reduce`] and [`crate::reduce::append`]), made once per
 /// check by the first part that needs it and charged to the memory budget;
-/// without room for it the search works on the history as it is.
+/// without room for it (or with `reduce` off) the search works on the
+/// history as it is.
 fn reduced<'a>(
     cell: &'a OnceLock<Option<Reduced>>,
     history: &History,
+    reduce: bool,
     budget: &Budget<'_>,
 ) -> Option<&'a Reduced> {
     cell.get_or_init(|| {
         let bytes = reduce::bytes_for(history);
-        if budget.used.load(Ordering::Relaxed) + bytes > budget.memory_limit {
-            return None;
-        }
-        if std::env::var("NOREDUCE").is_ok() {
+        if !reduce || budget.used.load(Ordering::Relaxed) + bytes > budget.memory_limit {
             return None;
         }
         let r = reduce::reduce(history)?;
@@ -264,7 +263,7 @@ fn decide(
     opts: &CheckOptions,
     budget: &Budget<'_>,
 ) -> Decided {
-    let (view, sops) = match reduced(cell, history, budget) {
+    let (view, sops) = match reduced(cell, history, opts.reduce, budget) {
         Some(r) => (&r.history, r.search_ops(ops, relaxed)),
         None => (history, ops.to_vec()),
     };
@@ -315,11 +314,7 @@ pub fn search_part(
 ) -> Searched {
     let history = hs.search;
     let ranges = if opts.split_windows {
-        let m: usize = std::env::var("MERGE")
-            .ok()
-            .and_then(|x| x.parse().ok())
-            .unwrap_or(0);
-        merge_small(windows(history, ops), m)
+        windows(history, ops)
     } else {
         std::iter::once(0..ops.len()).collect()
     };
@@ -599,17 +594,6 @@ fn config_bytes(c: &Config) -> u64 {
 }
 
 /// Joins consecutive windows until each holds at least `min` ops.
-fn merge_small(ranges: Vec<std::ops::Range<usize>>, min: usize) -> Vec<std::ops::Range<usize>> {
-    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
-    for r in ranges {
-        match out.last_mut() {
-            Some(last) if last.len() < min => last.end = r.end,
-            _ => out.push(r),
-        }
-    }
-    out
-}
-
 /// Most start configurations remembered per window for shrinking.
 const MAX_STARTS: usize = 64;
 
