@@ -111,11 +111,15 @@ impl Plan {
             ("system", self.system.describe()),
             (
                 "nodes",
-                format!(
-                    "{}  (proxies {})",
-                    t.nodes,
-                    if t.proxy { "on" } else { "off" }
-                ),
+                if self.config.system.descriptor().routed {
+                    format!("{}  (messages through the harness's router)", t.nodes)
+                } else {
+                    format!(
+                        "{}  (proxies {})",
+                        t.nodes,
+                        if t.proxy { "on" } else { "off" }
+                    )
+                },
             ),
             ("time limit", format!("{}s", t.time_limit_s)),
             (

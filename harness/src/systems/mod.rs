@@ -98,6 +98,10 @@ pub struct Descriptor {
     /// (1–2 intervals) outlast an election of the system's default
     /// timeouts.
     pub nemesis_interval: f64,
+    /// Whether its nodes' messages go through the harness's own router
+    /// (Maelstrom's stdin/stdout protocol) rather than over TCP, where
+    /// the proxy mesh (`--no-proxies` off) carries them.
+    pub routed: bool,
     /// The keys `--system-opt` takes for this system.
     pub options: &'static [OptSpec],
     /// Finds the program, reads its version, parses the options.

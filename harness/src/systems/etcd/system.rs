@@ -55,6 +55,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
     },
     // Elections of 1 s by default.
     nemesis_interval: 1.0,
+    routed: false,
     options: &[
         OptSpec {
             key: "pre-vote",

@@ -42,6 +42,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         append_batch: None,
     },
     nemesis_interval: 1.0,
+    routed: true,
     options: &[
         OptSpec {
             key: "persistent",

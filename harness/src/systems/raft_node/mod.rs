@@ -56,6 +56,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
     // caught 12 of the 19 planted bugs in one default run where 1 caught 9
     // (docs/bugs.md).
     nemesis_interval: 0.5,
+    routed: false,
     options: &[
         OptSpec {
             key: "pre-vote",
