@@ -513,6 +513,9 @@ impl Nemesis {
                 self.figure_eight(f).await;
                 return;
             }
+            // An episode that gave up before it cut anything (no election
+            // seen, a system that cannot play it) has nothing to heal.
+            Move::Heal if self.actual.partition.is_none() => return,
             Move::Heal => (Action::StopPartition, false),
             Move::Kill(r) => (Action::Kill(node(r)), primary(r)),
             Move::Start(r) => (Action::Start(node(r)), false),
