@@ -50,12 +50,17 @@ fn faults(dir: &Path) -> Vec<(String, Value, f64)> {
         .collect()
 }
 
-/// The run folder a harness printed last (`VALID  <dir>  (exit 0)`).
+/// The run folder a harness printed last (`VALID  <dir>  (exit 0)`; a
+/// replay prints its own run's line before the side-by-side table).
 fn printed_dir(out: &str) -> PathBuf {
     let line = out
         .lines()
         .rev()
-        .find(|l| l.contains("(exit "))
+        .find(|l| {
+            ["VALID  ", "INVALID  ", "UNKNOWN  "]
+                .iter()
+                .any(|v| l.starts_with(v))
+        })
         .unwrap_or_else(|| panic!("no verdict line:\n{out}"));
     PathBuf::from(line.split_whitespace().nth(1).unwrap())
 }
@@ -209,12 +214,7 @@ fn a_live_replay_plays_the_seeded_plan_again() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("its nemesis plan played live"), "{out}");
     assert!(!out.contains("note:"), "{out}");
-    let live = PathBuf::from(
-        out.lines()
-            .find_map(|l| l.strip_prefix("VALID  "))
-            .and_then(|l| l.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no run folder in {out}")),
-    );
+    let live = printed_dir(&out);
     let strip = |mut t: Value| {
         for k in ["start_unix_ns", "argv"] {
             t.as_object_mut().unwrap().remove(k);

@@ -11,7 +11,7 @@ use std::time::Duration;
 use formats::trace::Role as RaftRole;
 use tokio::time::Instant;
 
-use super::{partition, Action, Nemesis, Shape};
+use super::{partition, Action, Figure8, Nemesis, Shape};
 use crate::cluster::NodeId;
 use crate::proxy::LinkMode;
 use crate::systems::{probe_leader, LogPosition};
@@ -167,17 +167,6 @@ impl Nemesis {
     }
 }
 
-/// [`super::Move::Figure8`] on bound nodes.
-pub(super) struct Figure8 {
-    pub old: NodeId,
-    pub holders: Vec<NodeId>,
-    pub lagger: NodeId,
-    pub short: u64,
-    pub within: Duration,
-    pub latency: Duration,
-    pub delay: Duration,
-}
-
 impl Nemesis {
     /// Each node's log position now (only nodes that answered and report
     /// one).
@@ -193,9 +182,28 @@ impl Nemesis {
             .collect()
     }
 
+    /// Polls [`Nemesis::logs`] every 2 ms until `seen` finds what it looks
+    /// for, or `within` passes (`None`).
+    async fn until_logs<T>(
+        &self,
+        within: Duration,
+        seen: impl Fn(&BTreeMap<NodeId, (RaftRole, LogPosition)>) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(t) = seen(&self.logs().await) {
+                return Some(t);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
     /// [`super::Move::Figure8`]. Each wait ends after `within` at the
     /// latest; the episode then stops where it is (its heal follows).
-    pub(super) async fn figure_eight(&mut self, f: Figure8) {
+    pub(super) async fn figure_eight(&mut self, f: Figure8<NodeId>) {
         let Some(batch) = self.append_batch else {
             tracing::info!("figure-8: the system does not say its append batch; skipped");
             return;
@@ -204,29 +212,25 @@ impl Nemesis {
         let mut side = vec![f.old];
         side.extend(&f.holders);
         let stall = LinkMode::Stall;
-        let p = partition::of_links(
+        let p = partition::of_groups(
             Shape::One,
             partition::side_and_rest(&[f.lagger], &nodes),
             &nodes,
             stall,
-            |a, b| a != f.lagger && b != f.lagger,
         );
         self.execute_noted(Action::StartPartition(p), false).await;
         // 1. The lagger falls behind until the old leader's next entries
         // would end the lagger's first batch.
-        let deadline = Instant::now() + f.within;
-        let lag = loop {
-            let logs = self.logs().await;
-            if let (Some((_, old)), Some((_, lagger))) = (logs.get(&f.old), logs.get(&f.lagger)) {
-                if old.last_index + f.short >= lagger.last_index + batch {
-                    break lagger.last_index;
-                }
-            }
-            if Instant::now() >= deadline {
-                tracing::info!("figure-8: the lagger did not fall one batch behind");
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+        let lag = self
+            .until_logs(f.within, |logs| {
+                let (_, old) = logs.get(&f.old)?;
+                let (_, lagger) = logs.get(&f.lagger)?;
+                (old.last_index + f.short >= lagger.last_index + batch).then_some(lagger.last_index)
+            })
+            .await;
+        let Some(lag) = lag else {
+            tracing::info!("figure-8: the lagger did not fall one batch behind");
+            return;
         };
         // 2. The old side cut off with its suffix; the rest elect slowly,
         // and their winner's first entry stays on it.
@@ -284,20 +288,14 @@ impl Nemesis {
                 .max()
         };
         let base = committed(&self.logs().await);
-        let deadline = Instant::now() + f.within;
-        let advanced = loop {
-            let logs = self.logs().await;
-            let leads = side
-                .iter()
-                .any(|n| logs.get(n).is_some_and(|(r, _)| *r == RaftRole::Leader));
-            if leads && committed(&logs) > base {
-                break Some(logs);
-            }
-            if Instant::now() >= deadline {
-                break None;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        };
+        let advanced = self
+            .until_logs(f.within, |logs| {
+                let leads = side
+                    .iter()
+                    .any(|n| logs.get(n).is_some_and(|(r, _)| *r == RaftRole::Leader));
+                (leads && committed(logs) > base).then(|| logs.clone())
+            })
+            .await;
         // 4. The lagger and the rest only; what the old side still sends
         // the lagger is dropped.
         let p = partition::of_modes(

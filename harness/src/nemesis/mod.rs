@@ -59,9 +59,8 @@ use serde_json::json;
 
 use crate::cluster::{NodeId, ProcessState};
 use crate::systems::{wait_for_leader, ClockChange, Cluster, Network};
-use election::Figure8;
 pub use fault::{Edge, FaultKind, FaultKinds, Targets};
-pub use package::{Episode, Move, NemesisSpec, Package, PackagePlan, Role};
+pub use package::{Episode, Figure8, Move, NemesisSpec, Package, PackagePlan, Role};
 pub use partition::{Partition, Shape};
 pub use recorded::{RecordedSchedule, RecordedStep};
 pub use schedule::{Action, FaultState, Schedule, ScheduleConfig, Step};
@@ -492,25 +491,8 @@ impl Nemesis {
                     .await;
                 return;
             }
-            Move::Figure8 {
-                old,
-                holders,
-                lagger,
-                short,
-                within,
-                latency,
-                delay,
-            } => {
-                let f = Figure8 {
-                    old: node(old),
-                    holders: holders.iter().map(node).collect(),
-                    lagger: node(lagger),
-                    short: *short,
-                    within: *within,
-                    latency: *latency,
-                    delay: *delay,
-                };
-                self.figure_eight(f).await;
+            Move::Figure8(f) => {
+                self.figure_eight(f.naming(node)).await;
                 return;
             }
             // An episode that gave up before it cut anything (no election
@@ -919,16 +901,7 @@ fn roles_of<'a>(moves: impl Iterator<Item = &'a Move>) -> BTreeSet<Role> {
                 roles.insert(*old);
                 roles.insert(*holder);
             }
-            Move::Figure8 {
-                old,
-                holders,
-                lagger,
-                ..
-            } => {
-                roles.insert(*old);
-                roles.insert(*lagger);
-                roles.extend(holders.iter().copied());
-            }
+            Move::Figure8(f) => roles.extend(f.nodes().copied()),
             Move::ChangeMembers { roles: rs, .. } => roles.extend(rs.iter().copied()),
             Move::Heal | Move::AwaitMembers => {}
             Move::Kill(r)

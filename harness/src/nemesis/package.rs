@@ -327,24 +327,49 @@ pub enum Move {
         relay: Duration,
         mode: LinkMode,
     },
-    /// Cuts `lagger` off (stalled) and waits up to `within` until `old`'s
-    /// log is `short` entries short of the lagger's plus one append batch;
-    /// then cuts off `old` with `holders` (the rest elect over links
-    /// `latency` slow), mutes the candidates once the voters are seen, lets
-    /// the old side reach the lagger over a link `delay` slow until one of
-    /// them advances its commit index, and then lets only the lagger and
-    /// the rest reach each other. All cuts stall (a reset link is redialled
-    /// after up to a second), but the last cut of the old side from the
-    /// lagger resets, dropping the message still on its way.
-    Figure8 {
-        old: Role,
-        holders: Vec<Role>,
-        lagger: Role,
-        short: u64,
-        within: Duration,
-        latency: Duration,
-        delay: Duration,
-    },
+    /// See [`Figure8`].
+    Figure8(Figure8<Role>),
+}
+
+/// The `figure-8` move, its nodes named by `N` (roles in the plan, nodes
+/// once bound): cuts `lagger` off (stalled) and waits up to `within` until
+/// `old`'s log is `short` entries short of the lagger's plus one append
+/// batch; then cuts off `old` with `holders` (the rest elect over links
+/// `latency` slow), mutes the candidates once the voters are seen, lets
+/// the old side reach the lagger over a link `delay` slow until one of
+/// them advances its commit index, and then lets only the lagger and the
+/// rest reach each other. All cuts stall (a reset link is redialled after
+/// up to a second), but the last cut of the old side from the lagger
+/// resets, dropping the message still on its way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure8<N> {
+    pub old: N,
+    pub holders: Vec<N>,
+    pub lagger: N,
+    pub short: u64,
+    pub within: Duration,
+    pub latency: Duration,
+    pub delay: Duration,
+}
+
+impl<N> Figure8<N> {
+    /// The same move with each node named by `name`.
+    pub fn naming<M>(&self, name: impl Fn(&N) -> M) -> Figure8<M> {
+        Figure8 {
+            old: name(&self.old),
+            holders: self.holders.iter().map(&name).collect(),
+            lagger: name(&self.lagger),
+            short: self.short,
+            within: self.within,
+            latency: self.latency,
+            delay: self.delay,
+        }
+    }
+
+    /// Every node it names.
+    pub fn nodes(&self) -> impl Iterator<Item = &N> {
+        [&self.old, &self.lagger].into_iter().chain(&self.holders)
+    }
 }
 
 /// A move after a delay.
@@ -420,6 +445,15 @@ impl PackagePlan {
 
     fn times(&mut self, lo: f64, hi: f64) -> Duration {
         self.interval.mul_f64(self.rng.gen_range(lo..=hi))
+    }
+
+    /// A watched election's timing: its links' latency (5–10 % of an
+    /// interval: several round trips, a pre-vote and a vote, still fit in
+    /// an election timeout) and how long to watch for it (2–3 intervals).
+    fn watched_election(&mut self) -> (Duration, Duration) {
+        let latency = self.times(0.05, 0.1);
+        let within = self.times(2.0, 3.0);
+        (latency, within)
     }
 
     fn secs(&mut self, lo: f64, hi: f64) -> Duration {
@@ -626,10 +660,7 @@ impl PackagePlan {
                 ]
             }
             Package::CrashVoters => {
-                // Several round trips must fit in an election timeout
-                // (the interval is a few of them): a pre-vote and a vote.
-                let latency = self.times(0.05, 0.1);
-                let within = self.times(2.0, 3.0);
+                let (latency, within) = self.watched_election();
                 let hold = self.times(1.0, 2.0);
                 vec![
                     step(
@@ -659,8 +690,7 @@ impl PackagePlan {
                 // Stalled links, not reset ones: a node redials a reset
                 // link with a backoff of up to a second, longer than the
                 // relay; a stalled one delivers the moment it passes.
-                let latency = self.times(0.05, 0.1);
-                let within = self.times(2.0, 3.0);
+                let (latency, within) = self.watched_election();
                 // The winner hears its votes up to `latency` after they
                 // are seen, then has 10–40 ms to reach the holder.
                 let relay = latency + self.secs(0.01, 0.04);
@@ -694,14 +724,13 @@ impl PackagePlan {
                 let holders: Vec<Role> = (0..minority - 1).map(Role::Follower).collect();
                 let lagger = Role::Follower(minority - 1);
                 let short = self.rng.gen_range(1..=6);
-                let latency = self.times(0.05, 0.1);
-                let within = self.times(2.0, 3.0);
+                let (latency, within) = self.watched_election();
                 let delay = self.secs(0.03, 0.06);
                 let hold = self.times(1.0, 2.0);
                 vec![
                     step(
                         quiet,
-                        Move::Figure8 {
+                        Move::Figure8(Figure8 {
                             old: Role::Leader,
                             holders,
                             lagger,
@@ -709,7 +738,7 @@ impl PackagePlan {
                             within,
                             latency,
                             delay,
-                        },
+                        }),
                     ),
                     step(hold, Move::Heal),
                 ]
@@ -846,7 +875,7 @@ mod tests {
                     Move::Cut { .. }
                     | Move::Deafen { .. }
                     | Move::SlowElection { .. }
-                    | Move::Figure8 { .. } => cut = true,
+                    | Move::Figure8(_) => cut = true,
                     // Its kills come with their restarts.
                     Move::CrashVoters { .. } | Move::StaleSuffix { .. } => assert!(cut),
                     Move::Heal => cut = false,
@@ -1051,7 +1080,7 @@ mod tests {
                 let [first, heal] = &steps[..] else {
                     panic!("{steps:?}")
                 };
-                let Move::Figure8 {
+                let Move::Figure8(Figure8 {
                     old: Role::Leader,
                     holders: ref h,
                     lagger: l,
@@ -1059,7 +1088,7 @@ mod tests {
                     latency,
                     delay,
                     within,
-                } = first.mv
+                }) = first.mv
                 else {
                     panic!("{steps:?}")
                 };
